@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine (see README.md):
+#   make demo   installs mono into .venv and generates a dataset from the embedded default image
+#   make test   installs mono with its test and FFCV extras (system packages too) and runs the tests
+PYTHON ?= python3
+VENV   ?= .venv
+PIP     = $(VENV)/bin/python -m pip
+TORCH   = torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install install-dev system-deps demo test bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -c 'import sys; sys.exit("mono needs Python >= 3.11") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install: $(VENV)/bin/python
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e .
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+install-dev: system-deps $(VENV)/bin/python
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e '.[dev,ffcv]'
+
+demo: install
+	$(VENV)/bin/mono-gen --preset cifar --out shards/demo
+	$(VENV)/bin/mono-shards verify shards/demo
+	$(VENV)/bin/mono-shards preview shards/demo -o shards/demo/preview.png
+
+test: install-dev
+	$(VENV)/bin/python -m pytest -q
+
+bench: install-dev
+	$(VENV)/bin/python bench/bench_generator.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
