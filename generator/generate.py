@@ -1,0 +1,210 @@
+"""Generate a dataset directory: plan the shards, render the missing ones in parallel, finalise.
+
+Resuming is a matter of rendering the shards that are not there yet: a shard file only appears,
+by rename, once complete. The directory's run state (`.mono-gen/`) pins the configuration so that a
+different configuration is refused instead of mixed in.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import atomic, manifest
+from .config import DatasetConfig
+from .errors import UserError
+from .layout import STATE_DIR, DatasetDir
+from .render import Renderer
+from .shardwriter import ShardRecord, SourceBank, hash_file, init_worker_threads, write_shard
+
+
+@dataclass
+class Outcome:
+    complete: bool
+    generated: int  # shards rendered by this run
+    present: int  # shards on disk now
+    total: int
+    seconds: float
+
+
+def generate(
+    config: DatasetConfig,
+    root: Path,
+    command: str,
+    shards: range | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    cache_bytes: int = 2 << 30,
+) -> Outcome:
+    out = DatasetDir(root)
+    total = config.output.num_shards
+    shards = range(total) if shards is None else shards
+    if shards.start < 0 or shards.stop > total or shards.start >= shards.stop:
+        raise UserError(f"--shards {shards.start}:{shards.stop} is outside the dataset's {total} shards (0:{total})")
+
+    created = _prepare(out, config)
+    started = time.monotonic()
+    pending = [j for j in shards if not out.shard(j).exists()]
+    generated = 0
+    try:
+        if pending:
+            generated = _run(config, out, pending, workers, progress, cache_bytes)
+        present = sum(out.shard(j).exists() for j in range(total))
+        complete = present == total
+        if complete:
+            _finalise(config, out, command)
+    except BaseException as exc:
+        _clean_up(out, created)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise UserError(f"{root}: no space left (or file size limit reached) while writing shards") from None
+        if isinstance(exc, PermissionError):
+            raise UserError(f"{root}: permission denied while writing shards") from None
+        raise
+    return Outcome(complete, generated, present, total, time.monotonic() - started)
+
+
+def _prepare(out: DatasetDir, config: DatasetConfig) -> bool:
+    """Create or reopen the directory; refuse one that holds something else. True if we created it."""
+    root = out.root
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: exists and is not a directory")
+    if out.manifest.exists():
+        _check_same(config, manifest.load(root)["config_sha256"], out.manifest)
+    elif out.state_config.exists():
+        try:
+            state = json.loads(out.state_config.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{out.state_config}: unreadable run state ({exc}); delete {root} to start over") from None
+        _check_same(config, state.get("config_sha256"), out.state_config)
+    elif root.is_dir() and any(p.name != STATE_DIR for p in root.iterdir()):
+        raise UserError(f"{root}: directory is not empty and holds no mono dataset; choose a new or empty directory")
+    created = not root.exists()
+    try:
+        out.partial.mkdir(parents=True, exist_ok=True)
+        out.done.mkdir(parents=True, exist_ok=True)
+        if not out.state_config.exists():
+            atomic.write_json(out.state_config, {"config_sha256": config.sha256(), "config": config.to_dict()})
+    except OSError as exc:
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+        raise UserError(f"{root}: cannot write the output directory ({exc.strerror or exc})") from None
+    # Temporary files of a run that was killed are garbage: their shard will be rendered again.
+    for stale in out.partial.iterdir():
+        stale.unlink(missing_ok=True)
+    return created
+
+
+def _check_same(config: DatasetConfig, found: str | None, where: Path) -> None:
+    if found != config.sha256():
+        raise UserError(
+            f"{where.parent}: holds a dataset with a different configuration ({where.name}); "
+            "refusing to mix them: use another --out, or the original command to resume"
+        )
+
+
+def _run(config, out, pending, workers, progress, cache_bytes) -> int:
+    bar = _progress_bar(config, pending, progress)
+    try:
+        if workers <= 1 or len(pending) == 1:
+            init_worker_threads()
+            bank = SourceBank(config, cache_bytes)
+            renderer = Renderer(config.output.size, config.output.quality)
+            for j in pending:
+                write_shard(config, j, out, bank, renderer, bar.update)
+        else:
+            _run_pool(config, out, pending, min(workers, len(pending)), bar, cache_bytes)
+    finally:
+        bar.close()
+    return len(pending)
+
+
+def _run_pool(config, out, pending, workers, bar, cache_bytes) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    counter = ctx.Value("q", 0, lock=True)
+    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(config, str(out.root), counter, cache_bytes))
+    try:
+        results = [pool.apply_async(_worker_shard, (j,)) for j in pending]
+        seen = 0
+        while True:
+            done = all(r.ready() for r in results)
+            for r in results:
+                if r.ready() and not r.successful():
+                    r.get()  # re-raises the worker's exception here
+            value = counter.value
+            bar.update(value - seen)
+            seen = value
+            if done:
+                break
+            time.sleep(0.2)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+_worker = {}
+
+
+def _worker_init(config, root, counter, cache_bytes) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
+    init_worker_threads()
+    _worker.update(
+        config=config,
+        out=DatasetDir(root),
+        bank=SourceBank(config, cache_bytes),
+        renderer=Renderer(config.output.size, config.output.quality),
+        counter=counter,
+    )
+
+
+def _worker_shard(shard: int) -> dict:
+    w = _worker
+
+    def count(n: int) -> None:
+        with w["counter"].get_lock():
+            w["counter"].value += n
+
+    return write_shard(w["config"], shard, w["out"], w["bank"], w["renderer"], count).to_dict()
+
+
+def _progress_bar(config, pending, enabled):
+    from tqdm import tqdm
+
+    total = sum(len(config.output.shard_range(j)) for j in pending)
+    return tqdm(total=total, unit="samples", unit_scale=True, disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+
+
+def _finalise(config: DatasetConfig, out: DatasetDir, command: str) -> None:
+    records = [_shard_record(config, out, j).to_dict() for j in range(config.output.num_shards)]
+    if out.manifest.exists():
+        return
+    data = manifest.build(config, records, command)
+    atomic.write_text(out.card, manifest.card(data))
+    atomic.write_json(out.manifest, data)
+    shutil.rmtree(out.state, ignore_errors=True)
+
+
+def _shard_record(config: DatasetConfig, out: DatasetDir, j: int) -> ShardRecord:
+    """The shard's record as written when it was rendered, or recomputed (shards copied in by hand)."""
+    try:
+        return ShardRecord(**json.loads(out.done_record(j).read_text()))
+    except (OSError, ValueError, TypeError):
+        samples = config.output.shard_range(j)
+        size, digest = hash_file(out.shard(j))
+        return ShardRecord(out.shard(j).name, samples.start, len(samples), size, digest)
+
+
+def _clean_up(out: DatasetDir, created: bool) -> None:
+    """Remove temporary files, and all run state if no shard is complete (the directory too if we made it)."""
+    shutil.rmtree(out.partial, ignore_errors=True)
+    if any(out.root.glob("*.tar")):
+        return  # complete shards stay, with the run state that lets the same command resume
+    shutil.rmtree(out.state, ignore_errors=True)
+    if created:
+        shutil.rmtree(out.root, ignore_errors=True)

@@ -1,0 +1,31 @@
+"""Contact sheets of samples, like the paper's Figures 7-10."""
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+
+from PIL import Image
+
+from .readback import iter_samples
+
+
+def contact_sheet(root: Path, count: int = 64, columns: int = 8, tile: int | None = None, start: int = 0,
+                  padding: int = 2) -> Image.Image:
+    """A grid of the samples start..start+count-1 on a white background; tiles resized to `tile` px."""
+    tiles = []
+    for _, files in itertools.islice(iter_samples(root), start, start + count):
+        image = Image.open(io.BytesIO(files["jpg"])).convert("RGB")
+        if tile and image.size != (tile, tile):
+            image = image.resize((tile, tile), Image.Resampling.LANCZOS)
+        tiles.append(image)
+    if not tiles:
+        raise ValueError("no samples to show")
+    side = tiles[0].size[0]
+    columns = min(columns, len(tiles))
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * (side + padding) + padding, rows * (side + padding) + padding), "white")
+    for k, image in enumerate(tiles):
+        r, c = divmod(k, columns)
+        sheet.paste(image, (padding + c * (side + padding), padding + r * (side + padding)))
+    return sheet

@@ -1,0 +1,111 @@
+"""The paper's augmentation protocol (Asano et al. 2020, section 3.1) as plain configuration.
+
+Every number here is a default taken from the paper; `docs/protocol.md` gives the sources and the
+choices the paper leaves open.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+AUGMENTATIONS = ("scale", "rotation", "jitter", "flip")
+
+PRESETS = {
+    # ImageNet-like: as many samples as ImageNet-1k's training set, at the usual 256 px.
+    "imagenet": {"samples": 1_281_167, "size": 256, "shard_size": 5_000},
+    # CIFAR-like: as many samples as CIFAR-10's training set, at 32 px.
+    "cifar": {"samples": 50_000, "size": 32, "shard_size": 1_000},
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Ranges of the random augmentation; `augment` switches each family on or off (Table 1)."""
+
+    augment: tuple[str, ...] = AUGMENTATIONS
+    beta: float = 1e-3  # smallest crop area, as a fraction of the valid region
+    aspect: float = 3 / 4  # crop aspect ratio w/h in [aspect, 1/aspect], log-uniform
+    max_angle: float = 35.0  # rotation angle ~ U(-max_angle, max_angle) degrees
+    brightness: float = 0.4  # factor ~ U(1 - brightness, 1 + brightness)
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1  # shift ~ U(-hue, hue) of the hue circle
+    flip_prob: float = 0.5
+
+    def __post_init__(self):
+        unknown = set(self.augment) - set(AUGMENTATIONS)
+        if unknown:
+            raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+        # Canonical order, so that equal protocols compare and hash equal.
+        object.__setattr__(self, "augment", tuple(a for a in AUGMENTATIONS if a in self.augment))
+        checks = [
+            (0 < self.beta <= 1, f"beta must be in (0, 1], got {self.beta}"),
+            (0 < self.aspect <= 1, f"aspect must be in (0, 1], got {self.aspect}"),
+            (0 <= self.max_angle <= 90, f"max angle must be in [0, 90] degrees, got {self.max_angle}"),
+            (0 <= self.brightness < 1, f"brightness must be in [0, 1), got {self.brightness}"),
+            (0 <= self.contrast < 1, f"contrast must be in [0, 1), got {self.contrast}"),
+            (0 <= self.saturation < 1, f"saturation must be in [0, 1), got {self.saturation}"),
+            (0 <= self.hue <= 0.5, f"hue must be in [0, 0.5], got {self.hue}"),
+            (0 <= self.flip_prob <= 1, f"flip probability must be in [0, 1], got {self.flip_prob}"),
+        ]
+        for ok, message in checks:
+            if not (ok and all(math.isfinite(v) for v in self._numbers())):
+                raise ValueError(message)
+
+    def _numbers(self):
+        return [v for k, v in asdict(self).items() if k != "augment"]
+
+    def uses(self, name: str) -> bool:
+        return name in self.augment
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+
+def parse_augment(text: str) -> tuple[str, ...]:
+    """`all`, `none`, or a comma-separated subset such as `scale,flip`."""
+    text = text.strip().lower()
+    if text == "all":
+        return AUGMENTATIONS
+    if text == "none":
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown or not names:
+        raise ValueError(f"--augment takes all, none, or a comma-separated subset of {', '.join(AUGMENTATIONS)}; got {text!r}")
+    return names
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the dataset looks like on disk; together with Protocol and the sources it fixes every byte."""
+
+    samples: int
+    size: int
+    seed: int = 0
+    quality: int = 90
+    shard_size: int = 1_000
+
+    def __post_init__(self):
+        if self.samples <= 0:
+            raise ValueError(f"the number of samples must be positive, got {self.samples}")
+        if self.size <= 0:
+            raise ValueError(f"the image size must be positive, got {self.size}")
+        if self.size > 8192:
+            raise ValueError(f"the image size must be at most 8192, got {self.size}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"the seed must be in [0, 2^63), got {self.seed}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"JPEG quality must be in [1, 100], got {self.quality}")
+        if self.shard_size <= 0:
+            raise ValueError(f"the shard size must be positive, got {self.shard_size}")
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.samples // self.shard_size)
+
+    def shard_range(self, shard: int) -> range:
+        start = shard * self.shard_size
+        return range(start, min(start + self.shard_size, self.samples))

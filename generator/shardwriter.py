@@ -1,0 +1,174 @@
+"""Render one shard and write it atomically. A shard is a pure function of (config, shard index)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from . import atomic, tarfmt
+from .config import DatasetConfig
+from .errors import UserError
+from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
+from .layout import DatasetDir, sample_key, shard_name
+from .params import Params, sample_params
+from .render import RenderPlan, Renderer, build_pyramid, plan
+
+BLOCK = 1024  # samples whose parameters are drawn together
+FLUSH_BYTES = 1 << 20
+
+
+class SourceBank:
+    """Decoded pyramids of the source images, kept per process within a memory budget (LRU)."""
+
+    def __init__(self, config: DatasetConfig, budget_bytes: int = 2 << 30, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.sources = config.sources
+        self.budget = budget_bytes
+        self.max_pixels = max_pixels
+        self._cache: OrderedDict[int, list[np.ndarray]] = OrderedDict()
+        self._bytes = 0
+
+    def pyramid(self, j: int) -> list[np.ndarray]:
+        if j in self._cache:
+            self._cache.move_to_end(j)
+            return self._cache[j]
+        levels = build_pyramid(self._load(j))
+        size = sum(level.nbytes for level in levels)
+        while self._cache and self._bytes + size > self.budget:
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= sum(level.nbytes for level in old)
+        self._cache[j] = levels
+        self._bytes += size
+        return levels
+
+    def _load(self, j: int) -> np.ndarray:
+        source = self.sources[j]
+        try:
+            data = Path(source.path).read_bytes()
+        except OSError as exc:
+            raise UserError(f"{source.path}: cannot read source image ({exc.strerror or exc})") from None
+        if hashlib.sha256(data).hexdigest() != source.sha256:
+            raise UserError(f"{source.path}: source image changed since the dataset was configured")
+        return decode_rgb(data, source.path, self.max_pixels)
+
+
+_JSON = (
+    '{"index":%d,"source":%d,"source_name":%s,"angle":%.4f,'
+    '"crop":{"cx":%.3f,"cy":%.3f,"w":%.3f,"h":%.3f},"area":%.6f,"aspect":%.5f,"flip":%s,'
+    '"brightness":%.5f,"contrast":%.5f,"saturation":%.5f,"hue":%.5f,"level":%d}'
+)
+
+
+def sample_jsons(p: Params, levels: np.ndarray, source_names: list[str]) -> list[bytes]:
+    """Each sample's augmentation parameters as compact JSON, formatted deterministically."""
+    columns = zip(
+        p.index.tolist(), p.source.tolist(), p.angle.tolist(), p.cx.tolist(), p.cy.tolist(), p.w.tolist(),
+        p.h.tolist(), p.area.tolist(), (p.w / p.h).tolist(), p.flip.tolist(), p.brightness.tolist(),
+        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(), levels.tolist(),
+    )  # fmt: skip
+    out = []
+    for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue, level in columns:
+        out.append(
+            (_JSON % (i, src, source_names[src], angle, cx, cy, w, h, area, aspect,
+                      "true" if flip else "false", b, c, s, hue, level)).encode()
+        )  # fmt: skip
+    return out
+
+
+def plan_block(config: DatasetConfig, indices: np.ndarray) -> RenderPlan:
+    params = sample_params(config.protocol, config.output.seed, indices, config.sizes)
+    return plan(params, config.sizes, config.output.size, config.protocol.uses("jitter"))
+
+
+def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer: Renderer) -> Iterator[bytes]:
+    """The shard's tar members, sample by sample, in index order."""
+    names = [json.dumps(s.name) for s in config.sources]
+    samples = config.output.shard_range(shard)
+    for start in range(samples.start, samples.stop, BLOCK):
+        indices = np.arange(start, min(start + BLOCK, samples.stop))
+        block = plan_block(config, indices)
+        jsons = sample_jsons(block.params, block.level, names)
+        labels = block.params.source.tolist()
+        for k, bgr in renderer.render_plan(bank.pyramid, block):
+            yield tarfmt.sample(
+                sample_key(start + k),
+                [("jpg", renderer.encode(bgr)), ("cls", b"%d" % labels[k]), ("json", jsons[k])],
+            )
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    name: str
+    first: int
+    count: int
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "first": self.first, "count": self.count, "bytes": self.bytes, "sha256": self.sha256}
+
+
+def write_shard(
+    config: DatasetConfig,
+    shard: int,
+    out: DatasetDir,
+    bank: SourceBank,
+    renderer: Renderer,
+    on_samples: Callable[[int], None] = lambda n: None,
+) -> ShardRecord:
+    """Render shard `shard` into a temporary file, then rename it into place and record its hash."""
+    tmp = out.partial / f"{shard_name(shard)}.{os.getpid()}.tmp"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(tmp, "wb") as f:
+            pending, pending_bytes, pending_samples = [], 0, 0
+            for record in render_samples(config, shard, bank, renderer):
+                pending.append(record)
+                pending_bytes += len(record)
+                pending_samples += 1
+                if pending_bytes >= FLUSH_BYTES:
+                    size += _flush(f, digest, pending)
+                    on_samples(pending_samples)
+                    pending, pending_bytes, pending_samples = [], 0, 0
+            pending.append(tarfmt.END_OF_ARCHIVE)
+            size += _flush(f, digest, pending)
+            on_samples(pending_samples)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out.shard(shard))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    samples = config.output.shard_range(shard)
+    record = ShardRecord(shard_name(shard), samples.start, len(samples), size, digest.hexdigest())
+    atomic.write_json(out.done_record(shard), record.to_dict(), fsync=False)
+    return record
+
+
+def _flush(f, digest, chunks: list[bytes]) -> int:
+    data = b"".join(chunks)
+    digest.update(data)
+    f.write(data)
+    return len(data)
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def init_worker_threads() -> None:
+    """One OpenCV thread per process: parallelism comes from worker processes."""
+    cv2.setNumThreads(1)
