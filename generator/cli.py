@@ -123,13 +123,16 @@ def mono_gen(**opts):
 
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
-    if not quiet:
-        names = sources[0].name if len(sources) == 1 else f"{len(sources)} images"
-        click.echo(
-            f"mono-gen: {output.samples:,} samples of {output.size}×{output.size} px from {names}, "
-            f"{output.num_shards} shards -> {root}",
-            err=True,
-        )
+
+    def announce(pending: int) -> None:
+        if not quiet and pending:
+            names = sources[0].name if len(sources) == 1 else f"{len(sources)} images"
+            click.echo(
+                f"mono-gen: {output.samples:,} samples of {output.size}×{output.size} px from {names}, "
+                f"{pending} of {output.num_shards} shards to write -> {root}",
+                err=True,
+            )
+
     outcome = generate(
         config,
         root,
@@ -138,6 +141,7 @@ def mono_gen(**opts):
         workers=opts["workers"],
         progress=not quiet,
         cache_bytes=opts["cache_mb"] << 20,
+        on_start=announce,
     )
     if quiet:
         return

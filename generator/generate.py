@@ -12,9 +12,11 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import atomic, manifest
 from .config import DatasetConfig
@@ -41,6 +43,7 @@ def generate(
     workers: int = 1,
     progress: bool = True,
     cache_bytes: int = 2 << 30,
+    on_start: Callable[[int], None] = lambda pending: None,
 ) -> Outcome:
     out = DatasetDir(root)
     total = config.output.num_shards
@@ -53,6 +56,7 @@ def generate(
     pending = [j for j in shards if not out.shard(j).exists()]
     generated = 0
     try:
+        on_start(len(pending))
         if pending:
             generated = _run(config, out, pending, workers, progress, cache_bytes)
         present = sum(out.shard(j).exists() for j in range(total))
@@ -177,7 +181,11 @@ def _progress_bar(config, pending, enabled):
     from tqdm import tqdm
 
     total = sum(len(config.output.shard_range(j)) for j in pending)
-    return tqdm(total=total, unit="samples", unit_scale=True, disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+    interactive = sys.stderr.isatty()
+    return tqdm(
+        total=total, unit="samples", unit_scale=True, disable=not enabled, dynamic_ncols=True, smoothing=0.1,
+        mininterval=0.2 if interactive else 30,  # in a log file, a line every 30 s rather than a flood
+    )  # fmt: skip
 
 
 def _finalise(config: DatasetConfig, out: DatasetDir, command: str) -> None:

@@ -1,8 +1,8 @@
 """Render samples: one affine warp from an image pyramid, one colour matrix, one JPEG encode.
 
 Rotation, crop, flip and resize compose into a single affine map, sampled once with bilinear
-interpolation from the pyramid level whose scale leaves a residual shrink between 1 and about 2
-(levels are half an octave apart and made with area averaging, so large crops do not alias).
+interpolation from the pyramid level whose scale leaves a residual shrink between 1 and 2 (levels
+are half an octave apart and made with area averaging, so large crops do not alias).
 The colour jitter is a single 3×4 matrix. JPEG encoding then dominates the cost, as it should.
 """
 from __future__ import annotations
@@ -24,43 +24,63 @@ _REVERSE = np.eye(3)[::-1]
 _LUMA_BGR = LUMA[::-1].copy()
 
 
-def level_sizes(width: int, height: int) -> list[tuple[int, int]]:
-    """(width, height) of each pyramid level; level k is the source shrunk by LEVEL_STEP**k."""
-    sizes = [(width, height)]
-    k = 1
-    while True:
-        w, h = round(width / LEVEL_STEP**k), round(height / LEVEL_STEP**k)
-        if min(w, h) < SMALLEST_LEVEL:
-            return sizes
-        sizes.append((w, h))
-        k += 1
+def axis_sizes(n: int) -> list[int]:
+    """Lengths of one image axis at each pyramid level: n shrunk by LEVEL_STEP**k, rounded."""
+    sizes = [n]
+    while (m := round(n / LEVEL_STEP ** len(sizes))) >= SMALLEST_LEVEL:
+        sizes.append(m)
+    return sizes
 
 
-def build_pyramid(rgb: np.ndarray) -> list[np.ndarray]:
-    """RGBA levels (OpenCV's 4-channel warp is much faster than 3-channel), each area-averaged from level 0."""
-    height, width = rgb.shape[:2]
-    base = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-    levels = [base]
-    for w, h in level_sizes(width, height)[1:]:
-        levels.append(cv2.resize(base, (w, h), interpolation=cv2.INTER_AREA))
-    return levels
+class Pyramid:
+    """Area-averaged versions of one source image, made on first use.
 
-
-def choose_levels(params: Params, sizes: np.ndarray, size: int) -> np.ndarray:
-    """The coarsest level whose pixels are no larger than an output pixel, along both crop axes.
-
-    Sampling there only ever shrinks (by at most LEVEL_STEP times the crop's aspect ratio), which
-    keeps every bilinear tap inside the crop's footprint and the result free of aliasing.
+    Level (kx, ky) is the source shrunk by LEVEL_STEP**kx across and LEVEL_STEP**ky down. Nearly all
+    samples use square levels (kx == ky); strongly anisotropic ones (a wide image squeezed into a
+    square without the scale augmentation) get a level of their own so that they do not alias either.
+    Levels are RGBA: OpenCV's 4-channel warp is much faster than its 3-channel one.
     """
-    levels = np.zeros(len(params), np.int64)
-    footprint = np.minimum(params.w, params.h) / size  # source pixels per output pixel
-    for src in np.unique(params.source):
+
+    def __init__(self, rgb: np.ndarray):
+        self.base = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
+        self.widths = axis_sizes(rgb.shape[1])
+        self.heights = axis_sizes(rgb.shape[0])
+        self._levels = {(0, 0): self.base}
+
+    def level(self, kx: int, ky: int) -> np.ndarray:
+        image = self._levels.get((kx, ky))
+        if image is None:
+            size = (self.widths[kx], self.heights[ky])
+            image = self._levels[kx, ky] = cv2.resize(self.base, size, interpolation=cv2.INTER_AREA)
+        return image
+
+    @property
+    def nbytes(self) -> int:
+        """Memory once all square levels exist (about 2× the base)."""
+        return 2 * self.base.nbytes
+
+
+def choose_levels(to_source: np.ndarray, source: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, the coarsest level whose pixels are no larger than an output pixel's footprint.
+
+    The footprint along each source axis is the length of the output-to-source Jacobian's row.
+    Sampling at that level only ever shrinks (by less than 2 along either axis), which keeps every
+    bilinear tap inside the crop and the result free of aliasing.
+    """
+    foot_x = np.hypot(to_source[:, 0, 0], to_source[:, 0, 1])  # source pixels per output pixel
+    foot_y = np.hypot(to_source[:, 1, 0], to_source[:, 1, 1])
+    kx = np.zeros(len(source), np.int64)
+    ky = np.zeros(len(source), np.int64)
+    for src in np.unique(source):
         w, h = sizes[src]
-        table = level_sizes(int(w), int(h))
-        scale = np.array([max(w / lw, h / lh) for lw, lh in table])
-        pick = params.source == src
-        levels[pick] = np.maximum(np.searchsorted(scale, footprint[pick], side="right") - 1, 0)
-    return levels
+        pick = source == src
+        scale_x = w / np.array(axis_sizes(int(w)), np.float64)
+        scale_y = h / np.array(axis_sizes(int(h)), np.float64)
+        kx[pick] = np.maximum(np.searchsorted(scale_x, foot_x[pick], side="right") - 1, 0)
+        ky[pick] = np.maximum(np.searchsorted(scale_y, foot_y[pick], side="right") - 1, 0)
+    square = np.abs(kx - ky) <= 1  # close enough to isotropic: share the square level
+    kx[square] = ky[square] = np.minimum(kx, ky)[square]
+    return kx, ky
 
 
 @dataclass
@@ -68,29 +88,29 @@ class RenderPlan:
     """Everything per-sample that can be computed vectorised before touching pixels."""
 
     params: Params
-    level: np.ndarray  # (n,)
+    level_x: np.ndarray  # (n,) pyramid level across
+    level_y: np.ndarray  # (n,) pyramid level down
     warp: np.ndarray  # (n, 2, 3) output pixel -> level pixel
     colour: np.ndarray | None  # (n, 3, 3) in BGR order, or None without jitter
     offset: np.ndarray | None  # (n,) multiplies the mean luma
 
 
 def plan(params: Params, sizes: np.ndarray, size: int, jitter: bool) -> RenderPlan:
-    level = choose_levels(params, sizes, size)
     to_source = output_to_source(params.cx, params.cy, params.w, params.h, np.deg2rad(params.angle), params.flip, size)
+    kx, ky = choose_levels(to_source, params.source, sizes)
     warp = np.empty_like(to_source)
     for src in np.unique(params.source):
         w, h = sizes[src]
-        table = np.array(level_sizes(int(w), int(h)), np.float64)
         pick = np.flatnonzero(params.source == src)
-        kx = table[level[pick], 0] / w
-        ky = table[level[pick], 1] / h
-        warp[pick, 0] = to_source[pick, 0] * kx[:, None]
-        warp[pick, 1] = to_source[pick, 1] * ky[:, None]
+        widths = np.array(axis_sizes(int(w)), np.float64)
+        heights = np.array(axis_sizes(int(h)), np.float64)
+        warp[pick, 0] = to_source[pick, 0] * (widths[kx[pick]] / w)[:, None]
+        warp[pick, 1] = to_source[pick, 1] * (heights[ky[pick]] / h)[:, None]
     warp[:, :, 2] -= 0.5  # continuous coordinates -> OpenCV's pixel-centre coordinates
     if not jitter:
-        return RenderPlan(params, level, warp, None, None)
+        return RenderPlan(params, kx, ky, warp, None, None)
     m, k = jitter_matrices(params.brightness, params.contrast, params.saturation, params.hue)
-    return RenderPlan(params, level, warp, _REVERSE @ m @ _REVERSE, k)
+    return RenderPlan(params, kx, ky, warp, _REVERSE @ m @ _REVERSE, k)
 
 
 class Renderer:
@@ -130,13 +150,14 @@ class Renderer:
         return buf.tobytes()
 
     def render_plan(self, pyramids, plan: RenderPlan):
-        """Yield (k, BGR pixels) for every sample of a plan; `pyramids(j)` gives source j's pyramid."""
-        for k, level, warp, colour, offset, source in self._rows(plan):
-            yield k, self.pixels(pyramids(source)[level], warp, colour, offset)
+        """Yield (k, BGR pixels) for every sample of a plan; `pyramids(j)` gives source j's Pyramid."""
+        for k, kx, ky, warp, colour, offset, source in self._rows(plan):
+            yield k, self.pixels(pyramids(source).level(kx, ky), warp, colour, offset)
 
     @staticmethod
     def _rows(plan: RenderPlan):
         n = len(plan.params)
         colours = list(plan.colour) if plan.colour is not None else [None] * n
         offsets = plan.offset.tolist() if plan.offset is not None else [0.0] * n
-        return zip(range(n), plan.level.tolist(), list(plan.warp), colours, offsets, plan.params.source.tolist())
+        return zip(range(n), plan.level_x.tolist(), plan.level_y.tolist(), list(plan.warp), colours, offsets,
+                   plan.params.source.tolist())  # fmt: skip

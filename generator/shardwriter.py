@@ -18,7 +18,7 @@ from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
 from .layout import DatasetDir, sample_key, shard_name
 from .params import Params, sample_params
-from .render import RenderPlan, Renderer, build_pyramid, plan
+from .render import Pyramid, RenderPlan, Renderer, plan
 
 BLOCK = 1024  # samples whose parameters are drawn together
 FLUSH_BYTES = 1 << 20
@@ -31,21 +31,20 @@ class SourceBank:
         self.sources = config.sources
         self.budget = budget_bytes
         self.max_pixels = max_pixels
-        self._cache: OrderedDict[int, list[np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[int, Pyramid] = OrderedDict()
         self._bytes = 0
 
-    def pyramid(self, j: int) -> list[np.ndarray]:
+    def pyramid(self, j: int) -> Pyramid:
         if j in self._cache:
             self._cache.move_to_end(j)
             return self._cache[j]
-        levels = build_pyramid(self._load(j))
-        size = sum(level.nbytes for level in levels)
-        while self._cache and self._bytes + size > self.budget:
+        pyramid = Pyramid(self._load(j))
+        while self._cache and self._bytes + pyramid.nbytes > self.budget:
             _, old = self._cache.popitem(last=False)
-            self._bytes -= sum(level.nbytes for level in old)
-        self._cache[j] = levels
-        self._bytes += size
-        return levels
+            self._bytes -= old.nbytes
+        self._cache[j] = pyramid
+        self._bytes += pyramid.nbytes
+        return pyramid
 
     def _load(self, j: int) -> np.ndarray:
         source = self.sources[j]
@@ -61,22 +60,22 @@ class SourceBank:
 _JSON = (
     '{"index":%d,"source":%d,"source_name":%s,"angle":%.4f,'
     '"crop":{"cx":%.3f,"cy":%.3f,"w":%.3f,"h":%.3f},"area":%.6f,"aspect":%.5f,"flip":%s,'
-    '"brightness":%.5f,"contrast":%.5f,"saturation":%.5f,"hue":%.5f,"level":%d}'
+    '"brightness":%.5f,"contrast":%.5f,"saturation":%.5f,"hue":%.5f}'
 )
 
 
-def sample_jsons(p: Params, levels: np.ndarray, source_names: list[str]) -> list[bytes]:
+def sample_jsons(p: Params, source_names: list[str]) -> list[bytes]:
     """Each sample's augmentation parameters as compact JSON, formatted deterministically."""
     columns = zip(
         p.index.tolist(), p.source.tolist(), p.angle.tolist(), p.cx.tolist(), p.cy.tolist(), p.w.tolist(),
         p.h.tolist(), p.area.tolist(), (p.w / p.h).tolist(), p.flip.tolist(), p.brightness.tolist(),
-        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(), levels.tolist(),
+        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(),
     )  # fmt: skip
     out = []
-    for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue, level in columns:
+    for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue in columns:
         out.append(
             (_JSON % (i, src, source_names[src], angle, cx, cy, w, h, area, aspect,
-                      "true" if flip else "false", b, c, s, hue, level)).encode()
+                      "true" if flip else "false", b, c, s, hue)).encode()
         )  # fmt: skip
     return out
 
@@ -93,7 +92,7 @@ def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer
     for start in range(samples.start, samples.stop, BLOCK):
         indices = np.arange(start, min(start + BLOCK, samples.stop))
         block = plan_block(config, indices)
-        jsons = sample_jsons(block.params, block.level, names)
+        jsons = sample_jsons(block.params, names)
         labels = block.params.source.tolist()
         for k, bgr in renderer.render_plan(bank.pyramid, block):
             yield tarfmt.sample(

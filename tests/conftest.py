@@ -1,0 +1,42 @@
+"""Shared test helpers: where the shared data lives, and how to run the command-line tools."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PAPER_IMAGES = SHARED / "images"
+CIFAR10 = SHARED / "datasets" / "cifar10"
+
+
+@pytest.fixture(scope="session")
+def paper_images() -> Path:
+    if not (PAPER_IMAGES / "animals.png").is_file():
+        pytest.skip(f"the paper's images are not in {PAPER_IMAGES}")
+    return PAPER_IMAGES
+
+
+def run_tool(module: str, *args, env: dict | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """Run `python -m module args...` as a user would, capturing its output."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True, text=True, env=full_env, timeout=timeout, **kwargs,
+    )  # fmt: skip
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragments: str) -> None:
+    """A user mistake: non-zero exit, exactly one line on stderr naming the problem, no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{prog}: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), lines[0]
