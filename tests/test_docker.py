@@ -1,0 +1,42 @@
+"""The Dockerfiles lint clean (no engine runs here) and ship every package the project installs."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+DOCKERFILES = sorted((REPO / "docker").glob("Dockerfile.*"))
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(found).exists():
+        pytest.fail("hadolint is not installed; it comes with the dev extra (pip install -e '.[dev]')")
+    return found
+
+
+def test_there_is_a_generation_and_a_training_image():
+    assert {p.name for p in DOCKERFILES} == {"Dockerfile.gen", "Dockerfile.train"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_passes_hadolint(dockerfile):
+    result = subprocess.run([hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_copies_every_installed_package(dockerfile):
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
+    packages = {p for p in packages if (REPO / p).is_dir()}
+    copied = set(re.findall(r"^COPY (\w+) \./\w+$", dockerfile.read_text(), flags=re.M))
+    assert packages <= copied, f"{dockerfile.name} does not copy {sorted(packages - copied)}"
