@@ -1,0 +1,84 @@
+"""Run logs: a CSV file anyone can plot, TensorBoard events, and a progress bar with images/s."""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+class RunLog:
+    """Appends metric rows to RUN_DIR/metrics.csv and RUN_DIR/tensorboard/ (main process only).
+
+    The CSV columns are fixed when the log is made, so a resumed run appends to the same table.
+    """
+
+    def __init__(self, run_dir: Path, columns: list[str], enabled: bool = True, resume_step: int | None = None):
+        self.enabled = enabled
+        self.columns = ["epoch", "step", "time"] + list(columns)
+        self.path = Path(run_dir) / "metrics.csv"
+        self._writer = None
+        self._started = time.time()
+        if not enabled:
+            return
+        new = not self.path.exists()
+        if not new and resume_step is not None:
+            self._truncate_after(resume_step)
+        self._file = open(self.path, "a", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+        if new:
+            self._csv.writeheader()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=resume_step)
+
+    def _truncate_after(self, step: int) -> None:
+        """Drop rows a killed run wrote after its last checkpoint, so the resumed log has no duplicates."""
+        with open(self.path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        kept = [r for r in rows if int(r["step"]) < step]
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def log(self, epoch: int, step: int, **metrics: float) -> None:
+        if not self.enabled:
+            return
+        row = {"epoch": epoch, "step": step, "time": round(time.time() - self._started, 3)}
+        row.update({k: (float(v) if v is not None else math.nan) for k, v in metrics.items()})
+        self._csv.writerow(row)
+        self._file.flush()
+        for name, value in metrics.items():
+            if value is not None:
+                self._writer.add_scalar(name, float(value), step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self._file.close()
+            self._writer.close()
+
+
+class Progress:
+    """A per-epoch progress bar showing images/s and the latest losses (main process only)."""
+
+    def __init__(self, total: int, epoch: int, epochs: int, enabled: bool):
+        self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not enabled,
+                        dynamic_ncols=True, leave=False)  # fmt: skip
+        self.started = time.monotonic()
+        self.images = 0
+
+    def update(self, images: int, **metrics: float) -> None:
+        self.images += images
+        rate = self.images / max(time.monotonic() - self.started, 1e-9)
+        self.bar.set_postfix({**{k: f"{v:.4g}" for k, v in metrics.items()}, "img/s": f"{rate:,.0f}"}, refresh=False)
+        self.bar.update(1)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / max(time.monotonic() - self.started, 1e-9)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,63 @@
+"""Numerics and randomness of a run: mixed precision on CUDA, plain float32 on CPU, derived seeds."""
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Precision:
+    """bf16 autocast and channels-last on CUDA (fp16 with loss scaling where bf16 is missing); float32 on CPU."""
+
+    device: torch.device
+
+    def __post_init__(self):
+        cuda = self.device.type == "cuda"
+        self.dtype = None
+        if cuda:
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cuda and self.dtype == torch.float16)
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.dtype)
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module.to(self.device, memory_format=self.memory_format)
+
+    def inputs(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """Backward and optimiser step, with loss scaling only where fp16 needs it."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
+def derive_seed(*parts: int) -> int:
+    """A seed for one purpose of one run (e.g. seed, rank, epoch), stable across machines."""
+    seed = 0x6D6F6E6F  # "mono"
+    for part in parts:
+        seed = (seed * 1_000_003 + int(part)) % (2**63 - 1)
+    return seed
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; per-epoch randomness derives its own seeds from this one."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def generator(*parts: int, device: torch.device | str = "cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(derive_seed(*parts))
+    return g
