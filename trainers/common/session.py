@@ -1,0 +1,106 @@
+"""What every training run sets up the same way: processes, numerics, run directory, data, logs, checkpoints."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from learning.data import Loader, open_dataset
+from learning.errors import UserError
+
+from . import state
+from .distributed import barrier, init_distributed
+from .options import check_common
+from .runlog import Progress, RunLog
+from .runtime import Precision, generator, seed_everything
+
+
+class Session:
+    """One run of one trainer: `Session(args, method, metrics)` then `loader()`, `ddp()`, `save()`, `close()`."""
+
+    def __init__(self, args: argparse.Namespace, method: str, metrics: list[str]):
+        check_common(args)
+        self.args = args
+        self.method = method
+        self.dist = init_distributed(args.device)
+        self.precision = Precision(self.dist.device)
+        self.run_dir = Path(args.out)
+        self.dataset = open_dataset(args.data, format=args.format)
+        if self.dataset.num_samples == 0:
+            raise UserError(f"{args.data}: the dataset holds no samples")
+        manifest = self.dataset.manifest or {}
+        self.dataset_sha256 = manifest.get("config_sha256")
+        self.resume_from = state.find_resume(self.run_dir, args.resume)
+        self.start_epoch = self.resume_from.epoch if self.resume_from else 0
+        if self.start_epoch >= args.epochs and self.dist.is_main:
+            print(f"{method}: {self.run_dir} already finished {self.start_epoch} epochs (--epochs {args.epochs})")
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "args.json").write_text(json.dumps(_jsonable(vars(args)), indent=2) + "\n")
+        barrier()
+        seed_everything(args.seed)
+        self.log = RunLog(self.run_dir, metrics, enabled=self.dist.is_main,
+                          resume_step=self.resume_step if self.resume_from else None)  # fmt: skip
+
+    @property
+    def resume_step(self) -> int:
+        return int((self.resume_from.extra or {}).get("state", {}).get("step", 0)) if self.resume_from else 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+    def loader(self, batch_size: int | None = None, *, shuffle: bool = True, drop_last: bool = True, **options) -> Loader:
+        """Batches of uint8 images for this rank (see learning.data.Loader), seeded by --seed."""
+        return self.dataset.loader(
+            batch_size or self.args.batch_size, shuffle=shuffle, seed=self.args.seed, num_workers=self.args.workers,
+            drop_last=drop_last, device=self.device, **options,
+        )  # fmt: skip
+
+    def generator(self, epoch: int, purpose: int = 0) -> torch.Generator:
+        """Augmentation randomness for one epoch of this rank: a function of (seed, rank, epoch, purpose)."""
+        return generator(self.args.seed, self.dist.rank, epoch, purpose)
+
+    def ddp(self, module: nn.Module) -> nn.Module:
+        """Wrap for data-parallel training when several processes run; identity otherwise."""
+        if not self.dist.enabled:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def steps(self, loader: Loader) -> int:
+        limit = self.args.steps_per_epoch
+        return min(len(loader), limit) if limit else len(loader)
+
+    def progress(self, total: int, epoch: int) -> Progress:
+        return Progress(total, epoch, self.args.epochs, enabled=self.dist.is_main and not self.args.quiet)
+
+    def restore(self, **parts) -> dict[str, Any]:
+        """Load the resumed checkpoint into the run's modules and optimisers (see state.restore_state)."""
+        if self.resume_from is None:
+            return {}
+        return state.restore_state(self.resume_from, method=self.method, dataset_sha256=self.dataset_sha256, **parts)
+
+    def save(self, epoch: int, *, trunk: nn.Module, normalization: dict, step: int, **parts) -> None:
+        """Checkpoint after `epoch` completed epochs (main process writes, everyone waits)."""
+        if self.dist.is_main:
+            trainer_state = dict(parts.pop("state", {}) or {})
+            trainer_state["step"] = step
+            state.save_state(
+                self.run_dir, trunk=trunk, normalization=normalization, method=self.method,
+                dataset_sha256=self.dataset_sha256, epoch=epoch, args=vars(self.args),
+                scaler=self.precision.scaler, state=trainer_state,
+                keep_copy=bool(self.args.save_every) and epoch % self.args.save_every == 0, **parts,
+            )  # fmt: skip
+        barrier()
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def _jsonable(args: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()}
