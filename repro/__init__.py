@@ -1,0 +1,1 @@
+"""End-to-end reproductions of the paper's experiments, driving the command-line tools."""

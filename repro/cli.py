@@ -1,0 +1,148 @@
+"""mono-repro: reproduce the paper's CIFAR experiments end to end, with the pictures that go with them."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import click
+
+from learning.errors import OneLineErrorGroup, UserError
+
+from . import report
+from .budgets import BUDGETS
+from .pipeline import Pipeline
+
+# The paper's Table 1: MonoGAN on Image B with each combination of jitter, rotation and scale.
+# `all` is the full protocol (with flips); the other rows leave flips out so that each names exactly
+# what it uses.
+ABLATION = {
+    "none": "none",
+    "jitter": "jitter",
+    "rotation": "rotation",
+    "scale": "scale",
+    "rotation+jitter": "rotation,jitter",
+    "rotation+scale": "rotation,scale",
+    "jitter+scale": "jitter,scale",
+    "all": "all",
+}
+
+
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def cli() -> None:
+    """Reproduce the paper's experiments end to end."""
+
+
+@cli.command()
+@click.option("--cifar10", "cifar10", required=True, type=click.Path(path_type=Path),
+              help="CIFAR-10 in ImageFolder layout: DIR/train/<class>/*, DIR/test/<class>/*.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Run directory (resumable).")
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default="cpu", show_default=True,
+              help="smoke: seconds (tests); cpu: under an hour on 2 cores; paper: the paper's schedule (GPU).")
+@click.option("--ablation", is_flag=True, help="Also run the 8 augmentation combinations of the paper's Table 1.")
+@click.option("--cifar100", type=click.Path(path_type=Path), help="CIFAR-100 in ImageFolder layout, to probe on it too.")
+@click.option("--image", default="B", show_default=True, help="Source image (the paper uses B for CIFAR).")
+@click.option("--image-dir", type=click.Path(path_type=Path), help="Where the paper's images are (see mono-gen).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Only the steps, no progress bars.")
+def cifar(cifar10, out, budget, ablation, cifar100, image, image_dir, seed, workers, device, quiet):
+    """Image B -> 32 px dataset -> MonoGAN -> CIFAR-10 linear probes, against a random-init encoder.
+
+    \b
+    Examples:
+      mono-repro cifar --cifar10 ../shared/datasets/cifar10 --out runs/repro-cpu
+      mono-repro cifar --cifar10 data/cifar10 --budget paper --ablation --cifar100 data/cifar100 --out runs/repro
+    """
+    plan = BUDGETS[budget]
+    for name, split in (("--cifar10", cifar10), ("--cifar100", cifar100)):
+        if split is not None and not ((split / "train").is_dir() and (split / "test").is_dir()):
+            raise UserError(f"{name} {split}: expected train/ and test/ folders (ImageFolder layout)")
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"budget": plan.to_dict(), "image": image, "seed": seed, "cifar10": str(cifar10.resolve()),
+              "cifar100": str(cifar100.resolve()) if cifar100 else None, "ablation": ablation,
+              "platform": platform.platform()}  # fmt: skip
+    saved = out / "config.json"
+    if saved.exists() and json.loads(saved.read_text())["budget"] != config["budget"]:
+        raise UserError(f"{out} holds a reproduction with another budget; use another --out")
+    saved.write_text(json.dumps(config, indent=2) + "\n")
+    steps = Pipeline(out, quiet)
+    progress = ["--quiet"] if quiet else []
+    common_train = ["--seed", seed, "--workers", workers, "--device", device, *progress]
+    source = ["--image", image] + (["--image-dir", image_dir] if image_dir else [])
+
+    def experiment(name: str, augment: str) -> Path:
+        data, run = out / "data" / f"{image}-{name}", out / "train" / f"monogan-{name}"
+        steps.run(f"generate {name}", "generator.cli",
+                  [*source, "--preset", "cifar", "--samples", plan.samples, "--augment", augment, "--seed", seed,
+                   "--workers", workers, "--quiet", "--out", data],
+                  done=lambda: (data / "manifest.json").exists())  # fmt: skip
+        resume = ["--resume"] if (run / "checkpoint.pt").exists() else []
+        steps.run(f"train MonoGAN on {name}", "trainers.cli",
+                  ["monogan", "--data", data, "--out", run, "--epochs", plan.gan_epochs, "--batch-size", plan.gan_batch,
+                   *common_train, *resume])  # fmt: skip
+        return run
+
+    def probe(name: str, trunk_args: list, dataset: Path, label: str) -> Path:
+        target = out / "probe" / name
+        limits = []
+        if plan.probe_train_limit:
+            limits += ["--train-limit", plan.probe_train_limit, "--val-limit", plan.probe_val_limit]
+        steps.run(f"probe {name}", "probes.cli",
+                  ["linear", *trunk_args, "--train", dataset / "train", "--val", dataset / "test", "--protocol", "cifar",
+                   "--epochs", plan.probe_epochs, *limits, "--seed", seed, "--workers", min(workers, 2),
+                   "--device", device, "--label", label, "--out", target, *(["--no-progress"] if quiet else [])],
+                  done=lambda: (target / "results.json").exists())  # fmt: skip
+        return target
+
+    run_all = experiment("all", "all")
+    checkpoint = run_all / "checkpoint.pt"
+    random_args = ["--arch", "monogan", "--random-init"]
+    results = {"config": config}
+    probe_random = probe("random-cifar10", random_args, cifar10, "random init")
+    probe_monogan = probe("monogan-all-cifar10", ["--ckpt", checkpoint], cifar10, "MonoGAN, Image B")
+    results["random"] = {"layers": report.load_layers(probe_random)}
+    results["monogan"] = {"layers": report.load_layers(probe_monogan), "checkpoint": str(checkpoint)}
+    results["monogan"]["gain_over_random"] = report.effect(results["random"]["layers"], results["monogan"]["layers"])
+
+    if cifar100 is not None:
+        r100 = probe("random-cifar100", random_args, cifar100, "random init")
+        m100 = probe("monogan-all-cifar100", ["--ckpt", checkpoint], cifar100, "MonoGAN, Image B")
+        results["cifar100"] = {"random": {"layers": report.load_layers(r100)}, "monogan": {"layers": report.load_layers(m100)}}
+
+    if ablation:
+        results["ablation"] = {}
+        for name, augment in ABLATION.items():
+            run = run_all if name == "all" else experiment(name, augment)
+            target = probe_monogan if name == "all" else probe(f"monogan-{name}-cifar10", ["--ckpt", run / "checkpoint.pt"], cifar10, f"MonoGAN, {name}")
+            results["ablation"][name] = {"augment": augment, "layers": report.load_layers(target)}
+
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    compared = [probe_random, probe_monogan]
+    steps.run("accuracy plot", "probes.cli", ["compare", *compared, "-o", out / "compare"])
+    steps.run("sample preview", "generator.shards_cli",
+              ["preview", out / "data" / f"{image}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64])
+    steps.run("GAN samples", "trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
+    steps.run("critic filters", "probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
+    steps.run("random filters", "probes.cli",
+              ["filters", "--arch", "monogan", "--random-init", "--seed", seed, "-o", figures / "filters-random.png"])
+    (figures / "accuracy.png").write_bytes((out / "compare" / "comparison.png").read_bytes())
+    results["seconds"] = steps.timings
+    report.write(out, results, {
+        "samples": figures / "samples.png", "gan": figures / "gan-samples.png", "filters": figures / "filters.png",
+        "filters_random": figures / "filters-random.png", "accuracy": figures / "accuracy.png",
+    })  # fmt: skip
+    gain = results["monogan"]["gain_over_random"]
+    click.echo(f"mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
+               + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items()) + f"; report: {out / 'report.html'}")
+
+
+def main() -> None:
+    cli.main(prog_name="mono-repro")
+
+
+if __name__ == "__main__":
+    main()
