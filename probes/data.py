@@ -90,9 +90,9 @@ def _open_torchvision(name: str, root: Path, train: bool) -> Dataset:
 def _listing_sha256(dataset: ImageFolder) -> str:
     """Hash of the sorted (relative path, size, label) listing: identifies the exact image set cheaply."""
     digest = hashlib.sha256()
+    prefix = len(os.path.join(dataset.root, ""))
     for path, label in dataset.samples:
-        rel = os.path.relpath(path, dataset.root)
-        digest.update(f"{rel}\t{os.path.getsize(path)}\t{label}\n".encode())
+        digest.update(f"{path[prefix:]}\t{os.stat(path).st_size}\t{label}\n".encode())
     return digest.hexdigest()
 
 

@@ -8,6 +8,7 @@ init, the probes' init, data order, augmentation) derives from ``seed``.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import resource
 import sys
@@ -172,6 +173,17 @@ def _load_state(out: Path, identity: dict[str, Any], epochs: int, require: bool)
     if state["epoch"] > epochs:
         raise UserError(f"{out} has already trained {state['epoch']} epochs, more than --epochs {epochs}")
     return state
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() would fork a subprocess)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def _peak_rss_mib() -> dict[str, float]:
@@ -380,7 +392,8 @@ def _results(cfg, source: _Source, protocol: Protocol, probes: ProbeSet, splits:
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "machine": platform.machine(),
-            "processor": platform.processor() or None,
+            "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(),
         },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
