@@ -103,6 +103,8 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=_DEFAULT_WORKERS, show_default=True,
               help="Data-loading worker processes.")
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
+@click.option("--device", default="auto", show_default=True,
+              help="Where the trunk and probes run: auto (CUDA if available), cpu, cuda or cuda:N.")
 @click.option("--label", help="Name of the run in reports [default: method and architecture].")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, metavar="RUN_DIR",
               help="Run directory: results.json, results.md, accuracy.png and the resumable state.")
@@ -110,8 +112,8 @@ def _check_data_options(train, val, dataset, data_root) -> None:
               help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def linear(ckpt, arch, random_init, sobel, activation, train_dir, val_dir, dataset, data_root, protocol, epochs,
-           batch_size, lr, weight_decay, train_limit, val_limit, seed, workers, threads, label, out, resume,
-           progress) -> None:
+           batch_size, lr, weight_decay, train_limit, val_limit, seed, workers, threads, device, label, out,
+           resume, progress) -> None:
     """Train a linear probe on every conv block of a frozen trunk and report top-1/top-5 per layer.
 
     All probes train together with SGD (momentum 0.9), lr 0.01 divided by 5 at epochs 5, 15 and 25.
@@ -153,6 +155,7 @@ def linear(ckpt, arch, random_init, sobel, activation, train_dir, val_dir, datas
         seed=seed,
         workers=workers,
         threads=threads,
+        device=device,
         label=label,
         progress=progress,
         resume=resume,

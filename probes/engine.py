@@ -30,6 +30,10 @@ __all__ = [
 FLOAT16_MAX = float(torch.finfo(torch.float16).max)
 
 
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)) -> dict[int, int]:
     """How many rows have their label among the top-k scores, for each k (k capped at the class count)."""
     ks = list(ks)
@@ -75,8 +79,8 @@ class LayerMeter:
 @torch.no_grad()
 def extract_features(trunk: nn.Module, probes: ProbeSet, images: torch.Tensor, normalize: Normalizer,
                      batch_size: int = 500, desc: str = "features", progress: bool = True) -> dict[str, torch.Tensor]:
-    """Reduced features of every image for every probed layer, stored as float16 (float32 for a layer whose
-    values exceed float16's range)."""
+    """Reduced features of every image for every probed layer, kept in CPU memory as float16 (float32 for a
+    layer whose values exceed float16's range); the trunk runs where ``normalize`` puts the images."""
     layers, last = probes.layers, probes.layers[-1]
     cache: dict[str, torch.Tensor] = {}
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress,
@@ -89,7 +93,7 @@ def extract_features(trunk: nn.Module, probes: ProbeSet, images: torch.Tensor, n
                 cache[name] = torch.empty((len(images), *z.shape[1:]), dtype=torch.float16)
             if cache[name].dtype == torch.float16 and z.abs().max() > FLOAT16_MAX:
                 cache[name] = cache[name].float()
-            cache[name][start:start + len(z)] = z
+            cache[name][start:start + len(z)] = z.cpu()
     return cache
 
 
@@ -108,6 +112,7 @@ def train_epoch_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], l
                        progress: bool = True, desc: str = "train") -> dict[str, dict[str, float]]:
     """One epoch over cached features in the order drawn from ``generator``."""
     probes.train()
+    device = _device(probes)
     meter = LayerMeter(probes.layers)
     order = torch.randperm(len(labels), generator=generator)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress,
@@ -115,7 +120,8 @@ def train_epoch_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], l
         idx = order[start:start + batch_size]
         if len(idx) < 2:  # BatchNorm needs two samples; at most one image skipped per epoch
             continue
-        _step(probes, optimizer, {name: f[idx].float() for name, f in features.items()}, labels[idx], meter)
+        batch = {name: f[idx].to(device, non_blocking=True).float() for name, f in features.items()}
+        _step(probes, optimizer, batch, labels[idx].to(device), meter)
     return meter.summary()
 
 
@@ -123,10 +129,11 @@ def train_epoch_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], l
 def evaluate_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], labels: torch.Tensor,
                     batch_size: int = 1000) -> dict[str, dict[str, float]]:
     probes.eval()
+    device = _device(probes)
     meter = LayerMeter(probes.layers)
     for start in range(0, len(labels), batch_size):
-        chunk = {name: f[start:start + batch_size].float() for name, f in features.items()}
-        meter.update(probes.classify(chunk), labels[start:start + batch_size])
+        chunk = {name: f[start:start + batch_size].to(device).float() for name, f in features.items()}
+        meter.update(probes.classify(chunk), labels[start:start + batch_size].to(device))
     return meter.summary(with_loss=False)
 
 
@@ -142,7 +149,7 @@ def train_epoch_streaming(trunk: nn.Module, probes: ProbeSet, batches: Iterable,
             continue
         with torch.no_grad():
             reduced = probes.reduce(trunk.forward_features(normalize(images), upto=last))
-        _step(probes, optimizer, reduced, labels, meter)
+        _step(probes, optimizer, reduced, labels.to(_device(probes)), meter)
     return meter.summary()
 
 
@@ -162,5 +169,5 @@ def evaluate_streaming(trunk: nn.Module, probes: ProbeSet, batches: Iterable, no
         logits = probes(trunk.forward_features(normalize(images), upto=last))
         if crops is not None:
             logits = {name: average_crops(out, crops) for name, out in logits.items()}
-        meter.update(logits, labels)
+        meter.update(logits, labels.to(_device(probes)))
     return meter.summary(with_loss=False)

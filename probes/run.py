@@ -79,6 +79,8 @@ class LinearConfig:
     seed: int = 0
     workers: int = 2
     threads: int | None = None
+    device: str = "auto"
+    """"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N"."""
     label: str | None = None
     progress: bool = True
     resume: bool = False
@@ -100,6 +102,20 @@ class _Source:
 def _derived_seed(seed: int, purpose: str) -> int:
     """A 60-bit seed for one purpose (e.g. one epoch's data order), stable across runs and machines."""
     return int(hashlib.sha256(f"{seed}:{purpose}".encode()).hexdigest()[:15], 16)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {name}: only cpu and cuda are supported")
+    return device
 
 
 def _load_source(cfg: LinearConfig) -> _Source:
@@ -166,7 +182,7 @@ def _load_state(out: Path, identity: dict[str, Any], epochs: int, require: bool)
         raise UserError(f"cannot read the saved probe state {path}: {str(exc).splitlines()[0][:200]}") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise UserError(f"{path} is not a mono-probe state file")
-    diff = _differences(state["identity"], identity)
+    diff = _differences(state.get("identity") or {}, identity)
     if diff:
         raise UserError(f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
                         "use another --out")
@@ -222,6 +238,7 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     schedule = cfg.schedule
     if schedule.epochs < 1 or schedule.batch_size < 2 or schedule.lr <= 0:
         raise UserError("--epochs must be >= 1, --batch-size >= 2 and --lr > 0")
+    device = _resolve_device(cfg.device)
 
     t = time.perf_counter()
     source = _load_source(cfg)
@@ -230,6 +247,7 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     splits = open_splits(cfg.data)
     torch.manual_seed(_derived_seed(cfg.seed, "probes"))
     probes = build_probes(trunk, protocol, len(splits.classes))
+    trunk, probes = trunk.to(device), probes.to(device)
     optimizer = torch.optim.SGD(probes.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
     identity = _identity(cfg, source, protocol, splits)
@@ -243,7 +261,7 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
         _log(cfg, f"resuming {cfg.out} after epoch {start_epoch}")
     timer.add("setup", t)
 
-    normalize = Normalizer(**source.normalization)
+    normalize = Normalizer(**source.normalization, device=device)
     done = final is not None and final.get("epoch") == schedule.epochs
     if not done:
         runner = _run_cached if protocol.caches_features else _run_streaming
@@ -332,7 +350,8 @@ def _run_streaming(cfg, protocol, trunk, probes, optimizer, splits, normalize, s
         _set_lr(optimizer, lr)
         torch.manual_seed(_derived_seed(cfg.seed, f"augment:{epoch}"))
         generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
-        loader = make_loader(splits.train, schedule.batch_size, cfg.workers, shuffle=True, generator=generator)
+        loader = make_loader(splits.train, schedule.batch_size, cfg.workers, shuffle=True, generator=generator,
+                             pin_memory=normalize.device.type == "cuda")
         t = time.perf_counter()
         train = train_epoch_streaming(trunk, probes, iterate(loader), normalize, optimizer, total=len(loader),
                                       progress=cfg.progress)
@@ -343,7 +362,8 @@ def _run_streaming(cfg, protocol, trunk, probes, optimizer, splits, normalize, s
 
     with_transform(splits.val, eval_transform(protocol))
     crops_per_batch = 10 if protocol.ten_crop else 1
-    loader = make_loader(splits.val, max(1, schedule.batch_size // crops_per_batch), cfg.workers)
+    loader = make_loader(splits.val, max(1, schedule.batch_size // crops_per_batch), cfg.workers,
+                         pin_memory=normalize.device.type == "cuda")
     t = time.perf_counter()
     val = evaluate_streaming(trunk, probes, iterate(loader), normalize, total=len(loader), progress=cfg.progress,
                              desc="eval (10 crops)" if protocol.ten_crop else "eval")
@@ -376,6 +396,7 @@ def _results(cfg, source: _Source, protocol: Protocol, probes: ProbeSet, splits:
             "normalization": source.normalization,
             "workers": cfg.workers,
             "threads": torch.get_num_threads(),
+            "device": str(next(probes.parameters()).device),
         },
         "checkpoint": source.checkpoint,
         "dataset": splits.description,

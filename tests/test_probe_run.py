@@ -120,3 +120,11 @@ def test_cifar_protocol_refuses_images_of_another_size(tmp_path):
                        arch="monogan", workers=0, progress=False)
     with pytest.raises(UserError, match="is 64x48; the cifar protocol feeds images at their native 32x32"):
         run_linear(cfg)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_unavailable_device_is_a_user_error(probe_cifar10, tmp_path):
+    with pytest.raises(UserError, match="CUDA is not available here"):
+        run_linear(_config(probe_cifar10, tmp_path / "run", device="cuda"))
+    with pytest.raises(UserError, match="unknown --device 'gpu0'"):
+        run_linear(_config(probe_cifar10, tmp_path / "run", device="gpu0"))
