@@ -63,9 +63,11 @@ def load_rgb(path: str) -> Image.Image:
     """ImageFolder loader that reports unreadable images as a UserError naming the file."""
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            rgb = img.convert("RGB")
     except (OSError, UnidentifiedImageError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
+    rgb.filename = path  # convert() drops it; error messages name the file
+    return rgb
 
 
 def _open_imagefolder(root: Path, role: str) -> ImageFolder:
@@ -159,7 +161,7 @@ class NativeSize:
         if img.size != (self.size, self.size):
             where = getattr(img, "filename", "") or "an image"
             raise UserError(f"{where} is {img.size[0]}x{img.size[1]}; the cifar protocol feeds images at "
-                            f"their native {self.size}x{self.size} (use --protocol imagenet for larger ones)")
+                            f"their native size, which must be {self.size}x{self.size}")
         return TF.pil_to_tensor(img)
 
 

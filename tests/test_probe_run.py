@@ -118,7 +118,7 @@ def test_cifar_protocol_refuses_images_of_another_size(tmp_path):
             Image.new("RGB", (64, 48)).save(tmp_path / split / cls / "0.png")
     cfg = LinearConfig(out=tmp_path / "run", data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
                        arch="monogan", workers=0, progress=False)
-    with pytest.raises(UserError, match="is 64x48; the cifar protocol feeds images at their native 32x32"):
+    with pytest.raises(UserError, match=r"train/a/0.png is 64x48; the cifar protocol feeds images at their native size, which must be 32x32"):
         run_linear(cfg)
 
 
@@ -128,3 +128,19 @@ def test_unavailable_device_is_a_user_error(probe_cifar10, tmp_path):
         run_linear(_config(probe_cifar10, tmp_path / "run", device="cuda"))
     with pytest.raises(UserError, match="unknown --device 'gpu0'"):
         run_linear(_config(probe_cifar10, tmp_path / "run", device="gpu0"))
+
+
+def test_a_wrong_image_met_by_a_loader_worker_is_reported_in_one_line(tmp_path):
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.new("RGB", (32, 32)).save(tmp_path / split / cls / "0.png")
+    Image.new("RGB", (40, 40)).save(tmp_path / "train" / "b" / "1.png")  # not the first: found by a worker
+    cfg = LinearConfig(out=tmp_path / "run", data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
+                       arch="monogan", workers=1, progress=False)
+    with pytest.raises(UserError) as info:
+        run_linear(cfg)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.endswith("train/b/1.png is 40x40; the cifar protocol feeds images at their native size, "
+                            "which must be 32x32")
