@@ -1,5 +1,5 @@
-"""Labelled image data for the probes: ImageFolder trees or torchvision's CIFAR classes, the protocol
-transforms (all yielding uint8 tensors; normalisation happens on batches) and a fast whole-split decoder."""
+"""Labelled image data for the probes: ImageFolder trees or torchvision's CIFAR classes, balanced slices,
+data loaders that report user errors from their workers in one line, and a whole-split decoder."""
 
 from __future__ import annotations
 
@@ -11,27 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision.transforms as T
-import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from tqdm import tqdm
 
 from learning.errors import UserError
-from probes.protocols import Protocol
+from probes.transforms import NativeSize
 
 __all__ = [
     "TORCHVISION_DATASETS",
     "DataSpec",
     "LabelledSplits",
-    "Normalizer",
-    "average_crops",
     "decode_split",
-    "eval_transform",
     "iterate",
+    "make_loader",
     "open_splits",
-    "train_transform",
+    "with_transform",
 ]
 
 TORCHVISION_DATASETS = {"cifar10": (CIFAR10, "cifar-10-batches-py"), "cifar100": (CIFAR100, "cifar-100-python")}
@@ -149,78 +145,12 @@ def open_splits(spec: DataSpec) -> LabelledSplits:
     return LabelledSplits(train_set, val_set, train_labels, val_labels, classes, description)
 
 
-# --- transforms ----------------------------------------------------------------------------------------
-
-class NativeSize:
-    """The cifar protocol's transform: the image as a uint8 tensor, which must already be size x size."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def __call__(self, img: Image.Image) -> torch.Tensor:
-        if img.size != (self.size, self.size):
-            where = getattr(img, "filename", "") or "an image"
-            raise UserError(f"{where} is {img.size[0]}x{img.size[1]}; the cifar protocol feeds images at "
-                            f"their native size, which must be {self.size}x{self.size}")
-        return TF.pil_to_tensor(img)
-
-
-class TenCrops:
-    """Resize the shorter side, then the 4 corner and centre crops and their horizontal flips, stacked."""
-
-    def __init__(self, resize: int, size: int) -> None:
-        self.resize = T.Resize(resize)
-        self.crops = T.TenCrop(size)
-
-    def __call__(self, img: Image.Image) -> torch.Tensor:
-        return torch.stack([TF.pil_to_tensor(c) for c in self.crops(self.resize(img))])
-
-
-def train_transform(protocol: Protocol) -> Any:
-    if not protocol.augment:
-        return NativeSize(protocol.input_size)
-    return T.Compose([T.Resize(protocol.resize), T.RandomCrop(protocol.input_size),
-                      T.RandomHorizontalFlip(), T.PILToTensor()])
-
-
-def eval_transform(protocol: Protocol) -> Any:
-    if protocol.ten_crop:
-        return TenCrops(protocol.resize, protocol.input_size)
-    return NativeSize(protocol.input_size)
-
-
 def with_transform(dataset: Dataset, transform: Any) -> Dataset:
     """Set the transform of an ImageFolder/CIFAR dataset, or of the dataset behind a Subset."""
     base = dataset.dataset if isinstance(dataset, Subset) else dataset
     base.transform = transform
     return dataset
 
-
-def average_crops(scores: torch.Tensor, num_crops: int) -> torch.Tensor:
-    """Average per-crop class scores ``(batch * num_crops, classes)``, laid out image by image, into
-    ``(batch, classes)``."""
-    if scores.shape[0] % num_crops:
-        raise ValueError(f"{scores.shape[0]} score rows do not split into groups of {num_crops} crops")
-    return scores.view(-1, num_crops, scores.shape[-1]).mean(dim=1)
-
-
-class Normalizer:
-    """uint8 images -> ``device`` -> floats in [0, 1] -> (x - mean) / std per channel, on whole batches.
-
-    Images travel as uint8 (a quarter of float32's bytes) and are converted where the trunk runs.
-    """
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        images = images.to(self.device, non_blocking=True)
-        return (images.float().div_(255.0) - self.mean).div_(self.std)
-
-
-# --- loading -------------------------------------------------------------------------------------------
 
 def _worker_message(exc: UserError) -> str:
     """A UserError re-raised from a DataLoader worker carries the worker's traceback; keep its message."""

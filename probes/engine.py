@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probes.data import Normalizer, average_crops
+from probes.transforms import Normalizer, average_crops
 from probes.heads import ProbeSet
 
 __all__ = [

@@ -141,6 +141,11 @@ def _unique_labels(runs: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> list
     return [f"{label} ({d.name})" if labels.count(label) > 1 else label for label, d in zip(labels, dirs)]
 
 
+def _dataset_name(results: dict[str, Any]) -> str | None:
+    data = results.get("dataset") or {}
+    return data.get("name") or data.get("train_path")
+
+
 def _layer_order(runs: Sequence[dict[str, Any]]) -> list[str]:
     order: list[str] = []
     for results in runs:
@@ -176,9 +181,9 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike,
     summary = {
         "metric": metric,
         "layers": layers,
-        "runs": [{"label": label, "dir": str(d.resolve()), "protocol": r["config"]["protocol"] if "config" in r else None,
-                  "dataset": (r.get("dataset") or {}).get("name") or (r.get("dataset") or {}).get("train_path"),
-                  "accuracy": table[label], "relative": rel_table[label] if rel_table else None}
+        "runs": [{"label": label, "dir": str(d.resolve()), "protocol": (r.get("config") or {}).get("protocol"),
+                  "dataset": _dataset_name(r), "accuracy": table[label],
+                  "relative": rel_table[label] if rel_table else None}
                  for label, d, r in zip(labels, dirs, runs)],
         "reference": None if ref is None else {"label": ref["label"], "dir": str(Path(reference).resolve()),
                                                "accuracy": {layer: value(ref, layer) for layer in layers}},

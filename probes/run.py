@@ -26,18 +26,7 @@ from learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
 from learning.errors import UserError
 from learning.models import build_trunk, canonical_arch_args
 from probes import __version__
-from probes.data import (
-    DataSpec,
-    LabelledSplits,
-    Normalizer,
-    decode_split,
-    eval_transform,
-    iterate,
-    make_loader,
-    open_splits,
-    train_transform,
-    with_transform,
-)
+from probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
 from probes.engine import (
     evaluate_cached,
     evaluate_streaming,
@@ -49,13 +38,13 @@ from probes.frozen import freeze_for_probing
 from probes.heads import ProbeSet, build_probes
 from probes.protocols import ARCH_PROTOCOL, Protocol, Schedule, check_protocol
 from probes.report import write_run_reports
+from probes.transforms import Normalizer, eval_transform, train_transform
 
 __all__ = ["RANDOM_INIT_NORMALIZATION", "LinearConfig", "run_linear"]
 
 STATE_FILE = "probe_state.pt"
 STATE_FORMAT = "mono-probe-state"
 STATE_VERSION = 1
-RESULTS_FILE = "results.json"
 
 RANDOM_INIT_NORMALIZATION = {
     # what each architecture's trainers feed it: ImageNet statistics (DeepCluster, RotNet) for alexnet,

@@ -118,7 +118,8 @@ def test_cifar_protocol_refuses_images_of_another_size(tmp_path):
             Image.new("RGB", (64, 48)).save(tmp_path / split / cls / "0.png")
     cfg = LinearConfig(out=tmp_path / "run", data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
                        arch="monogan", workers=0, progress=False)
-    with pytest.raises(UserError, match=r"train/a/0.png is 64x48; the cifar protocol feeds images at their native size, which must be 32x32"):
+    expected = r"train/a/0.png is 64x48; the cifar protocol feeds images at their native size, which must be 32x32"
+    with pytest.raises(UserError, match=expected):
         run_linear(cfg)
 
 
