@@ -220,29 +220,34 @@ def _comparison_markdown(summary: dict, table: dict, rel_table: dict | None) -> 
 
 
 def _plot_comparison(summary: dict, table: dict, rel_table: dict | None, path: Path) -> None:
+    """Absolute accuracy per layer (the reference dashed, in black) and, with a reference, each run's accuracy
+    as a percentage of it; a run keeps its colour in both panels."""
     layers, metric = summary["layers"], summary["metric"].replace("top", "top-")
     fig = _figure(ncols=2 if rel_table else 1)
     axes = fig.subplots(1, 2 if rel_table else 1, squeeze=False)[0]
-    x = range(len(layers))
+    colours = {label: f"C{i % 10}" for i, label in enumerate(table)}
 
-    def draw(ax, rows: dict, ylabel: str) -> None:
-        for label, row in rows.items():
-            pts = [(i, row[layer]) for i, layer in enumerate(layers) if row[layer] is not None]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
-        ax.set_xticks(list(x), layers)
+    def draw(ax, label: str, row: dict, **style) -> None:
+        pts = [(i, row[layer]) for i, layer in enumerate(layers) if row[layer] is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label, **style)
+
+    def finish(ax, ylabel: str, title: str) -> None:
+        ax.set_xticks(range(len(layers)), layers)
         ax.set_xlabel("probed layer")
         ax.set_ylabel(ylabel)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
 
     ref = summary["reference"]
-    rows = dict(table)
     if ref:
-        rows = {f"{ref['label']} (reference)": ref["accuracy"], **rows}
-    draw(axes[0], rows, f"{metric} accuracy (%)")
-    axes[0].set_title("Linear probes")
+        draw(axes[0], f"{ref['label']} (reference)", ref["accuracy"], color="black", linestyle="--")
+    for label, row in table.items():
+        draw(axes[0], label, row, color=colours[label])
+    finish(axes[0], f"{metric} accuracy (%)", "Linear probes")
     if rel_table:
-        draw(axes[1], rel_table, f"% of reference {metric}")
-        axes[1].axhline(100, color="grey", lw=0.8, ls="--")
-        axes[1].set_title(f"Relative to {ref['label']}")
+        axes[1].axhline(100, color="black", lw=0.8, ls="--")
+        for label, row in rel_table.items():
+            draw(axes[1], label, row, color=colours[label])
+        finish(axes[1], f"% of the reference's {metric}", f"Relative to {ref['label']}")
     fig.savefig(path, dpi=120)
