@@ -8,7 +8,8 @@ DeepCluster's top layer, GAN pieces) are not part of it. Every trunk is a sequen
 * ``trunk.forward_features(x, upto=None)`` -- each block's output *after its activation* (before any
   max-pool that follows it), up to and including block ``upto``;
 * ``trunk(x)`` -- the final feature map (after conv5's max-pool for ``alexnet``, after conv4's activation
-  for ``monogan``).
+  for ``monogan``);
+* ``trunk.feature_shapes()`` -- the shape of each of those for the architecture's input size (224 or 32).
 
 Architectures (see docs/probes.md for sources):
 
@@ -128,6 +129,21 @@ class Trunk(nn.Module):
             if name in self.pools:
                 x = self.pools[name](x)
         return x
+
+    @torch.no_grad()
+    def feature_shapes(self, input_size: int | None = None) -> dict[str, tuple[int, int, int]]:
+        """(channels, height, width) of every block's output, and of the final map under ``"output"``, for
+        square inputs of ``input_size`` (default: the architecture's own); e.g. to size a method head."""
+        size = input_size or self.input_size
+        was_training = self.training
+        self.eval()  # a dry run must not touch BatchNorm statistics
+        try:
+            x = torch.zeros(1, 3, size, size, device=next(self.parameters()).device)
+            shapes = {name: tuple(f.shape[1:]) for name, f in self.forward_features(x).items()}
+            shapes["output"] = tuple(self(x).shape[1:])
+        finally:
+            self.train(was_training)
+        return shapes
 
 
 # --- architectures -------------------------------------------------------------------------------------

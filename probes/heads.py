@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from probes.protocols import Protocol
 
-__all__ = ["ALEXNET_POOLING", "LinearProbe", "ProbeSet", "build_probes", "feature_shapes"]
+__all__ = ["ALEXNET_POOLING", "LinearProbe", "ProbeSet", "build_probes"]
 
 ALEXNET_POOLING = {
     # block: (kernel, stride, padding) of the max-pool that brings a 224-input AlexNet layer to ~9k dims
@@ -80,21 +80,12 @@ def _reducer(arch: str, layer: str, protocol: Protocol) -> nn.Module:
     return nn.MaxPool2d(kernel, stride=stride, padding=padding)
 
 
-@torch.no_grad()
-def feature_shapes(trunk: nn.Module, input_size: int) -> dict[str, tuple[int, int, int]]:
-    """(channels, height, width) of each block's output for one ``input_size`` x ``input_size`` image."""
-    was_training = trunk.training
-    trunk.eval()
-    x = torch.zeros(1, 3, input_size, input_size)
-    shapes = {name: tuple(f.shape[1:]) for name, f in trunk.forward_features(x).items()}
-    trunk.train(was_training)
-    return shapes
-
-
 def build_probes(trunk: nn.Module, protocol: Protocol, num_classes: int) -> ProbeSet:
     """A probe on every block of ``trunk``, sized for the protocol's input; init draws from torch's RNG."""
     probes = {}
-    for name, shape in feature_shapes(trunk, protocol.input_size).items():
+    shapes = trunk.feature_shapes(protocol.input_size)
+    for name in trunk.block_names:
+        shape = shapes[name]
         reduce = _reducer(trunk.arch, name, protocol)
         with torch.no_grad():
             reduced = tuple(reduce(torch.zeros(1, *shape)).shape[1:])

@@ -71,9 +71,10 @@ def _describe(results: dict[str, Any]) -> list[str]:
                      f"epoch {ckpt['epoch']}")
     timing = results.get("timing", {})
     if "wall_s" in timing:
-        lines.append(f"- wall time {timing['wall_s'] / 60:.1f} min"
-                     + (f" (this session, resumed after epoch {timing['resumed_from_epoch']})"
-                        if timing.get("resumed_from_epoch") is not None else ""))
+        wall = timing["wall_s"]
+        resumed = timing.get("resumed_from_epoch")
+        lines.append((f"- wall time {wall:.0f} s" if wall < 120 else f"- wall time {wall / 60:.1f} min")
+                     + (f" (this session, resumed after epoch {resumed})" if resumed is not None else ""))
     return lines
 
 

@@ -52,6 +52,15 @@ def test_trunk_output_is_the_last_block_after_its_pool():
         assert torch.equal(out, nn.functional.max_pool2d(alexnet.forward_features(x)["conv5"], 3, 2))
 
 
+def test_feature_shapes_size_heads_without_touching_batchnorm():
+    trunk = build_trunk("alexnet").train()
+    before = trunk.blocks["conv1"].norm.running_mean.clone()
+    shapes = trunk.feature_shapes()
+    assert shapes["conv1"] == (96, 55, 55) and shapes["output"] == (256, 6, 6)
+    assert trunk.training and torch.equal(trunk.blocks["conv1"].norm.running_mean, before)
+    assert build_trunk("monogan").feature_shapes()["output"] == (512, 3, 3)
+
+
 def test_forward_features_stops_at_upto():
     trunk = build_trunk("monogan").eval()
     with torch.no_grad():
