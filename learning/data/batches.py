@@ -9,16 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import cv2
+import numpy as np
 import torch
 from torch.utils.data import default_collate
-from torchvision.io import ImageReadMode, decode_image
 
+from .errors import UserError
 from .order import sample_seed
 
 
 def decode_rgb(data: bytes) -> torch.Tensor:
-    """Encoded image (JPEG, or any format torchvision reads) -> uint8 tensor (3, H, W)."""
-    return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    """Encoded image (JPEG, PNG, …) -> uint8 tensor (3, H, W), a view of an (H, W, 3) array.
+
+    OpenCV (libjpeg-turbo) rather than torchvision.io, whose decoders are deprecated since 0.29.
+    """
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+    if image is None:
+        raise UserError("an image of the dataset does not decode; check the dataset with mono-shards verify")
+    return torch.from_numpy(image).permute(2, 0, 1)
 
 
 @dataclass(frozen=True)

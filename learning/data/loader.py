@@ -13,6 +13,7 @@ from .dataset import Dataset
 from .errors import UserError
 from .folder import FolderBatches
 from .order import RankPlan, plan
+from .planned import Failure
 from .shards import ShardBatches
 
 DEFAULT_SHUFFLE_BUFFER = 5_000
@@ -114,17 +115,17 @@ class Loader:
         return self.plan.num_batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        try:
-            for images, labels, indices in self._batches(self.plan):
-                if self.device is not None:
-                    images = images.to(self.device, non_blocking=True)
-                    labels = labels.to(self.device, non_blocking=True)
-                    indices = indices.to(self.device, non_blocking=True)
-                if self.batch_transform is not None:
-                    images = self.batch_transform(images)
-                yield images, labels, indices
-        except UserError as exc:
-            raise _unwrapped(exc) from None
+        for batch in self._batches(self.plan):
+            if isinstance(batch, Failure):
+                raise UserError(batch.message)
+            images, labels, indices = batch
+            if self.device is not None:
+                images = images.to(self.device, non_blocking=True)
+                labels = labels.to(self.device, non_blocking=True)
+                indices = indices.to(self.device, non_blocking=True)
+            if self.batch_transform is not None:
+                images = self.batch_transform(images)
+            yield images, labels, indices
 
     def _batches(self, rank_plan: RankPlan) -> Iterator:
         if self.format == "ffcv":
@@ -145,13 +146,3 @@ def _placement(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
     return rank, world_size
-
-
-def _unwrapped(exc: UserError) -> UserError:
-    """A UserError raised in a DataLoader worker comes back with the worker's traceback in its
-    message; keep only the message, so that it still prints as one line."""
-    text = str(exc).rstrip()
-    if "Original Traceback" not in text:
-        return exc
-    last = text.splitlines()[-1]
-    return UserError(last.split(": ", 1)[1] if ": " in last else last)

@@ -5,12 +5,23 @@ w, w + W, w + 2W, … of the rank's plan, the batches come out as 0, 1, 2, … f
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .batches import BatchMaker
+from .errors import UserError
 from .order import RankPlan, worker_batches
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A UserError met in a DataLoader worker, passed on as a value for the Loader to raise: raised
+    in the worker it would come back wrapped in the worker's traceback, and the DataLoader would then
+    wait seconds for that worker to exit."""
+
+    message: str
 
 
 class PlannedBatches(IterableDataset):
@@ -25,8 +36,11 @@ class PlannedBatches(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         mine = worker_batches(self.plan.num_batches, worker, workers)
-        if len(mine):
-            yield from self.batches(mine)
+        try:
+            if len(mine):
+                yield from self.batches(mine)
+        except UserError as exc:
+            yield Failure(str(exc))
 
     def batches(self, mine: range) -> Iterator:
         raise NotImplementedError

@@ -19,7 +19,7 @@ def iter_samples(stream: BinaryIO, wanted: Callable[[int], bool], where: str) ->
     while True:
         header = stream.read(BLOCK)
         if len(header) < BLOCK:
-            raise ValueError(f"{where}: archive ends without its end-of-archive marker")
+            raise ValueError(f"{where}: archive truncated (no end-of-archive marker)")
         if header == _ZEROS:
             break
         name, size, regular = _parse(header, where)
