@@ -188,9 +188,7 @@ def train(args) -> None:
         total = session.steps(loader)
         progress = session.progress(total, epoch)
         sums = torch.zeros(2, device=session.device)
-        for i, (images, _, idx) in enumerate(loader):
-            if i >= total:
-                break
+        for _, (images, _, idx) in zip(range(total), loader):
             x = normalize(random_resized_crop(images, args.crop, augment), **IMAGENET_NORMALIZATION)
             with session.precision.autocast():
                 logits = top_ddp(network["classifier"](network["trunk"](session.precision.inputs(x))))

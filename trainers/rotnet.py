@@ -94,9 +94,7 @@ def train(args) -> None:
         total = session.steps(loader)
         progress = session.progress(total, epoch)
         sums = torch.zeros(3, device=session.device)  # loss, correct, count
-        for i, (images, _, _) in enumerate(loader):
-            if i >= total:
-                break
+        for _, (images, _, _) in zip(range(total), loader):
             crops = random_crop(images, args.crop, generator, flip=True)
             inputs, targets = rotations(normalize(crops, **IMAGENET_NORMALIZATION))
             with session.precision.autocast():

@@ -35,6 +35,7 @@ def trainer_parser(prog: str, description: str, *, epochs: int, batch_size: int,
     data.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
                       help="stop each epoch after N batches (quick checks and benchmarks)")
     data.add_argument("--quiet", action="store_true", help="no progress bars")
+    data.add_argument("--record-samples", type=Path, default=None, help=argparse.SUPPRESS)  # tests: indices seen per rank
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
     optim.add_argument("--batch-size", type=int, default=batch_size, help=f"per process (default {batch_size})")

@@ -56,10 +56,13 @@ class Session:
 
     def loader(self, batch_size: int | None = None, *, shuffle: bool = True, drop_last: bool = True, **options) -> Loader:
         """Batches of uint8 images for this rank (see learning.data.Loader), seeded by --seed."""
-        return self.dataset.loader(
+        loader = self.dataset.loader(
             batch_size or self.args.batch_size, shuffle=shuffle, seed=self.args.seed, num_workers=self.args.workers,
             drop_last=drop_last, device=self.device, **options,
         )  # fmt: skip
+        if self.args.record_samples and shuffle:
+            return RecordingLoader(loader, Path(self.args.record_samples) / f"rank{self.dist.rank}")
+        return loader
 
     def generator(self, epoch: int, purpose: int = 0) -> torch.Generator:
         """Augmentation randomness for one epoch of this rank: a function of (seed, rank, epoch, purpose)."""
@@ -100,6 +103,27 @@ class Session:
 
     def close(self) -> None:
         self.log.close()
+
+
+class RecordingLoader:
+    """A loader that also appends every epoch's sample indices to DIR/epochNNN.txt (for tests and debugging)."""
+
+    def __init__(self, loader: Loader, directory: Path):
+        self.loader = loader
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def set_epoch(self, epoch: int, indices=None) -> None:
+        self.loader.set_epoch(epoch, indices)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        with open(self.directory / f"epoch{self.loader.epoch:03d}.txt", "a") as record:
+            for images, labels, indices in self.loader:
+                record.write("".join(f"{i}\n" for i in indices.tolist()))
+                yield images, labels, indices
 
 
 def _jsonable(args: dict) -> dict:

@@ -1,0 +1,110 @@
+"""RotNet and DeepCluster on tiny generated datasets: they learn, checkpoint for the probes, resume exactly."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, assert_one_line_error, run_tool
+from learning.checkpoint import load_checkpoint, load_trunk
+from train_helpers import CROP, TINY, metrics, tiny_dataset, train
+
+
+@pytest.fixture(scope="module")
+def data(paper_images, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("train"), paper_images / "animals.png")
+
+
+def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, probe_cifar10):
+    run = tmp_path / "rotnet"
+    train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 3)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.arch, ckpt.epoch) == ("rotnet", "alexnet", 1)
+    assert ckpt.dataset_manifest_sha256 is not None and ckpt.normalization["mean"] == [0.485, 0.456, 0.406]
+    assert metrics(run)[-1]["epoch"] == "0"
+    probe = tmp_path / "probe"
+    result = run_tool("probes.cli", "linear", "--ckpt", run / "checkpoint.pt", "--train", probe_cifar10 / "train",
+                      "--val", probe_cifar10 / "test", "--train-limit", 20, "--val-limit", 10, "--epochs", 1,
+                      "--batch-size", 10, "--workers", 0, "--no-progress", "-o", probe)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (probe / "results.json").exists()
+
+
+def test_rotnet_loss_falls(data, tmp_path):
+    run = tmp_path / "rotnet"
+    train("rotnet", "--data", data, "--out", run, *TINY, "--epochs", 2, "--log-every", 1, "--lr", 0.05)
+    losses = [float(r["loss"]) for r in metrics(run)]
+    steps = len(losses) - 2  # one summary row per epoch
+    assert steps >= 50
+    first, last = np.mean(losses[:10]), np.mean(losses[-12:-2])
+    assert last < first - 0.2, (first, last)  # log 4 = 1.39 at chance
+
+
+def test_resume_continues_exactly_where_a_run_stopped(data, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    common = ["--data", data, *TINY, "--steps-per-epoch", 2]
+    train("rotnet", *common, "--out", straight, "--epochs", 2)
+    train("rotnet", *common, "--out", resumed, "--epochs", 1)
+    train("rotnet", *common, "--out", resumed, "--epochs", 2, "--resume")
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    assert a.epoch == b.epoch == 2
+    for key in a.state_dict:
+        assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+    assert [r["step"] for r in metrics(resumed)] == [r["step"] for r in metrics(straight)]
+
+
+def test_a_finished_run_is_not_overwritten_without_resume(data, tmp_path):
+    run = tmp_path / "run"
+    train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 1)
+    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", run, *TINY)
+    assert_one_line_error(result, "mono-train rotnet", "already holds a run")
+
+
+def test_two_process_ddp_splits_the_data(data, tmp_path):
+    run = tmp_path / "ddp"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "trainers.rotnet", "--data", str(data), "--out", str(run), *map(str, TINY),
+               "--batch-size", 4, "--record-samples", str(tmp_path / "seen")]  # fmt: skip
+    result = subprocess.run([str(c) for c in command], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = [np.loadtxt(tmp_path / "seen" / f"rank{r}" / "epoch000.txt", dtype=int) for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 256 // 2 // 4 * 4  # equal whole batches per rank
+    assert not set(seen[0]) & set(seen[1])  # no sample on both ranks
+    assert len(set(seen[0]) | set(seen[1])) == 256  # the whole epoch
+    assert load_checkpoint(run / "checkpoint.pt").epoch == 1
+
+
+def test_deepcluster_epoch_clusters_trains_and_checkpoints(data, tmp_path):
+    run = tmp_path / "deepcluster"
+    args = ["--data", data, "--out", run, *TINY, "--k", 8, "--pca", 16, "--steps-per-epoch", 4]
+    train("deepcluster", *args, "--epochs", 2, "--record-samples", tmp_path / "seen")
+    trunk, ckpt = load_trunk(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.arch_args["sobel"], ckpt.epoch) == ("deepcluster", True, 2)
+    assignments = ckpt.extra["state"]["assignments"]
+    assert assignments.shape == (256,) and 1 < len(torch.unique(assignments)) <= 8
+    rows = metrics(run)
+    assert rows[0]["nmi"] == "nan" and 0 <= float(rows[-1]["nmi"]) <= 1  # NMI from the second clustering on
+    # The epoch samples every cluster about equally (uniform sampling over pseudo-labels).
+    seen = np.loadtxt(tmp_path / "seen" / "rank0" / "epoch001.txt", dtype=int)
+    assert len(seen) == 4 * 8
+    assert trunk(torch.zeros(1, 3, CROP, CROP)).shape[1] == 256
+
+
+def test_trainer_errors_are_one_line(tmp_path, data):
+    result = run_tool("trainers.cli", "rotnet", "--data", tmp_path / "missing", "--out", tmp_path / "run")
+    assert_one_line_error(result, "mono-train rotnet", "missing")
+    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--crop", 512)
+    assert_one_line_error(result, "mono-train rotnet", "larger than the dataset")
+    result = run_tool("trainers.cli", "deepcluster", "--data", data, "--out", tmp_path / "run", "--k", 100000)
+    assert_one_line_error(result, "mono-train deepcluster", "--k")
+    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--epochs", 0)
+    assert_one_line_error(result, "mono-train rotnet", "--epochs")
+    result = run_tool("trainers.cli", "nonsense")
+    assert_one_line_error(result, "mono-train", "unknown method")
+    result = run_tool("trainers.cli", "rotnet", "--data", data)
+    assert_one_line_error(result, "mono-train rotnet", "--out")
