@@ -38,7 +38,7 @@ class RunLog:
         """Drop rows a killed run wrote after its last checkpoint, so the resumed log has no duplicates."""
         with open(self.path, newline="") as f:
             rows = list(csv.DictReader(f))
-        kept = [r for r in rows if int(r["step"]) < step]
+        kept = [r for r in rows if int(r["step"]) <= step]
         with open(self.path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns)
             writer.writeheader()
