@@ -36,11 +36,10 @@ def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, 
 
 def test_rotnet_loss_falls(data, tmp_path):
     run = tmp_path / "rotnet"
-    train("rotnet", "--data", data, "--out", run, *TINY, "--epochs", 2, "--log-every", 1, "--lr", 0.05)
-    losses = [float(r["loss"]) for r in metrics(run)]
-    steps = len(losses) - 2  # one summary row per epoch
-    assert steps >= 50
-    first, last = np.mean(losses[:10]), np.mean(losses[-12:-2])
+    train("rotnet", "--data", data, "--out", run, *TINY, "--log-every", 1, "--lr", 0.05)
+    losses = [float(r["loss"]) for r in metrics(run)][:-1]  # the last row sums up the epoch
+    assert len(losses) == 32
+    first, last = np.mean(losses[:8]), np.mean(losses[-8:])
     assert last < first - 0.2, (first, last)  # log 4 = 1.39 at chance
 
 

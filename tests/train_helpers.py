@@ -8,7 +8,7 @@ from gen_helpers import mono_gen
 
 # AlexNet's smallest comfortable input: 64 px crops of 72 px images keep the CPU tests fast.
 SIZE, CROP = 72, 64
-TINY = ["--epochs", 1, "--batch-size", 8, "--crop", CROP, "--workers", 0, "--quiet"]
+TINY = ["--epochs", 1, "--batch-size", 8, "--crop", CROP, "--head-width", 256, "--workers", 0, "--quiet"]
 
 
 def tiny_dataset(root: Path, image: Path, samples: int = 256, size: int = SIZE) -> Path:

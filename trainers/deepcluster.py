@@ -54,6 +54,7 @@ def get_args_parser():
     method.add_argument("--reassign", type=float, default=1.0,
                         help="epoch length as a multiple of the dataset, between two clusterings (default 1)")
     method.add_argument("--no-sobel", dest="sobel", action="store_false", help="feed RGB instead of the fixed Sobel layer")
+    method.add_argument("--head-width", type=int, default=4096, help="width of fc6 and fc7 (default 4096)")
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -141,7 +142,7 @@ def train(args) -> None:
         raise UserError("--reassign must be positive")
     trunk = build_trunk("alexnet", sobel=args.sobel, activation="relu")
     channels, height, width = trunk.feature_shapes(args.crop)["output"]
-    classifier = Classifier(channels * height * width)
+    classifier = Classifier(channels * height * width, args.head_width)
     trunk, classifier = session.precision.prepare(trunk), session.precision.prepare(classifier)
     optimizer = torch.optim.SGD(list(trunk.parameters()) + list(classifier.parameters()), lr=args.lr,
                                 momentum=args.momentum, weight_decay=args.weight_decay)  # fmt: skip

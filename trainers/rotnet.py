@@ -43,6 +43,7 @@ def get_args_parser():
     method.add_argument("--lr-decay", type=float, default=0.1, help="learning rate factor at each step (default 0.1)")
     method.add_argument("--momentum", type=float, default=0.9)
     method.add_argument("--weight-decay", type=float, default=5e-4)
+    method.add_argument("--head-width", type=int, default=4096, help="width of the classifier's hidden layers (default 4096)")
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -74,7 +75,7 @@ def train(args) -> None:
         raise UserError(f"--crop {args.crop} is larger than the dataset's {session.dataset.image_size} px images")
     trunk = build_trunk("alexnet", sobel=False, activation="relu")
     channels, height, width = trunk.feature_shapes(args.crop)["output"]
-    head = RotationHead(channels * height * width)
+    head = RotationHead(channels * height * width, args.head_width)
     model = session.precision.prepare(nn.Sequential(trunk, head))
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)  # fmt: skip
