@@ -92,7 +92,7 @@ class Session:
         return state.restore_state(self.resume_from, method=self.method, dataset_sha256=self.dataset_sha256, **parts)
 
     def check_finite(self, step: int, **values: torch.Tensor) -> dict[str, float]:
-        """The step's scalar values averaged over ranks, as floats (one synchronisation).
+        """Step `step`'s scalar values averaged over ranks, as floats (one synchronisation).
 
         Raises Diverged on every rank together when one is NaN or infinite, before any optimiser step
         applies it; the checkpoint on disk is left as it is.
