@@ -9,6 +9,7 @@ from torch import nn
 
 from learning.errors import UserError
 from trainers.common.runtime import Precision
+from trainers.common.state import non_finite
 from trainers.gan import Generator, gradient_penalty, image_grid, simultaneous_update, write_image_grid
 
 
@@ -99,3 +100,10 @@ def test_image_grid_places_images_row_by_row(tmp_path):
     path = write_image_grid(images, tmp_path / "grid.png", columns=2)
     assert np.array_equal(np.asarray(Image.open(path)), grid)
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temporary file left behind
+
+
+def test_non_finite_names_the_module_whose_weights_broke():
+    modules = {"head": nn.Linear(2, 2), "norm": nn.BatchNorm1d(2)}
+    assert non_finite(modules) is None
+    modules["norm"].running_var[1] = float("inf")  # buffers count too: they are saved
+    assert non_finite(modules) == "norm"
