@@ -26,7 +26,7 @@ BATCH = 256
 
 def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="mono-train sample", description="Write a PNG grid of a GAN run's generated images.",
-                            epilog=__doc__.split("\n\n", 2)[-1], formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                            epilog="examples:\n" + __doc__.split("\n\n", 2)[-1], formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("run", type=Path, metavar="RUN_DIR", help="a bigan or monogan run directory (or its checkpoint file)")
     parser.add_argument("-o", "--out", type=Path, default=None, help="PNG to write (default RUN_DIR/samples-epochNNNN.png)")
     parser.add_argument("--n", type=int, default=64, help="number of images (default 64)")
