@@ -119,7 +119,7 @@ def initialise(encoder: Encoder, generator: Generator, discriminator: JointDiscr
 def adam(modules: Sequence[nn.Module], args) -> torch.optim.Adam:
     """Adam with the original's coupled L2 decay (added to the gradient, as torch's weight_decay), which
     skips BatchNorm scales (`--no_decay_gain`) but not biases."""
-    scales = [m.weight for module in modules for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    scales = [m.weight for module in modules for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     scale_ids = {id(p) for p in scales}
     rest = [p for module in modules for p in module.parameters() if id(p) not in scale_ids]
     groups = [{"params": rest, "weight_decay": args.weight_decay}, {"params": scales, "weight_decay": 0.0}]
