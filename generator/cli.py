@@ -1,4 +1,4 @@
-"""mono-gen: expand source images into an augmented dataset of WebDataset shards."""
+"""mono-gen: expand source images into an augmented dataset of WebDataset shards and/or an FFCV file."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,9 @@ import click
 from . import __version__
 from .config import DatasetConfig, check_sources_fit
 from .errors import UserError
+from .layout import BETON
 from .imageio import DEFAULT_MAX_PIXELS
+from .manifest import OUTPUT_FORMATS
 from .protocol import AUGMENTATIONS, PRESETS, OutputSpec, Protocol, parse_augment
 
 EXAMPLES = """
@@ -24,6 +26,8 @@ Examples:
   mono-gen --image photo.jpg --samples 10000 --size 128 --out shards/photo
   mono-gen --source ~/imagenet/train --n 10 --seed 1 --out shards/in10
   mono-gen --image A --out /shared/a --shards 0:64        # one machine's part of a split run
+  mono-gen --image A --format both --out shards/ameyoko   # shards and train.beton (FFCV); adds the .beton
+                                                          # to a dataset made before
 
 The paper's images A, B, C are looked up in --image-dir, $MONO_IMAGE_DIR, then the user cache
 (~/.cache/mono/images), and downloaded there when missing and the network is reachable.
@@ -61,6 +65,9 @@ def _default_workers() -> int:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quality", type=int, default=90, show_default=True, help="JPEG quality.")
 @click.option("--shard-size", type=int, help="Samples per shard (default: 5,000 for imagenet, 1,000 for cifar).")
+@click.option("--format", "output_format", type=click.Choice(sorted(OUTPUT_FORMATS)), default="webdataset",
+              show_default=True, help="webdataset: tar shards; ffcv: train.beton (the shards are deleted once it is "
+              "complete); both. Formats a directory already holds are kept.")
 @click.option("--shards", "shard_range", metavar="a:b", help="Generate only shards a..b-1 (split a run over machines).")
 @click.option("--workers", "-j", type=int, default=_default_workers, show_default="all cores", help="Worker processes.")
 @click.option("--beta", type=float, default=Protocol.beta, show_default=True, help="Smallest crop area fraction.")
@@ -78,7 +85,8 @@ def _default_workers() -> int:
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output directory (created).")
 @click.version_option(__version__, prog_name="mono-gen")
 def mono_gen(**opts):
-    """Expand N source images into d augmented samples, written as WebDataset shards with a manifest.
+    """Expand N source images into d augmented samples, written as WebDataset shards (and/or FFCV's
+    .beton) with a manifest.
 
     Implements the augmentation protocol of Asano, Rupprecht & Vedaldi (ICLR 2020, section 3.1):
     rotation before cropping, random crops, flips and colour jitter. The same command and seed give
@@ -137,6 +145,7 @@ def mono_gen(**opts):
         config,
         root,
         command=canonical_command(opts),
+        formats=OUTPUT_FORMATS[opts["output_format"]],
         shards=range(*shard_range) if shard_range else None,
         workers=opts["workers"],
         progress=not quiet,
@@ -147,12 +156,13 @@ def mono_gen(**opts):
         return
     if outcome.complete:
         rate = ""
-        if outcome.generated and outcome.seconds > 0:
-            made = sum(len(output.shard_range(j)) for j in range(outcome.total)) if outcome.generated == outcome.total else None
-            if made:
-                rate = f", {made / outcome.seconds:,.0f} samples/s"
-        verb = "wrote" if outcome.generated else "already complete:"
-        click.echo(f"mono-gen: {verb} {output.samples:,} samples in {outcome.total} shards to {root} ({outcome.seconds:.1f} s{rate})", err=True)
+        if outcome.generated == outcome.total and outcome.seconds > 0:
+            rate = f", {output.samples / outcome.seconds:,.0f} samples/s"
+        verb = "wrote" if outcome.changed else "already complete:"
+        held = [f"{outcome.total} shards"] if "webdataset" in outcome.formats else []
+        held += [BETON] if "ffcv" in outcome.formats else []
+        click.echo(f"mono-gen: {verb} {output.samples:,} samples in {' and '.join(held)} in {root} "
+                   f"({outcome.seconds:.1f} s{rate})", err=True)  # fmt: skip
     else:
         click.echo(
             f"mono-gen: {outcome.present} of {outcome.total} shards present in {root}; generate the remaining "

@@ -2,7 +2,8 @@
 
 Resuming is a matter of rendering the shards that are not there yet: a shard file only appears,
 by rename, once complete. The directory's run state (`.mono-gen/`) pins the configuration so that a
-different configuration is refused instead of mixed in.
+different configuration is refused instead of mixed in. The .beton is made from the finished shards,
+so it resumes the same way: a run killed while writing it writes it again.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import atomic, manifest
+from . import atomic, convert, manifest
 from .config import DatasetConfig
 from .errors import UserError
 from .layout import STATE_DIR, DatasetDir
+from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
 from .shardwriter import ShardRecord, SourceBank, hash_file, init_worker_threads, write_shard
 
@@ -33,53 +35,80 @@ class Outcome:
     present: int  # shards on disk now
     total: int
     seconds: float
+    formats: tuple[str, ...] = (WEBDATASET,)  # what the directory holds once complete
+    changed: bool = False  # whether this run wrote anything
 
 
 def generate(
     config: DatasetConfig,
     root: Path,
     command: str,
+    formats: tuple[str, ...] = (WEBDATASET,),
     shards: range | None = None,
     workers: int = 1,
     progress: bool = True,
     cache_bytes: int = 2 << 30,
     on_start: Callable[[int], None] = lambda pending: None,
 ) -> Outcome:
+    """Render the missing shards, then write the other formats and the manifest once all shards exist.
+
+    `formats` are added to those the directory already holds, never removed. Shards are the
+    intermediate of the .beton: without webdataset among the formats they are deleted at the end.
+    """
     out = DatasetDir(root)
     total = config.output.num_shards
     shards = range(total) if shards is None else shards
     if shards.start < 0 or shards.stop > total or shards.start >= shards.stop:
         raise UserError(f"--shards {shards.start}:{shards.stop} is outside the dataset's {total} shards (0:{total})")
 
-    created = _prepare(out, config)
+    created, existing = _prepare(out, config)
+    wanted = set(formats) | set(formats_of(existing) if existing else ())
+    formats = tuple(f for f in (WEBDATASET, FFCV) if f in wanted)
     started = time.monotonic()
-    pending = [j for j in shards if not out.shard(j).exists()]
-    generated = 0
+    pending = [j for j in shards if not out.shard(j).exists()] if _needs_shards(out, formats, existing) else []
+    generated, changed = 0, False
     try:
         on_start(len(pending))
         if pending:
             generated = _run(config, out, pending, workers, progress, cache_bytes)
         present = sum(out.shard(j).exists() for j in range(total))
-        complete = present == total
+        complete = present == total or not _needs_shards(out, formats, existing)
         if complete:
-            _finalise(config, out, command)
+            changed = _finalise(config, out, command, formats, existing, pending, progress)
+            present = sum(out.shard(j).exists() for j in range(total))
     except BaseException as exc:
         _clean_up(out, created)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            raise UserError(f"{root}: no space left (or file size limit reached) while writing shards") from None
+            raise UserError(f"{root}: no space left (or file size limit reached) while writing the dataset") from None
         if isinstance(exc, PermissionError):
-            raise UserError(f"{root}: permission denied while writing shards") from None
+            raise UserError(f"{root}: permission denied while writing the dataset") from None
         raise
-    return Outcome(complete, generated, present, total, time.monotonic() - started)
+    return Outcome(complete, generated, present, total, time.monotonic() - started, formats, changed or generated > 0)
 
 
-def _prepare(out: DatasetDir, config: DatasetConfig) -> bool:
-    """Create or reopen the directory; refuse one that holds something else. True if we created it."""
+def _needs_shards(out: DatasetDir, formats: tuple[str, ...], existing: dict | None) -> bool:
+    """Shards are needed as output, or as the source of a .beton not yet made."""
+    return WEBDATASET in formats or not _beton_done(out, existing)
+
+
+def _beton_done(out: DatasetDir, existing: dict | None) -> bool:
+    return existing is not None and FFCV in formats_of(existing) and out.beton.exists()
+
+
+def _prepare(out: DatasetDir, config: DatasetConfig) -> tuple[bool, dict | None]:
+    """Create or reopen the directory; refuse one that holds something else.
+
+    Returns whether we created it, and its manifest if the dataset was complete already.
+    """
     root = out.root
+    existing = None
     if root.exists() and not root.is_dir():
         raise UserError(f"{root}: exists and is not a directory")
     if out.manifest.exists():
-        _check_same(config, manifest.load(root)["config_sha256"], out.manifest)
+        existing = manifest.load(root)
+        if FOLDER in formats_of(existing):
+            raise UserError(f"{root}: holds an exported folder, not a dataset made by mono-gen; choose another --out")
+        _check_same(config, existing["config_sha256"], out.manifest)
     elif out.state_config.exists():
         try:
             state = json.loads(out.state_config.read_text())
@@ -101,7 +130,7 @@ def _prepare(out: DatasetDir, config: DatasetConfig) -> bool:
     # Temporary files of a run that was killed are garbage: their shard will be rendered again.
     for stale in out.partial.iterdir():
         stale.unlink(missing_ok=True)
-    return created
+    return created, existing
 
 
 def _check_same(config: DatasetConfig, found: str | None, where: Path) -> None:
@@ -188,14 +217,41 @@ def _progress_bar(config, pending, enabled):
     )  # fmt: skip
 
 
-def _finalise(config: DatasetConfig, out: DatasetDir, command: str) -> None:
-    records = [_shard_record(config, out, j).to_dict() for j in range(config.output.num_shards)]
-    if out.manifest.exists():
-        return
-    data = manifest.build(config, records, command)
-    atomic.write_text(out.card, manifest.card(data))
-    atomic.write_json(out.manifest, data)
+def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tuple[str, ...],
+              existing: dict | None, rendered: list[int], progress: bool) -> bool:
+    """Write the .beton if wanted and missing, then the manifest and card; drop intermediate shards.
+
+    Returns whether anything was written."""
+    total = config.output.num_shards
+    if existing is None:
+        records = [_shard_record(config, out, j).to_dict() for j in range(total)]
+    else:
+        records = existing["shards"]
+        for j in rendered:  # shards made again for a finished dataset must be the ones it lists
+            if _shard_record(config, out, j).sha256 != records[j]["sha256"]:
+                raise UserError(
+                    f"{out.shard(j)}: rendered again with different bytes than manifest.json lists (another mono-gen or "
+                    "library version?); generate into a new directory instead"
+                )
+    ffcv = existing.get("ffcv") if _beton_done(out, existing) else None
+    if FFCV in formats and ffcv is None:
+        samples = convert.iter_shards(out.shard(j) for j in range(total))
+        ffcv = convert.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
+    if existing is None:
+        data = manifest.build(config, records, command, formats, ffcv)
+    else:  # keep the record of how the samples were made; add the new formats
+        data = {k: v for k, v in existing.items() if k != "ffcv"}
+        data.update(formats=list(formats), command=manifest.command_with_formats(existing["command"], formats))
+        if ffcv is not None:
+            data["ffcv"] = ffcv
+    if data != existing:
+        atomic.write_text(out.card, manifest.card(data))
+        atomic.write_json(out.manifest, data)
+    if WEBDATASET not in formats:
+        for j in range(total):
+            out.shard(j).unlink(missing_ok=True)
     shutil.rmtree(out.state, ignore_errors=True)
+    return data != existing
 
 
 def _shard_record(config: DatasetConfig, out: DatasetDir, j: int) -> ShardRecord:

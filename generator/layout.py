@@ -6,6 +6,7 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 CARD = "README.md"
 SHARD_PREFIX = "train"
+BETON = "train.beton"  # FFCV's dataset file
 STATE_DIR = ".mono-gen"  # exists only while a dataset is incomplete: run state for resuming
 KEY_DIGITS = 9
 
@@ -54,6 +55,10 @@ class DatasetDir:
     @property
     def done(self) -> Path:
         return self.state / "done"
+
+    @property
+    def beton(self) -> Path:
+        return self.root / BETON
 
     def shard(self, shard: int) -> Path:
         return self.root / shard_name(shard)

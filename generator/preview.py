@@ -7,15 +7,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from .readback import iter_samples
+from .readback import iter_images
 
 
 def contact_sheet(root: Path, count: int = 64, columns: int = 8, tile: int | None = None, start: int = 0,
                   padding: int = 2) -> Image.Image:
     """A grid of the samples start..start+count-1 on a white background; tiles resized to `tile` px."""
     tiles = []
-    for _, files in itertools.islice(iter_samples(root), start, start + count):
-        image = Image.open(io.BytesIO(files["jpg"])).convert("RGB")
+    for _, _, jpeg in itertools.islice(iter_images(root), start, start + count):
+        image = Image.open(io.BytesIO(jpeg)).convert("RGB")
         if tile and image.size != (tile, tile):
             image = image.resize((tile, tile), Image.Resampling.LANCZOS)
         tiles.append(image)

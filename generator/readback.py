@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from . import beton as beton_mod
+from . import convert
 from . import manifest as manifest_mod
+from .errors import UserError
 from .layout import SHARD_PREFIX, DatasetDir, sample_key
+from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .tarfmt import iter_members
 
 EXPECTED_EXTS = ("jpg", "cls", "json")
@@ -48,10 +52,30 @@ class Report:
 
 
 def verify(root: Path, decode: bool = False, on_bytes: Callable[[int], None] = lambda n: None) -> Report:
-    """Recompute every shard's size, SHA-256 and sample count and compare them with the manifest."""
+    """Recompute every file's size and SHA-256 (and each shard's samples) and compare them with the manifest."""
     manifest = manifest_mod.load(root)
-    out = DatasetDir(root)
+    formats = formats_of(manifest)
     report = Report()
+    if WEBDATASET in formats:
+        _verify_shards(root, manifest, decode, on_bytes, report)
+    if FFCV in formats:
+        _verify_beton(root, manifest, on_bytes, report)
+    if FOLDER in formats:
+        _verify_folder(root, manifest, report)
+    if sum(e["count"] for e in manifest["shards"]) != manifest["num_samples"]:
+        report.problems.append("manifest: shard counts do not add up to num_samples")
+    return report
+
+
+def verified_bytes(manifest: dict) -> int:
+    """How many bytes `verify` reads (for a progress bar)."""
+    formats = formats_of(manifest)
+    total = sum(s["bytes"] for s in manifest["shards"]) if WEBDATASET in formats else 0
+    return total + (manifest["ffcv"]["bytes"] if FFCV in formats else 0)
+
+
+def _verify_shards(root: Path, manifest: dict, decode: bool, on_bytes, report: Report) -> None:
+    out = DatasetDir(root)
     num_classes = manifest["num_classes"]
     size = manifest["image_size"]
     listed = set()
@@ -66,19 +90,56 @@ def verify(root: Path, decode: bool = False, on_bytes: Callable[[int], None] = l
             stream = _HashingReader(raw, on_bytes)
             problems = _check_samples(stream, entry, num_classes, size, decode)
             stream.drain()
-        if stream.size != entry["bytes"]:
-            problems.append(f"size {stream.size:,} bytes, manifest says {entry['bytes']:,}")
-        if stream.digest.hexdigest() != entry["sha256"]:
-            problems.append("SHA-256 differs from the manifest")
+        problems += _check_file(stream, entry)
         report.problems += [f"{name}: {p}" for p in problems]
         report.shards += 1
         report.bytes += stream.size
         report.samples += entry["count"]
     extra = sorted(p.name for p in out.root.glob(f"{SHARD_PREFIX}-*.tar") if p.name not in listed)
     report.problems += [f"{name}: shard not listed in the manifest" for name in extra]
-    if sum(e["count"] for e in manifest["shards"]) != manifest["num_samples"]:
-        report.problems.append("manifest: shard counts do not add up to num_samples")
-    return report
+
+
+def _verify_beton(root: Path, manifest: dict, on_bytes, report: Report) -> None:
+    entry = manifest.get("ffcv")
+    if not isinstance(entry, dict) or "name" not in entry:
+        report.problems.append("manifest: formats lists ffcv but there is no ffcv record")
+        return
+    path = Path(root) / entry["name"]
+    if not path.is_file():
+        report.problems.append(f"{entry['name']}: missing")
+        return
+    with open(path, "rb") as raw:
+        stream = _HashingReader(raw, on_bytes)
+        stream.drain()
+    problems = _check_file(stream, entry)
+    if not problems:  # the bytes are the ones recorded; check that they say what the manifest says
+        header = beton_mod.read_header(path)
+        if header["num_samples"] != manifest["num_samples"] or header["version"] != beton_mod.VERSION:
+            problems.append(f"header says {header['num_samples']} samples, format version {header['version']}")
+    report.problems += [f"{entry['name']}: {p}" for p in problems]
+    report.bytes += stream.size
+    report.samples = report.samples or manifest["num_samples"]
+
+
+def _verify_folder(root: Path, manifest: dict, report: Report) -> None:
+    """An exported folder has no checksums: check that every sample's file, and nothing else, is there."""
+    classes = manifest["folder"]["classes"]
+    n = len(classes)
+    expected = {f"{classes[i % n]}/{sample_key(i)}.jpg" for i in range(manifest["num_samples"])}
+    found = {str(p.relative_to(root)) for p in Path(root).glob("*/*") if p.is_file()}
+    missing, extra = sorted(expected - found), sorted(found - expected)
+    report.problems += [f"{name}: missing" for name in missing[:20]]
+    report.problems += [f"{name}: not part of the dataset" for name in extra[:20]]
+    report.samples = len(expected & found)
+
+
+def _check_file(stream: "_HashingReader", entry: dict) -> list[str]:
+    problems = []
+    if stream.size != entry["bytes"]:
+        problems.append(f"size {stream.size:,} bytes, manifest says {entry['bytes']:,}")
+    if stream.digest.hexdigest() != entry["sha256"]:
+        problems.append("SHA-256 differs from the manifest")
+    return problems
 
 
 def _check_samples(stream, entry: dict, num_classes: int, size: int, decode: bool) -> list[str]:
@@ -155,3 +216,20 @@ def iter_samples(root: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
                 files[ext] = data
             if key is not None:
                 yield key, files
+
+
+def iter_images(root: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(index, label, JPEG bytes) of every sample in order: from the shards or, without them, the .beton."""
+    root = Path(root)
+    if not (root / manifest_mod.MANIFEST).exists():  # unfinished: the shards present
+        yield from ((int(key), int(files["cls"]), files["jpg"]) for key, files in iter_samples(root))
+        return
+    manifest = manifest_mod.load(root)
+    formats = formats_of(manifest)
+    if WEBDATASET in formats:
+        yield from convert.iter_shards(root / s["name"] for s in manifest["shards"])
+    elif FFCV in formats:
+        for index, (label, jpeg) in enumerate(beton_mod.iter_beton(root / manifest["ffcv"]["name"])):
+            yield index, label, jpeg
+    else:
+        raise UserError(f"{root}: holds neither shards nor a .beton")

@@ -1,4 +1,4 @@
-"""mono-shards: check, describe and preview generated datasets."""
+"""mono-shards: check, describe, preview and export generated datasets."""
 from __future__ import annotations
 
 import json
@@ -23,13 +23,15 @@ def _dataset_dir(path: str) -> Path:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="mono-shards")
 def mono_shards():
-    """Check, describe and preview datasets made by mono-gen.
+    """Check, describe, preview and export datasets made by mono-gen.
 
     \b
     Examples:
       mono-shards verify shards/demo
       mono-shards info shards/demo
       mono-shards preview shards/demo -o grid.png --count 64
+      mono-shards export shards/demo --to folder ~/data/demo-folder
+      mono-shards export shards/demo --to ffcv
     """
 
 
@@ -38,14 +40,15 @@ def mono_shards():
 @click.option("--decode", is_flag=True, help="Also decode every JPEG and check its size (slower).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
 def verify(dataset, decode, quiet):
-    """Recompute every shard's SHA-256, size and sample count; exit 1 on any mismatch."""
+    """Recompute every file's SHA-256 and size, and each shard's samples; exit 1 on any mismatch."""
     from tqdm import tqdm
 
     from .manifest import load
+    from .readback import verified_bytes
     from .readback import verify as run_verify
 
     root = _dataset_dir(dataset)
-    total = sum(s["bytes"] for s in load(root)["shards"])
+    total = verified_bytes(load(root))
     with tqdm(total=total, unit="B", unit_scale=True, disable=quiet, dynamic_ncols=True, desc="verify") as bar:
         report = run_verify(root, decode=decode, on_bytes=bar.update)
     for problem in report.problems:
@@ -54,15 +57,16 @@ def verify(dataset, decode, quiet):
         click.echo(f"mono-shards: {root}: FAILED, {len(report.problems)} problem(s)", err=True)
         raise SystemExit(1)
     if not quiet:
-        click.echo(f"{root}: OK, {report.shards} shards, {report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified")
+        files = f"{report.shards} shards, " if report.shards else ""
+        click.echo(f"{root}: OK, {files}{report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified")
 
 
 @mono_shards.command()
 @click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def info(dataset, as_json):
-    """Summarise a dataset: sources, size, protocol, shards, and how it was made."""
-    from .manifest import load
+    """Summarise a dataset: sources, size, protocol, files, and how it was made."""
+    from .manifest import formats_of, load
 
     root = _dataset_dir(dataset)
     out = DatasetDir(root)
@@ -76,7 +80,12 @@ def info(dataset, as_json):
         return
     cfg = manifest["config"]
     proto, output = cfg["protocol"], cfg["output"]
+    formats = formats_of(manifest)
     total = sum(s["bytes"] for s in manifest["shards"])
+    if "webdataset" in formats:
+        held = f"{len(manifest['shards'])} shards × {output['shard_size']:,} samples, {manifest['shard_pattern']}, {total / 1e6:,.1f} MB"
+    else:
+        held = "none (regenerate them with mono-gen --format both)" if "ffcv" in formats else "none"
     lines = [
         f"dataset      {root}",
         f"samples      {manifest['num_samples']:,} of {output['size']}×{output['size']} px, JPEG quality {output['quality']}",
@@ -86,11 +95,14 @@ def info(dataset, as_json):
         f"angle ±{proto['max_angle']}°, jitter b/c/s {proto['brightness']}/{proto['contrast']}/{proto['saturation']}, "
         f"hue ±{proto['hue']}, flip p {proto['flip_prob']})",
         f"seed         {output['seed']}",
-        f"shards       {len(manifest['shards'])} × {output['shard_size']:,} samples, {manifest['shard_pattern']}, "
-        f"{total / 1e6:,.1f} MB",
+        f"shards       {held}",
         f"made with    mono-gen {manifest['generator']['version']}: {manifest['command']}",
         f"config hash  {manifest['config_sha256']}",
     ]
+    if "ffcv" in formats:
+        lines.insert(-2, f"ffcv         {manifest['ffcv']['name']}, {manifest['ffcv']['bytes'] / 1e6:,.1f} MB")
+    if "folder" in formats:
+        lines.insert(-2, f"folder       {len(manifest['folder']['classes'])} class folders, exported from a dataset")
     click.echo("\n".join(lines))
 
 
@@ -121,6 +133,52 @@ def preview(dataset, output, count, columns, start, tile):
         buffer.seek(0)
         write_bytes(target, buffer.read(), fsync=False)
     click.echo(f"{target}: {count} samples from {root}", err=True)
+
+
+@mono_shards.command()
+@click.argument("dataset")
+@click.option("--to", "target", type=click.Choice(["folder", "ffcv"]), required=True,
+              help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.")
+@click.argument("dest", required=False)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def export(dataset, target, dest, quiet):
+    """Copy a dataset's JPEG bytes, unchanged, into another layout.
+
+    \b
+    --to folder DEST   an ImageFolder tree for code that reads a folder (torchvision's ImageFolder,
+                       the original DeepCluster); class folders sort in label order
+    --to ffcv          train.beton inside the dataset, from its shards, recorded in its manifest
+    """
+    from . import atomic, convert
+    from .layout import DatasetDir
+    from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of, load
+    from .readback import iter_images
+
+    root = _dataset_dir(dataset)
+    manifest = load(root)
+    formats = formats_of(manifest)
+    if target == "folder":
+        if not dest:
+            raise UserError("--to folder needs a destination: mono-shards export DATASET --to folder DEST")
+        if WEBDATASET not in formats and FFCV not in formats:
+            raise UserError(f"{root}: holds neither shards nor a .beton to export from")
+        convert.export_folder(iter_images(root), manifest, Path(dest).expanduser(), progress=not quiet)
+        if not quiet:
+            click.echo(f"mono-shards: wrote {manifest['num_samples']:,} samples to {dest}", err=True)
+        return
+    if dest:
+        raise UserError("--to ffcv writes train.beton inside the dataset and takes no destination")
+    if WEBDATASET not in formats:
+        raise UserError(f"{root}: has no shards to make a .beton from")
+    out = DatasetDir(root)
+    samples = convert.iter_shards(root / s["name"] for s in manifest["shards"])
+    record = convert.write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
+    formats = tuple(f for f in (WEBDATASET, FFCV) if f in formats or f == FFCV)
+    manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
+    atomic.write_text(out.card, card(manifest))
+    atomic.write_json(out.manifest, manifest)
+    if not quiet:
+        click.echo(f"mono-shards: wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)", err=True)
 
 
 def main(args=None) -> None:

@@ -40,3 +40,21 @@ def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragm
     assert lines[0].startswith(f"{prog}: error: "), lines[0]
     for fragment in fragments:
         assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+@pytest.fixture(scope="session")
+def probe_cifar10() -> Path:
+    """The CIFAR-10 ImageFolder copy beside the repository (../shared/datasets/cifar10), or skip."""
+    if not (CIFAR10 / "train").is_dir() or not (CIFAR10 / "test").is_dir():
+        pytest.skip(f"CIFAR-10 copy not found at {CIFAR10}")
+    return CIFAR10
+
+
+@pytest.fixture(scope="session")
+def probe_cli():
+    """Run ``python -m probes.cli ARGS`` in a subprocess with the repository on PYTHONPATH."""
+
+    def run(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run_tool("probes.cli", *args, env={"TQDM_DISABLE": "1"}, timeout=timeout, cwd=REPO)
+
+    return run

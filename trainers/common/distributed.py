@@ -59,6 +59,27 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def all_reduce_gradients(parameters) -> None:
+    """Average the gradients of `parameters` over ranks in one collective (no-op in a world of one).
+
+    Data parallelism for trainers that DistributedDataParallel does not fit: GANs run a network several
+    times per step and differentiate gradients (the WGAN-GP penalty). Every rank starts from the same
+    seeded weights, so equal averaged gradients keep the replicas equal.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 def all_gather_cat(value: torch.Tensor) -> torch.Tensor:
     """Concatenate a tensor's first dimension over ranks; shapes may differ between ranks."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from learning.errors import UserError
+
+
+class Diverged(UserError):
+    """A loss or a weight became NaN or infinite; the run stops and the checkpoint on disk is the last good one.
+
+    A UserError, so that the command line reports it as one line (the usual cure is a lower --lr).
+    """
+
 
 @dataclass
 class Precision:

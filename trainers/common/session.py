@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ from learning.data import Loader, open_dataset
 from learning.errors import UserError
 
 from . import state
-from .distributed import barrier, init_distributed
+from .distributed import all_reduce_mean, barrier, init_distributed
 from .options import check_common
 from .runlog import Progress, RunLog
-from .runtime import Precision, generator, seed_everything
+from .runtime import Diverged, Precision, generator, seed_everything
 
 
 class Session:
@@ -36,6 +37,8 @@ class Session:
         self.dataset_sha256 = manifest.get("config_sha256")
         self.resume_from = state.find_resume(self.run_dir, args.resume)
         self.start_epoch = self.resume_from.epoch if self.resume_from else 0
+        self.saved_epoch: int | None = self.resume_from.epoch if self.resume_from else None
+        """Epochs held by RUN_DIR/checkpoint.pt (None before the first save): what a diverged run keeps."""
         if self.start_epoch >= args.epochs and self.dist.is_main:
             print(f"{method}: {self.run_dir} already finished {self.start_epoch} epochs (--epochs {args.epochs})")
         if self.dist.is_main:
@@ -88,8 +91,34 @@ class Session:
             return {}
         return state.restore_state(self.resume_from, method=self.method, dataset_sha256=self.dataset_sha256, **parts)
 
+    def check_finite(self, step: int, **values: torch.Tensor) -> dict[str, float]:
+        """Step `step`'s scalar values averaged over ranks, as floats (one synchronisation).
+
+        Raises Diverged on every rank together when one is NaN or infinite, before any optimiser step
+        applies it; the checkpoint on disk is left as it is.
+        """
+        stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()])
+        floats = dict(zip(values, all_reduce_mean(stacked).tolist()))
+        bad = [f"{name} {value}" for name, value in floats.items() if not math.isfinite(value)]
+        if bad:
+            raise Diverged(f"training diverged at step {step} ({', '.join(bad)}); {self._kept()}")
+        return floats
+
+    def _kept(self) -> str:
+        if self.saved_epoch is None:
+            return "no checkpoint had been written yet; lower --lr and start again"
+        return (f"the last good checkpoint (epoch {self.saved_epoch}) is kept in {self.run_dir / state.CHECKPOINT}; "
+                "lower --lr and continue with --resume")  # fmt: skip
+
     def save(self, epoch: int, *, trunk: nn.Module, normalization: dict, step: int, **parts) -> None:
-        """Checkpoint after `epoch` completed epochs (main process writes, everyone waits)."""
+        """Checkpoint after `epoch` completed epochs (main process writes, everyone waits).
+
+        Weights holding NaN or infinity are never written: Diverged is raised and the previous
+        checkpoint stays.
+        """
+        broken = state.non_finite({"trunk": trunk, **(parts.get("modules") or {})})
+        if broken:
+            raise Diverged(f"training diverged in epoch {epoch}: the {broken} weights hold NaN or infinity; {self._kept()}")
         if self.dist.is_main:
             trainer_state = dict(parts.pop("state", {}) or {})
             trainer_state["step"] = step
@@ -100,6 +129,7 @@ class Session:
                 keep_copy=bool(self.args.save_every) and epoch % self.args.save_every == 0, **parts,
             )  # fmt: skip
         barrier()
+        self.saved_epoch = epoch
 
     def close(self) -> None:
         self.log.close()

@@ -1,7 +1,8 @@
 """Training state on disk: RUN_DIR/checkpoint.pt in the probes' checkpoint format, plus what resuming needs.
 
 The trunk goes where `mono-probe` reads it; the method's heads, optimisers, loss scaler and any trainer
-state go into the checkpoint's `extra` dict. A checkpoint is written after every epoch (atomically), so a
+state go into the checkpoint's `extra` dict, with the architecture arguments of every module that states
+them (e.g. a GAN's generator, which `mono-train sample` rebuilds from the checkpoint alone). A checkpoint is written after every epoch (atomically), so a
 run killed at any moment resumes from its last completed epoch with `--resume`.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ def save_state(
     core = unwrap(trunk)
     extra = {
         "modules": {name: unwrap(m).state_dict() for name, m in (modules or {}).items()},
+        "architectures": architectures(modules or {}),
         "optimizers": {name: o.state_dict() for name, o in (optimizers or {}).items()},
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "state": state or {},
@@ -55,6 +57,26 @@ def save_state(
         copy = path.with_name(f"checkpoint-epoch{epoch:04d}.pt")
         copy.write_bytes(path.read_bytes())
     return path
+
+
+def architectures(modules: dict[str, nn.Module]) -> dict[str, dict]:
+    """`{name: {"arch", "arch_args"}}` for the modules that describe themselves (an `arch` name and the
+    `arch_args` that rebuild them), so a checkpoint can rebuild them without the run's command line."""
+    out = {}
+    for name, module in modules.items():
+        core = unwrap(module)
+        if hasattr(core, "arch") and hasattr(core, "arch_args"):
+            out[name] = {"arch": core.arch, "arch_args": dict(core.arch_args)}
+    return out
+
+
+def non_finite(modules: dict[str, nn.Module]) -> str | None:
+    """The name of the first module whose parameters or buffers hold NaN or infinity, or None."""
+    for name, module in modules.items():
+        for tensor in unwrap(module).state_dict().values():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                return name
+    return None
 
 
 def _plain(args: dict) -> dict:
@@ -104,8 +126,15 @@ def restore_state(
         raise UserError(f"--resume: {checkpoint.path} holds {checkpoint.arch} {checkpoint.arch_args}, "
                         f"this run builds {core.arch} {core.arch_args}")  # fmt: skip
     extra = checkpoint.extra or {}
+    stored = extra.get("architectures") or {}
+    for name, built in architectures(modules or {}).items():
+        if name in stored and stored[name] != built:
+            raise UserError(f"--resume: {checkpoint.path} holds a {name} {stored[name]['arch_args']}, "
+                            f"this run builds {built['arch_args']}")  # fmt: skip
     core.load_state_dict(checkpoint.state_dict)
     for name, module in (modules or {}).items():
+        if name not in (extra.get("modules") or {}):
+            raise UserError(f"--resume: {checkpoint.path} holds no {name} weights")
         unwrap(module).load_state_dict(extra["modules"][name])
     for name, optimizer in (optimizers or {}).items():
         optimizer.load_state_dict(extra["optimizers"][name])

@@ -1,0 +1,135 @@
+"""Other layouts of a dataset, made from its shards without re-encoding: FFCV's .beton, an ImageFolder tree.
+
+Both copy the JPEG bytes of the shards, so sample i is byte-identical in every layout.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from tqdm import tqdm
+
+from . import atomic
+from .beton import BetonWriter, page_size_for, sha256_of
+from .errors import UserError
+from .layout import BETON, MANIFEST, sample_key
+from .tarfmt import iter_members
+
+FFCV_FIELDS = {"image": "jpeg", "label": "int"}
+
+
+def iter_shards(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
+    """(index, label, JPEG bytes) of every sample, checking that the shards hold samples 0, 1, 2, … in order."""
+    expected = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                for key, files in _grouped(iter_members(f)):
+                    if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
+                        raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
+                    yield expected, int(files["cls"]), files["jpg"]
+                    expected += 1
+        except FileNotFoundError:
+            raise UserError(f"{path}: shard missing") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: damaged shard ({exc}); check it with mono-shards verify") from None
+
+
+def _grouped(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict[str, bytes]]]:
+    key, files = None, {}
+    for name, data in members:
+        k, _, ext = name.partition(".")
+        if k != key and key is not None:
+            yield key, files
+            files = {}
+        key = k
+        files[ext] = data
+    if key is not None:
+        yield key, files
+
+
+def write_beton(target: Path, samples: Iterable[tuple[int, int, bytes]], num_samples: int, size: int,
+                progress: bool = True) -> dict:
+    """Write the .beton atomically from (index, label, JPEG) in index order; return its manifest record."""
+    for stale in atomic.stale_temporaries(target):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    page_size = page_size_for(size)
+    with atomic.replacing(target) as f, _bar(num_samples, target.name, progress) as bar:
+        writer = BetonWriter(f, num_samples, page_size)
+        for _, label, jpeg in samples:
+            writer.add(jpeg, size, size, label)
+            bar.update()
+        writer.close()
+    nbytes, digest = sha256_of(target)
+    return {"name": target.name, "bytes": nbytes, "sha256": digest, "page_size": page_size, "fields": dict(FFCV_FIELDS)}
+
+
+def class_folders(sources: list[dict]) -> list[str]:
+    """Folder name per label: `<label>-<stem>`, zero-padded so that sorting them (as ImageFolder does)
+    gives back the label order, and unique even when two sources share a stem."""
+    width = len(str(len(sources) - 1))
+    names = []
+    for source in sources:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source["name"]).stem)[:80] or "source"
+        names.append(f"{source['index']:0{width}d}-{stem}")
+    return names
+
+
+def export_folder(samples: Iterable[tuple[int, int, bytes]], manifest: dict, dest: Path, progress: bool = True) -> None:
+    """Write DEST/<label>-<stem>/<index>.jpg for every sample, plus a manifest; DEST appears complete or not at all."""
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UserError(f"{dest}: already exists and is not an empty directory; choose a new destination")
+    if not dest.parent.is_dir():
+        raise UserError(f"{dest.parent}: no such directory for the export")
+    _remove_abandoned(dest)
+    classes = class_folders(manifest["sources"])
+    tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    try:
+        for name in classes:
+            (tmp / name).mkdir(parents=True)
+        with _bar(manifest["num_samples"], dest.name, progress) as bar:
+            for index, label, jpeg in samples:
+                (tmp / classes[label] / f"{sample_key(index)}.jpg").write_bytes(jpeg)
+                bar.update()
+        atomic.write_json(tmp / MANIFEST, folder_manifest(manifest, classes))
+        os.replace(tmp, dest)  # onto nothing, or onto an empty directory
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def folder_manifest(manifest: dict, classes: list[str]) -> dict:
+    """The dataset's manifest, describing the folder instead of shards and .beton."""
+    result = copy.deepcopy(manifest)
+    result.pop("ffcv", None)
+    result["formats"] = ["folder"]
+    result["folder"] = {"classes": classes, "files": "<class>/<index>.jpg, index as 9 digits"}
+    return result
+
+
+def _remove_abandoned(dest: Path) -> None:
+    """Temporary trees of exports to the same destination whose process is gone."""
+    for partial in dest.parent.glob(f".{dest.name}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    return tqdm(total=total, unit="samples", unit_scale=True, desc=desc, disable=not enabled, dynamic_ncols=True,
+                mininterval=0.2 if os.isatty(2) else 30)

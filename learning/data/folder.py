@@ -1,0 +1,29 @@
+"""Read a rank's epoch from an ImageFolder tree (`<class>/<file>`), such as `mono-shards export --to folder`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import UserError
+from .planned import PlannedBatches
+
+
+class FolderBatches(PlannedBatches):
+    def __init__(self, paths: list[str], labels: np.ndarray, make):
+        super().__init__(make)
+        self.paths = paths  # by sample index
+        self.labels = labels
+
+    def batches(self, mine: range) -> Iterator:
+        for k in mine:
+            indices = self.plan.batch(k)[1].tolist()
+            yield self.emit(k, [_read(self.paths[i]) for i in indices], [int(self.labels[i]) for i in indices])
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None

@@ -1,0 +1,99 @@
+"""Read a rank's epoch from WebDataset shards, local or over HTTP, streaming.
+
+Each DataLoader worker streams, in the plan's chunk order, the shards that hold samples of its
+batches, keeps those samples (skipping the others; a seek on local files) and emits a batch as soon
+as all its samples have been read. Because the plan's order is a shuffle buffer's output, that is
+never more than about `shuffle_buffer + batch_size` encoded samples held per worker.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .errors import UserError
+from .order import Layout
+from .planned import PlannedBatches
+from .tario import iter_samples
+
+
+class ShardBatches(PlannedBatches):
+    def __init__(self, shards: list[str], layout: Layout, make):
+        super().__init__(make)
+        self.shards = shards  # one path or URL per chunk of the layout
+        self.layout = layout
+
+    def batches(self, mine: range) -> Iterator:
+        plan, layout = self.plan, self.layout
+        segments = [plan.batch(k)[1] for k in mine]
+        needed, uses = np.unique(np.concatenate(segments), return_counts=True)
+        # Read the needed samples chunk by chunk in the plan's chunk order, by index within a chunk.
+        chunk = layout.chunk_of(needed)
+        chunk_rank = np.empty(len(layout.first), np.int64)
+        chunk_rank[plan.chunks] = np.arange(len(plan.chunks))
+        reading = np.lexsort((needed, chunk_rank[chunk]))
+        read_at = np.empty(len(needed), np.int64)
+        read_at[reading] = np.arange(len(needed))
+        # Batch j can be made once the last of its samples has been read.
+        ready = [int(read_at[np.searchsorted(needed, s)].max()) for s in segments]
+        remaining = dict(zip(needed.tolist(), uses.tolist()))
+        cache: dict[int, tuple[bytes, int]] = {}
+        done = 0
+        read = 0
+        for c, members in _runs(chunk[reading], needed[reading]):
+            url = self.shards[c]
+            wanted = set(members)
+            for index, jpg, cls in _read(url, wanted):
+                cache[index] = (jpg, int(cls))
+                read += 1
+                while done < len(segments) and ready[done] < read:
+                    yield self._make(mine[done], segments[done], cache, remaining)
+                    done += 1
+        if done < len(segments):
+            missing = next(i for s in segments[done:] for i in s.tolist() if i not in cache)
+            raise UserError(f"sample {missing} is not in its shard: the shards do not match manifest.json")
+
+    def _make(self, k: int, segment: np.ndarray, cache: dict, remaining: dict):
+        indices = segment.tolist()
+        encoded = [cache[i][0] for i in indices]
+        labels = [cache[i][1] for i in indices]
+        for i in indices:
+            remaining[i] -= 1
+            if not remaining[i]:
+                del cache[i]
+        return self.emit(k, encoded, labels)
+
+
+def _runs(chunks: np.ndarray, indices: np.ndarray) -> Iterator[tuple[int, list[int]]]:
+    """(chunk, its indices) for each run of equal chunks."""
+    if not len(chunks):
+        return
+    cuts = np.flatnonzero(np.diff(chunks)) + 1
+    for part_chunks, part in zip(np.split(chunks, cuts), np.split(indices, cuts)):
+        yield int(part_chunks[0]), part.tolist()
+
+
+def _read(url: str, wanted: set[int]) -> Iterator[tuple[int, bytes, bytes]]:
+    """The wanted samples of one shard; stops reading once all are found."""
+    left = len(wanted)
+    try:
+        with _open(url) as stream:
+            for sample in iter_samples(stream, wanted.__contains__, url):
+                yield sample
+                left -= 1
+                if not left:
+                    return
+    except FileNotFoundError:
+        raise UserError(f"{url}: shard missing") from None
+    except ValueError as exc:  # damaged archive
+        raise UserError(f"{exc}; check the dataset with mono-shards verify") from None
+    except OSError as exc:  # a disk error, or a failed download (curl's exit status)
+        raise UserError(f"{url}: cannot read ({exc.strerror})" if exc.strerror else f"{url}: download failed") from None
+
+
+def _open(url: str):
+    if "://" in url or url.startswith("pipe:"):
+        import webdataset as wds
+
+        return wds.gopen(url)  # curl for http(s), and whatever else webdataset can open
+    return open(url, "rb")

@@ -1,0 +1,246 @@
+"""Trunk architectures shared by the trainers and the linear probes, built from one place.
+
+A *trunk* is the convolutional encoder whose layers the paper probes; method heads (rotation classifier,
+DeepCluster's top layer, GAN pieces) are not part of it. Every trunk is a sequence of named conv blocks
+(convolution, optional BatchNorm, activation), optionally followed by a max-pool, and exposes
+
+* ``trunk.block_names`` -- the probed blocks in order, e.g. ``["conv1", ..., "conv5"]``;
+* ``trunk.forward_features(x, upto=None)`` -- each block's output *after its activation* (before any
+  max-pool that follows it), up to and including block ``upto``;
+* ``trunk(x)`` -- the final feature map (after conv5's max-pool for ``alexnet``, after conv4's activation
+  for ``monogan``);
+* ``trunk.feature_shapes()`` -- the shape of each of those for the architecture's input size (224 or 32).
+
+Architectures (see docs/probes.md for sources):
+
+* ``alexnet`` -- AlexNet with BatchNorm as in DeepCluster (Caron et al. 2018, ``models/alexnet.py``):
+  96-256-384-384-256 filters, kernels 11/5/3/3/3, strides 4/1/1/1/1, 3x3/2 max-pools after conv1, conv2 and
+  conv5; optional fixed grayscale+Sobel input layer; ReLU, or LeakyReLU for the BiGAN encoder. Input 224x224.
+* ``monogan`` -- the paper's small CIFAR encoder: four convolutions with kernels 7/5/3/3 and strides 3/2/2/1,
+  64-128-256-512 filters (WGAN-GP's CIFAR critic width, doubled per layer), no normalisation (a WGAN-GP
+  critic must not use BatchNorm) and LeakyReLU(0.2) by default. Input 32x32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from learning.errors import UserError
+
+__all__ = [
+    "ARCHITECTURES",
+    "ACTIVATIONS",
+    "LEAKY_RELU_SLOPE",
+    "ConvBlock",
+    "Sobel",
+    "Trunk",
+    "build_trunk",
+    "canonical_arch_args",
+]
+
+ACTIVATIONS = ("relu", "leaky_relu")
+LEAKY_RELU_SLOPE = 0.2
+"""Negative slope of LeakyReLU, the usual value for GAN discriminators and BiGAN encoders."""
+
+
+class Sobel(nn.Module):
+    """DeepCluster's fixed input layer: RGB -> grayscale -> horizontal and vertical Sobel responses.
+
+    The filters are non-persistent buffers: never trained, not stored in checkpoints, rebuilt from code.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("gray", torch.full((1, 3, 1, 1), 1.0 / 3.0), persistent=False)
+        kx = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+        self.register_buffer("edges", torch.stack([kx, kx.t()]).unsqueeze(1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(x, self.gray), self.edges, padding=1)
+
+
+class ConvBlock(nn.Module):
+    """Convolution, then BatchNorm (or nothing), then the activation: the unit a probe taps."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int,
+                 batchnorm: bool, activation: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=padding)
+        self.norm: nn.Module = nn.BatchNorm2d(out_ch) if batchnorm else nn.Identity()
+        self.act = _activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(LEAKY_RELU_SLOPE)
+    raise UserError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+class Trunk(nn.Module):
+    """Named conv blocks, each optionally followed by a max-pool, behind an optional fixed input layer."""
+
+    def __init__(self, arch: str, arch_args: Mapping[str, Any], input_size: int, in_channels: int,
+                 stem: nn.Module, blocks: Mapping[str, ConvBlock], pools: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        self.arch = arch
+        self.arch_args = dict(arch_args)
+        self.input_size = input_size
+        """Side of the square images the architecture is designed for (224 or 32)."""
+        self.in_channels = in_channels
+        """Channels entering the first convolution (2 after the Sobel layer, else 3)."""
+        self.stem = stem
+        self.blocks = nn.ModuleDict(blocks)
+        self.pools = nn.ModuleDict(pools)
+
+    @property
+    def block_names(self) -> list[str]:
+        return list(self.blocks.keys())
+
+    def forward_features(self, x: torch.Tensor, upto: str | None = None) -> dict[str, torch.Tensor]:
+        """Each block's output after its activation, in order, stopping after block ``upto``."""
+        if upto is not None and upto not in self.blocks:
+            raise KeyError(f"{self.arch} has no block {upto!r}; blocks: {', '.join(self.block_names)}")
+        features: dict[str, torch.Tensor] = {}
+        x = self.stem(x)
+        for name, block in self.blocks.items():
+            x = block(x)
+            features[name] = x
+            if name == upto:
+                break
+            if name in self.pools:
+                x = self.pools[name](x)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for name, block in self.blocks.items():
+            x = block(x)
+            if name in self.pools:
+                x = self.pools[name](x)
+        return x
+
+    @torch.no_grad()
+    def feature_shapes(self, input_size: int | None = None) -> dict[str, tuple[int, int, int]]:
+        """(channels, height, width) of every block's output, and of the final map under ``"output"``, for
+        square inputs of ``input_size`` (default: the architecture's own); e.g. to size a method head."""
+        size = input_size or self.input_size
+        was_training = self.training
+        self.eval()  # a dry run must not touch BatchNorm statistics
+        try:
+            x = torch.zeros(1, 3, size, size, device=next(self.parameters()).device)
+            shapes = {name: tuple(f.shape[1:]) for name, f in self.forward_features(x).items()}
+            shapes["output"] = tuple(self(x).shape[1:])
+        finally:
+            self.train(was_training)
+        return shapes
+
+
+# --- architectures -------------------------------------------------------------------------------------
+
+# (name, filters, kernel, stride, padding, max-pool after)
+_ALEXNET = [
+    ("conv1", 96, 11, 4, 2, True),
+    ("conv2", 256, 5, 1, 2, True),
+    ("conv3", 384, 3, 1, 1, False),
+    ("conv4", 384, 3, 1, 1, False),
+    ("conv5", 256, 3, 1, 1, True),
+]
+_MONOGAN = [
+    ("conv1", 64, 7, 3, 3),
+    ("conv2", 128, 5, 2, 2),
+    ("conv3", 256, 3, 2, 1),
+    ("conv4", 512, 3, 1, 1),
+]
+
+
+def _alexnet(sobel: bool = False, activation: str = "relu") -> Trunk:
+    in_channels = 2 if sobel else 3
+    blocks, pools, cin = {}, {}, in_channels
+    for name, cout, k, s, p, pool in _ALEXNET:
+        blocks[name] = ConvBlock(cin, cout, k, s, p, batchnorm=True, activation=activation)
+        if pool:
+            pools[name] = nn.MaxPool2d(kernel_size=3, stride=2)
+        cin = cout
+    trunk = Trunk("alexnet", {"sobel": sobel, "activation": activation}, 224, in_channels,
+                  Sobel() if sobel else nn.Identity(), blocks, pools)
+    trunk.apply(_init_deepcluster)
+    return trunk
+
+
+def _monogan(activation: str = "leaky_relu") -> Trunk:
+    blocks, cin = {}, 3
+    for name, cout, k, s, p in _MONOGAN:
+        blocks[name] = ConvBlock(cin, cout, k, s, p, batchnorm=False, activation=activation)
+        cin = cout
+    trunk = Trunk("monogan", {"activation": activation}, 32, 3, nn.Identity(), blocks, {})
+    trunk.apply(_init_wgan_gp)
+    return trunk
+
+
+def _init_deepcluster(m: nn.Module) -> None:
+    """DeepCluster's AlexNet init: conv weights N(0, 2/(k*k*out_channels)), zero biases, BN at identity."""
+    if isinstance(m, nn.Conv2d):
+        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+        nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def _init_wgan_gp(m: nn.Module) -> None:
+    """WGAN-GP's (Gulrajani et al. 2017, tflib) He-uniform conv init: U(+-sqrt(3) * sqrt(4/(fan_in+fan_out)))
+    with fan_out divided by stride**2, and zero biases."""
+    if isinstance(m, nn.Conv2d):
+        k = m.kernel_size[0] * m.kernel_size[1]
+        fan_in = m.in_channels * k
+        fan_out = m.out_channels * k / (m.stride[0] * m.stride[1])
+        bound = math.sqrt(3.0) * math.sqrt(4.0 / (fan_in + fan_out))
+        nn.init.uniform_(m.weight, -bound, bound)
+        nn.init.zeros_(m.bias)
+
+
+_BUILDERS = {"alexnet": _alexnet, "monogan": _monogan}
+_DEFAULT_ARGS: dict[str, dict[str, Any]] = {
+    "alexnet": {"sobel": False, "activation": "relu"},
+    "monogan": {"activation": "leaky_relu"},
+}
+ARCHITECTURES = tuple(_BUILDERS)
+
+
+def canonical_arch_args(arch: str, **arch_args: Any) -> dict[str, Any]:
+    """``arch_args`` completed with the defaults and checked: the exact dict a checkpoint stores."""
+    if arch not in _BUILDERS:
+        raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    defaults = _DEFAULT_ARGS[arch]
+    unknown = sorted(set(arch_args) - set(defaults))
+    if unknown:
+        raise UserError(f"{arch} takes no argument {', '.join(map(repr, unknown))}; "
+                        f"its arguments: {', '.join(defaults)}")
+    args = {**defaults, **arch_args}
+    if "sobel" in args and not isinstance(args["sobel"], bool):
+        raise UserError(f"{arch}: sobel must be true or false, not {args['sobel']!r}")
+    if args["activation"] not in ACTIVATIONS:
+        raise UserError(f"{arch}: unknown activation {args['activation']!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return args
+
+
+def build_trunk(arch: str, **arch_args: Any) -> Trunk:
+    """Build a randomly initialised trunk; the init draws from torch's global RNG (seed it first).
+
+    ``arch_args``: ``sobel`` (alexnet only, default False) and ``activation`` ("relu" or "leaky_relu";
+    default "relu" for alexnet, "leaky_relu" for monogan). Unknown names or values raise :class:`UserError`.
+    """
+    args = canonical_arch_args(arch, **arch_args)
+    return _BUILDERS[arch](**args)

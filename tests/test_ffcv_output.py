@@ -1,0 +1,133 @@
+"""FFCV output: train.beton holds the shards' exact JPEG bytes, is deterministic, resumes, and is verified."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import assert_one_line_error, run_tool
+from data_helpers import SMALL, beton_samples, make_dataset, shard_samples, without_ffcv
+from gen_helpers import mono_gen, shard_bytes
+from generator.beton import BetonWriter
+
+
+@pytest.fixture(scope="module")
+def both(paper_images, tmp_path_factory):
+    """Image B, 300 samples of 32 px in 3 shards, and train.beton."""
+    return make_dataset(tmp_path_factory.mktemp("ffcv") / "both", paper_images / "animals.png")
+
+
+def manifest_of(root):
+    return json.loads((root / "manifest.json").read_text())
+
+
+def test_sample_i_of_the_beton_is_sample_i_of_the_shards_byte_for_byte(both):
+    shards = shard_samples(both)
+    assert [index for index, _, _ in shards] == list(range(300))
+    assert beton_samples(both / "train.beton") == [(label, jpeg) for _, label, jpeg in shards]
+    manifest = manifest_of(both)
+    record = manifest["ffcv"]
+    data = (both / "train.beton").read_bytes()
+    assert record["name"] == "train.beton" and record["fields"] == {"image": "jpeg", "label": "int"}
+    assert record["bytes"] == len(data) and record["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["formats"] == ["webdataset", "ffcv"] and "--format both" in manifest["command"]
+    assert f"{record['sha256']}  train.beton" in (both / "README.md").read_text()
+
+
+def test_same_beton_whatever_the_workers_or_the_route_to_it(both, paper_images, tmp_path):
+    image = paper_images / "animals.png"
+    expected = (both / "train.beton").read_bytes()
+
+    alone = make_dataset(tmp_path / "alone", image, "--workers", 2, fmt="ffcv")
+    assert (alone / "train.beton").read_bytes() == expected
+    assert shard_bytes(alone) == {}, "with --format ffcv alone the shards are only an intermediate"
+    assert manifest_of(alone)["formats"] == ["ffcv"] and "--format ffcv" in manifest_of(alone)["command"]
+
+    added = make_dataset(tmp_path / "added", image, fmt="webdataset")
+    shards = shard_bytes(added)
+    assert not (added / "train.beton").exists() and manifest_of(added)["formats"] == ["webdataset"]
+    make_dataset(added, image, fmt="ffcv")  # a later run adds the .beton and keeps the shards
+    assert (added / "train.beton").read_bytes() == expected and shard_bytes(added) == shards == shard_bytes(both)
+
+    exported = make_dataset(tmp_path / "exported", image, fmt="webdataset")
+    result = run_tool("generator.shards_cli", "export", exported, "--to", "ffcv", "-q")
+    assert result.returncode == 0, result.stderr
+    assert (exported / "train.beton").read_bytes() == expected
+
+    manifests = [manifest_of(d) for d in (both, alone, added, exported)]
+    assert len({m["config_sha256"] for m in manifests}) == 1, "the output format is not part of the configuration"
+    assert all(m["ffcv"] == manifests[0]["ffcv"] and m["shards"] == manifests[0]["shards"] for m in manifests)
+    assert not any(p.name.startswith(".") for d in (both, alone, added, exported) for p in d.iterdir())
+
+
+def test_the_shards_of_an_ffcv_only_dataset_come_back_identical(both, paper_images, tmp_path):
+    alone = make_dataset(tmp_path / "alone", paper_images / "animals.png", fmt="ffcv")
+    make_dataset(alone, paper_images / "animals.png", fmt="webdataset")
+    assert shard_bytes(alone) == shard_bytes(both)
+    assert manifest_of(alone)["formats"] == ["webdataset", "ffcv"]
+    assert run_tool("generator.shards_cli", "verify", "-q", alone).returncode == 0
+
+
+def test_an_interrupted_beton_is_written_again(both, paper_images, tmp_path, monkeypatch):
+    image, out = paper_images / "animals.png", tmp_path / "interrupted"
+    add = BetonWriter.add
+
+    def interrupt_midway(self, *args):
+        if self.count == 150:
+            raise KeyboardInterrupt
+        add(self, *args)
+
+    monkeypatch.setattr(BetonWriter, "add", interrupt_midway)
+    with pytest.raises(AssertionError, match="exited with 130"):
+        make_dataset(out, image)
+    monkeypatch.undo()
+    assert len(shard_bytes(out)) == 3, "complete shards are kept for the next run"
+    assert not (out / "manifest.json").exists() and not (out / "train.beton").exists()
+    assert not list(out.glob(".train.beton*")), "no partial .beton is left behind"
+
+    (out / ".train.beton.x1y2z3.tmp").write_bytes(b"what a run killed with SIGKILL leaves")
+    make_dataset(out, image)
+    assert (out / "train.beton").read_bytes() == (both / "train.beton").read_bytes()
+    assert not list(out.glob(".*")), "temporary files and run state are gone"
+
+
+def test_verify_catches_a_damaged_or_missing_beton(both, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(both, copy)
+    beton = copy / "train.beton"
+    data = bytearray(beton.read_bytes())
+    data[manifest_of(copy)["ffcv"]["page_size"] + 700] ^= 0x01  # one bit inside the first JPEG
+    beton.write_bytes(bytes(data))
+    result = run_tool("generator.shards_cli", "verify", "-q", copy)
+    assert result.returncode == 1 and "train.beton: SHA-256 differs" in result.stderr
+    beton.unlink()
+    result = run_tool("generator.shards_cli", "verify", "-q", copy)
+    assert result.returncode == 1 and "train.beton: missing" in result.stderr
+
+
+def test_writing_ffcv_output_needs_no_ffcv(both, paper_images, tmp_path):
+    env = without_ffcv(tmp_path)
+    blocked = subprocess.run([sys.executable, "-c", "import ffcv"], env={**os.environ, **env}, capture_output=True)
+    assert blocked.returncode != 0, "the hook should make ffcv unimportable"
+    out = tmp_path / "made-without-ffcv"
+    result = run_tool("generator.cli", "--image", paper_images / "animals.png", *SMALL, "--format", "ffcv",
+                      "--workers", 1, "-q", "--out", out, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (out / "train.beton").read_bytes() == (both / "train.beton").read_bytes()
+    assert run_tool("generator.shards_cli", "verify", "-q", out, env=env).returncode == 0
+
+
+def test_format_mistakes_are_one_line_errors(both, paper_images, tmp_path):
+    result = run_tool("generator.cli", "--image", paper_images / "animals.png", *SMALL, "--format", "tfrecord",
+                      "--out", tmp_path / "x")  # fmt: skip
+    assert_one_line_error(result, "mono-gen", "--format")
+    result = run_tool("generator.shards_cli", "export", both, "--to", "ffcv", tmp_path / "somewhere")
+    assert_one_line_error(result, "mono-shards", "no destination")
+    alone = make_dataset(tmp_path / "alone", paper_images / "animals.png", fmt="ffcv")
+    result = run_tool("generator.shards_cli", "export", alone, "--to", "ffcv")
+    assert_one_line_error(result, "mono-shards", "no shards")

@@ -1,0 +1,230 @@
+"""BiGAN (Donahue, Krähenbühl & Darrell, ICLR 2017): learn an encoder E that inverts a generator G.
+
+A joint discriminator D(x, z) tells pairs (x, E(x)) of a real image and its code from pairs (G(z), z) of a
+generated image and the noise it came from; E and G learn together to fool it, which drives E towards G's
+inverse. E is the probed AlexNet-BN trunk with LeakyReLU followed by a linear map of its conv5 activations
+to z. This is the "generalized" BiGAN of the paper's ImageNet experiments (jeffdonahue/bigan,
+train_imagenet_highres_encoder.sh): E sees 112×112 random crops (flipped with p = ½) of 128 px images,
+while G makes, and D compares, 64 px images: the crop shrunk to 64. z ~ U(-1, 1)^200. Optimisation as the
+original's `train_gan.py`: Adam with lr 2e-4, β = (0.5, 0.999), L2 weight decay 2.5e-5 (not on
+BatchNorm scales), batch 128, D and (E, G) updated simultaneously on the same batch, 100 epochs: 50 at the
+full rate, then 50 with the rate decayed exponentially to 1% of it. Every choice and its source: docs/protocol.md.
+
+    mono-train bigan --data shards/ameyoko --out runs/bigan-A
+    torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
+    mono-train sample runs/bigan-A        # a grid of G's images
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from learning.errors import UserError
+from learning.models import LEAKY_RELU_SLOPE, Trunk, build_trunk
+from trainers.common.augment import downscale, normalize, random_crop
+from trainers.common.distributed import shutdown
+from trainers.common.options import run_main, trainer_parser
+from trainers.common.runlog import Means
+from trainers.common.session import Session
+from trainers.gan import GAN_NORMALIZATION, Generator, normal_init, set_learning_rate, simultaneous_update
+
+EXAMPLES = """examples:
+  mono-train bigan --data shards/ameyoko --out runs/bigan-A
+  torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
+  mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
+  mono-train sample runs/bigan-A -o bigan-A.png
+"""
+
+LATENT_PROJECTION_STD = 0.02 * 5**2
+"""The original scales the init of z's per-layer projections by the layer's kernel area (net.py apply_cond)."""
+
+
+def get_args_parser():
+    parser = trainer_parser("mono-train bigan", "BiGAN: an encoder learns to invert a generator, judged by a joint discriminator D(x, z).",
+                            epochs=100, batch_size=128, lr=2e-4, examples=EXAMPLES)  # fmt: skip
+    method = parser.add_argument_group("BiGAN")
+    method.add_argument("--image-size", type=int, default=128, help="side the dataset's images are shrunk to (area averaging) before cropping (default 128)")
+    method.add_argument("--crop", type=int, default=112, help="side of the encoder's random crops (default 112)")
+    method.add_argument("--gen-size", type=int, default=64, help="side of the generated images, and of the crops as D sees them (default 64)")
+    method.add_argument("--latent-dim", type=int, default=200, help="dimension of z ~ U(-1, 1)^d (default 200)")
+    method.add_argument("--gen-width", type=int, default=64, help="width of the generator's last hidden layer; it doubles towards z (default 64)")
+    method.add_argument("--disc-width", type=int, default=64, help="width of the discriminator's first layer; it doubles per layer (default 64)")
+    method.add_argument("--beta1", type=float, default=0.5, help="Adam β1 (default 0.5)")
+    method.add_argument("--beta2", type=float, default=0.999, help="Adam β2 (default 0.999)")
+    method.add_argument("--weight-decay", type=float, default=2.5e-5, help="L2 weight decay, not on BatchNorm scales (default 2.5e-5)")
+    method.add_argument("--decay-epochs", type=int, default=None, help="final epochs over which the rate decays exponentially (default: half of --epochs)")
+    method.add_argument("--final-lr-mult", type=float, default=0.01, help="rate of the last epoch, as a fraction of --lr (default 0.01)")
+    method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
+    return parser
+
+
+class Encoder(nn.Module):
+    """E(x): the probed trunk, then a linear map (no bias) of its conv5 activations to z in (-1, 1).
+
+    conv5 is taken before AlexNet's last max-pool: the original's encoder ends at conv5. The output is
+    2·sigmoid − 1, the original's map of the encoder's logits onto the uniform prior's support.
+    """
+
+    def __init__(self, trunk: Trunk, crop: int, latent_dim: int):
+        super().__init__()
+        channels, height, width = trunk.feature_shapes(crop)["conv5"]
+        self.trunk = trunk
+        self.to_latent = nn.Linear(channels * height * width, latent_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.trunk.forward_features(x, upto="conv5")["conv5"]
+        return 2 * torch.sigmoid(self.to_latent(features.flatten(1))) - 1
+
+
+class JointDiscriminator(nn.Module):
+    """D(x, z) -> a logit: four 5×5 stride-2 convolutions on x with LeakyReLU(0.2) (DCGAN's discriminator,
+    the original's `convnet_64`), BatchNorm after all but the first; z joins every layer after the first as
+    a learned linear projection added before the BatchNorm; a linear layer maps the last map to the logit."""
+
+    arch = "bigan_joint_discriminator"
+
+    def __init__(self, latent_dim: int, image_size: int, width: int = 64):
+        super().__init__()
+        if image_size % 16 or image_size < 16:
+            raise UserError(f"the discriminator halves its input four times: --gen-size must be a multiple of 16, not {image_size}")
+        self.arch_args = {"latent_dim": latent_dim, "image_size": image_size, "width": width}
+        widths = [width * 2**i for i in range(4)]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 5, stride=2, padding=2, bias=False) for a, b in zip([3] + widths, widths))
+        self.latent_biases = nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:])
+        self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
+        self.logit = nn.Linear(widths[-1] * (image_size // 16) ** 2, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.convs[0](x), LEAKY_RELU_SLOPE)
+        for conv, to_bias, norm in zip(self.convs[1:], self.latent_biases, self.norms):
+            h = F.leaky_relu(norm(conv(h) + to_bias(z)[:, :, None, None]), LEAKY_RELU_SLOPE)
+        return self.logit(h.flatten(1)).squeeze(1)
+
+
+def initialise(encoder: Encoder, generator: Generator, discriminator: JointDiscriminator) -> None:
+    """The original's initialisation (jeffdonahue/bigan net.py, gan.py): every weight N(0, 0.02), BatchNorm at
+    identity; z's per-layer projections N(0, 0.5); the discriminator's output layer at zero (D starts at ½)."""
+    for module in (encoder, generator, discriminator):
+        module.apply(normal_init)
+    with torch.no_grad():
+        for projection in [*generator.latent_biases, *discriminator.latent_biases]:
+            projection.weight.normal_(0.0, LATENT_PROJECTION_STD)
+        discriminator.logit.weight.zero_()
+
+
+def adam(modules: Sequence[nn.Module], args) -> torch.optim.Adam:
+    """Adam with the original's coupled L2 decay (added to the gradient, as torch's weight_decay), which
+    skips BatchNorm scales (`--no_decay_gain`) but not biases."""
+    scales = [m.weight for module in modules for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    scale_ids = {id(p) for p in scales}
+    rest = [p for module in modules for p in module.parameters() if id(p) not in scale_ids]
+    groups = [{"params": rest, "weight_decay": args.weight_decay}, {"params": scales, "weight_decay": 0.0}]
+    return torch.optim.Adam(groups, lr=args.lr, betas=(args.beta1, args.beta2))
+
+
+def views(images: torch.Tensor, args, augment: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's view of a batch (a random --crop of the --image-size image, mirrored with p = ½) and
+    the discriminator's (that crop shrunk to --gen-size by area averaging), both in [-1, 1]."""
+    if images.shape[-1] != args.image_size:
+        images = downscale(images, args.image_size)
+    crops = random_crop(images, args.crop, augment, flip=True)
+    small = crops if args.gen_size == args.crop else downscale(crops, args.gen_size)
+    return normalize(crops, **GAN_NORMALIZATION), normalize(small, **GAN_NORMALIZATION)
+
+
+def losses(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D's loss, E and G's loss) from D's logits on (x, E(x)) and (G(z), z) pairs: D learns real -> 1,
+    generated -> 0; E and G learn the same with the labels swapped (the original's non-saturating "opp"
+    losses). Each loss averages its two halves."""
+    d_loss = (F.softplus(-real).mean() + F.softplus(fake).mean()) / 2
+    eg_loss = (F.softplus(real).mean() + F.softplus(-fake).mean()) / 2
+    return d_loss, eg_loss
+
+
+def learning_rate(args, epoch: int) -> float:
+    """Constant, then over the last --decay-epochs exponentially down to --final-lr-mult of it, reached in
+    the last epoch (train_gan.py set_lr)."""
+    decay = args.epochs // 2 if args.decay_epochs is None else args.decay_epochs
+    start = args.epochs - decay
+    if epoch < start:
+        return args.lr
+    return args.lr * args.final_lr_mult ** ((epoch - start + 1) / decay)
+
+
+def check_args(args, dataset_size: int | None) -> None:
+    if dataset_size and dataset_size < args.image_size:
+        raise UserError(f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images")
+    if not args.gen_size <= args.crop <= args.image_size:
+        raise UserError(f"need --gen-size <= --crop <= --image-size, got {args.gen_size}, {args.crop}, {args.image_size}")
+    if args.latent_dim < 1 or args.gen_width < 1 or args.disc_width < 1:
+        raise UserError("--latent-dim, --gen-width and --disc-width must be positive")
+    if not 0 <= (args.decay_epochs or 0) <= args.epochs or not 0 < args.final_lr_mult <= 1:
+        raise UserError("need 0 <= --decay-epochs <= --epochs and 0 < --final-lr-mult <= 1")
+
+
+def train(args) -> None:
+    session = Session(args, "bigan", metrics=["discriminator_loss", "encoder_generator_loss", "d_real", "d_fake", "lr", "images_per_s"])
+    check_args(args, session.dataset.image_size)
+    trunk = build_trunk("alexnet", sobel=False, activation="leaky_relu")
+    encoder = Encoder(trunk, args.crop, args.latent_dim)
+    generator = Generator(args.latent_dim, args.gen_size, args.gen_width, prior="uniform", latent_skip=True)
+    discriminator = JointDiscriminator(args.latent_dim, args.gen_size, args.disc_width)
+    initialise(encoder, generator, discriminator)
+    encoder, generator, discriminator = (session.precision.prepare(m) for m in (encoder, generator, discriminator))
+    optimizers = {"discriminator": adam([discriminator], args), "encoder_generator": adam([encoder, generator], args)}
+    modules = {"encoder_head": encoder.to_latent, "generator": generator, "discriminator": discriminator}
+    session.restore(trunk=trunk, modules=modules, optimizers=optimizers, scaler=session.precision.scaler)
+    loader = session.loader()
+    step = session.resume_step
+
+    for epoch in range(session.start_epoch, args.epochs):
+        lr = learning_rate(args, epoch)
+        for optimizer in optimizers.values():
+            set_learning_rate(optimizer, lr)
+        loader.set_epoch(epoch)
+        augment, noise = session.generator(epoch, 0), session.generator(epoch, 1)
+        for module in (encoder, generator, discriminator):
+            module.train()
+        total = session.steps(loader)
+        progress = session.progress(total, epoch)
+        means = Means()
+        for _, (images, _, _) in zip(range(total), loader):
+            x, x_small = (session.precision.inputs(v) for v in views(images, args, augment))
+            z = generator.sample_latent(len(images), noise)
+            with session.precision.autocast():
+                real = discriminator(x_small, encoder(x)).float()
+                fake = discriminator(generator(z), z).float()
+            d_loss, eg_loss = losses(real, fake)
+            step += 1  # this step's number, as metrics.csv counts
+            values = session.check_finite(step, discriminator_loss=d_loss, encoder_generator_loss=eg_loss,
+                                          d_real=torch.sigmoid(real).mean(), d_fake=torch.sigmoid(fake).mean())  # fmt: skip
+            simultaneous_update(session.precision, (d_loss, optimizers["discriminator"]), (eg_loss, optimizers["encoder_generator"]))
+            means.add(**values)
+            progress.update(len(images), d=values["discriminator_loss"], eg=values["encoder_generator_loss"])
+            if step % args.log_every == 0:
+                session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
+        progress.close()
+        summary = means.means()
+        session.log.log(epoch, step, **summary, lr=lr, images_per_s=progress.images_per_second)
+        session.save(epoch + 1, trunk=trunk, normalization=GAN_NORMALIZATION, step=step, modules=modules, optimizers=optimizers)
+        if session.dist.is_main and not args.quiet and summary:
+            print(f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
+                  f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "
+                  f"D(fake) {summary['d_fake']:.3f} ({progress.images_per_second:,.0f} img/s)", file=sys.stderr)  # fmt: skip
+    session.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = get_args_parser().parse_args(argv)
+    try:
+        train(args)
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    run_main(main, None, "mono-train bigan")

@@ -1,0 +1,217 @@
+"""What the two GAN trainers (BiGAN, MonoGAN) share: the generator, latent priors, the update rule, the
+WGAN-GP gradient penalty, initialisations and the image grid that shows what a generator learned.
+
+Images live in [-1, 1] on both sides of the adversarial game (GAN_NORMALIZATION, also what the probes apply
+to the trained trunk), as in DCGAN and both original codes.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from learning.errors import UserError
+from trainers.common.distributed import all_reduce_gradients
+from trainers.common.runtime import Precision
+
+GAN_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+"""Pixels x in [0, 1] enter as 2x - 1, the range of the generator's tanh."""
+
+PRIORS = ("uniform", "normal")
+"""Latent priors: U(-1, 1)^d (BiGAN) and N(0, 1)^d (WGAN-GP)."""
+
+
+def sample_latent(prior: str, n: int, dim: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+    """n latent codes drawn on the CPU from `generator` (so a run's noise does not depend on the device)."""
+    if prior == "uniform":
+        z = torch.rand(n, dim, generator=generator) * 2 - 1
+    elif prior == "normal":
+        z = torch.randn(n, dim, generator=generator)
+    else:
+        raise ValueError(f"unknown prior {prior!r}; choose one of {', '.join(PRIORS)}")
+    return z.to(device)
+
+
+def upsamplings(image_size: int) -> int:
+    """How many stride-2 layers take a 4×4 map to `image_size`, which must be 4·2^n (8, 16, 32, 64, 128...)."""
+    n = round(math.log2(max(image_size, 1) / 4))
+    if n < 1 or 4 * 2**n != image_size:
+        raise UserError(f"a generator makes images of 4·2^n pixels (8, 16, 32, 64, 128, ...), not {image_size}")
+    return n
+
+
+class Generator(nn.Module):
+    """DCGAN-style generator (Radford et al. 2016): z -> linear -> 4×4 map -> stride-2 5×5 transposed
+    convolutions, each halving the width and doubling the side -> 3 channels, tanh.
+
+    The linear layer's output is batch-normalised per unit before the reshape, and every hidden transposed
+    convolution is followed by BatchNorm and ReLU, as in both WGAN-GP's `gan_cifar.py` and BiGAN's
+    `deconvnet_64`. `width` is the last hidden layer's width (WGAN-GP's DIM; BiGAN's gen_net_size).
+    With `latent_skip`, z also enters every hidden layer as a learned per-channel bias before its
+    BatchNorm (BiGAN's `apply_cond`). `arch`/`arch_args` rebuild it from a checkpoint.
+    """
+
+    arch = "dcgan"
+
+    def __init__(self, latent_dim: int, image_size: int, width: int = 64, prior: str = "normal",
+                 latent_skip: bool = False):
+        super().__init__()
+        if prior not in PRIORS:
+            raise UserError(f"unknown latent prior {prior!r}; choose one of {', '.join(PRIORS)}")
+        if latent_dim < 1 or width < 1:
+            raise UserError("the latent dimension and the generator width must be positive")
+        self.arch_args = {"latent_dim": latent_dim, "image_size": image_size, "width": width, "prior": prior,
+                          "latent_skip": latent_skip}  # fmt: skip
+        widths = [width * 2 ** i for i in reversed(range(upsamplings(image_size)))]
+        self.start = widths[0]
+        self.project = nn.Linear(latent_dim, widths[0] * 16, bias=False)
+        self.project_norm = nn.BatchNorm1d(widths[0] * 16)
+        self.ups = nn.ModuleList(_upsample(a, b) for a, b in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
+        self.latent_biases = nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:]) if latent_skip else None
+        self.to_rgb = _upsample(widths[-1], 3, bias=True)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.arch_args["latent_dim"]
+
+    def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_latent(self.arch_args["prior"], n, self.latent_dim, generator, self.project.weight.device)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.project_norm(self.project(z))).view(-1, self.start, 4, 4)
+        for i, (up, norm) in enumerate(zip(self.ups, self.norms)):
+            h = up(h)
+            if self.latent_biases is not None:
+                h = h + self.latent_biases[i](z)[:, :, None, None]
+            h = F.relu(norm(h))
+        return torch.tanh(self.to_rgb(h))
+
+
+def _upsample(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
+    """5×5 transposed convolution, stride 2, output exactly twice the input side (TF's "SAME");
+    no bias before a BatchNorm, which has its own."""
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1, bias=bias)
+
+
+def simultaneous_update(precision: Precision, *updates: tuple[torch.Tensor, torch.optim.Optimizer]) -> None:
+    """Step each optimiser on the gradient of its own loss, all gradients taken before any step.
+
+    Each loss is differentiated with respect to its optimiser's parameters only, so a player's loss never
+    leaves gradients on the other players; with one (loss, optimiser) pair this is a plain update. Several
+    pairs give simultaneous gradient descent, the original BiGAN's update (`update_both` with k = 1).
+    Gradients are averaged over ranks (see all_reduce_gradients).
+    """
+    for i, (loss, optimizer) in enumerate(updates):
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        grads = torch.autograd.grad(precision.scaler.scale(loss), params, retain_graph=i < len(updates) - 1)
+        for p, g in zip(params, grads):
+            p.grad = g
+        all_reduce_gradients(params)
+    for _, optimizer in updates:
+        precision.scaler.step(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+    precision.scaler.update()
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator,
+                     weight: float = 10.0) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3): weight · E[(‖∇x̂ D(x̂)‖₂ − 1)²] at x̂ = real + α(fake − real),
+    α ~ U(0, 1) per sample (drawn from `generator`). Differentiable with respect to the critic's weights.
+
+    Computed in float32 even under autocast: it is a difference of gradient norms, then differentiated again.
+    """
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator).to(real.device)
+    mixed = (real.detach().float() + alpha * (fake.detach().float() - real.detach().float())).requires_grad_(True)
+    with torch.autocast(device_type=mixed.device.type, enabled=False):
+        scores = critic(mixed)
+        (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return weight * ((norms - 1) ** 2).mean()
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Apply the command line's (or the schedule's) rate, also over a resumed optimiser's stored one."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+@torch.no_grad()
+def normal_init(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN's initialisation: weights N(0, std), biases 0, BatchNorm at identity (apply with Module.apply)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+@torch.no_grad()
+def tflib_init(module: nn.Module) -> None:
+    """WGAN-GP's (igul222/improved_wgan_training, tflib/ops) initialisation, biases 0, BatchNorm at identity:
+    linear layers Glorot-uniform U(±√3·√(2/(in+out))); convolutions He-uniform U(±√3·√(4/(fan_in+fan_out)))
+    with fan = channels·k², the output fan divided by stride² for convolutions and the input fan for
+    transposed ones (apply with Module.apply)."""
+    if isinstance(module, nn.Linear):
+        bound = math.sqrt(3.0) * math.sqrt(2.0 / (module.in_features + module.out_features))
+    elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        stride2 = module.stride[0] * module.stride[1]
+        fan_in, fan_out = module.in_channels * k, module.out_channels * k
+        if isinstance(module, nn.ConvTranspose2d):
+            fan_in /= stride2
+        else:
+            fan_out /= stride2
+        bound = math.sqrt(3.0) * math.sqrt(4.0 / (fan_in + fan_out))
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+        return
+    else:
+        return
+    nn.init.uniform_(module.weight, -bound, bound)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) images in [-1, 1] -> (B, H, W, 3) uint8, rounding to the nearest level."""
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Images in [-1, 1] tiled row by row on a black background, `padding` pixels around each: (H, W, 3) uint8."""
+    pixels = to_pixels(images)
+    n, h, w, _ = pixels.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros((padding + rows * (h + padding), padding + columns * (w + padding), 3), np.uint8)
+    for i, image in enumerate(pixels):
+        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def write_image_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
+    """Write `image_grid(images)` as a PNG, atomically: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(image_grid(images, columns)).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
