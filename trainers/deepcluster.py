@@ -12,7 +12,6 @@ horizontal flips. Optimisation as facebookresearch/deepcluster main.py: SGD, lea
 """
 from __future__ import annotations
 
-import math
 import shutil
 import sys
 from pathlib import Path
@@ -194,8 +193,7 @@ def train(args) -> None:
             with session.precision.autocast():
                 logits = top_ddp(network["classifier"](network["trunk"](session.precision.inputs(x))))
                 loss = criterion(logits.float(), labels[idx])
-            if not math.isfinite(loss.item()):
-                raise RuntimeError(f"deepcluster: the loss became {loss.item()} at step {step}; lower --lr")
+            values = session.check_finite(step + 1, loss=loss)
             optimizer.zero_grad(set_to_none=True)
             top_optimizer.zero_grad(set_to_none=True)
             session.precision.scaler.scale(loss).backward()
@@ -204,9 +202,9 @@ def train(args) -> None:
             session.precision.scaler.update()
             step += 1
             sums += torch.stack([loss.detach() * len(idx), torch.tensor(float(len(idx)), device=session.device)])
-            progress.update(len(images), loss=loss.item())
+            progress.update(len(images), loss=values["loss"])
             if step % args.log_every == 0:
-                session.log.log(epoch, step, loss=loss.item(), clustering_loss=clustering_loss, nmi=nmi,
+                session.log.log(epoch, step, loss=values["loss"], clustering_loss=clustering_loss, nmi=nmi,
                                 empty_clusters=empty, lr=args.lr, images_per_s=progress.images_per_second)  # fmt: skip
         progress.close()
         loss_sum, count = all_reduce_mean(sums).tolist()

@@ -11,7 +11,6 @@ config/ImageNet_RotNet_AlexNet.py): SGD with Nesterov momentum 0.9, weight decay
 """
 from __future__ import annotations
 
-import math
 import sys
 from typing import Sequence
 
@@ -101,16 +100,14 @@ def train(args) -> None:
             with session.precision.autocast():
                 logits = model(session.precision.inputs(inputs))
                 loss = criterion(logits.float(), targets)
-            if not math.isfinite(loss.item()):
-                raise RuntimeError(f"rotnet: the loss became {loss.item()} at step {step}; lower --lr")
+            correct = (logits.argmax(1) == targets).sum()
+            values = session.check_finite(step + 1, loss=loss, accuracy=correct / len(targets))
             session.precision.step(loss, optimizer)
             step += 1
-            correct = (logits.argmax(1) == targets).sum()
             sums += torch.stack([loss.detach() * len(targets), correct.float(), torch.tensor(float(len(targets)), device=session.device)])
-            progress.update(len(images), loss=loss.item())
+            progress.update(len(images), loss=values["loss"])
             if step % args.log_every == 0:
-                session.log.log(epoch, step, loss=loss.item(), accuracy=(correct / len(targets)).item(), lr=lr,
-                                images_per_s=progress.images_per_second)  # fmt: skip
+                session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
         progress.close()
         loss_sum, correct, count = all_reduce_mean(sums).tolist()
         session.log.log(epoch, step, loss=loss_sum / max(count, 1), accuracy=correct / max(count, 1), lr=lr,
