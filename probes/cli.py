@@ -185,6 +185,50 @@ def compare(run_dirs, reference, metric, out) -> None:
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")
 
 
+@cli.command()
+@click.argument("ckpt", required=False, type=click.Path(path_type=Path), metavar="[CKPT]")
+@click.option("--arch", type=click.Choice(["alexnet", "monogan"]), help="Draw an untrained trunk instead (with --random-init).")
+@click.option("--random-init", is_flag=True, help="Use a random trunk of --arch (init seeded by --seed).")
+@click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--columns", type=click.IntRange(min=1), help="Filters per row [default: a square grid].")
+@click.option("--scale", type=click.IntRange(min=1), help="Screen pixels per filter pixel [default: tiles of about 48 px].")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), metavar="PNG", help="Image to write.")
+def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
+    """Draw the first-layer filters as a grid, each normalised on its own (the paper's Figure 2).
+
+    \b
+    Examples:
+      mono-probe filters runs/monogan-B/checkpoint.pt -o conv1.png
+      mono-probe filters --arch alexnet --random-init -o conv1-random.png
+    """
+    if ckpt is None and arch is None:
+        raise UserError("give a checkpoint, or --arch alexnet|monogan with --random-init")
+    _check_trunk_options(ckpt, arch, random_init, sobel, None)
+    if not out.parent.is_dir():
+        raise UserError(f"-o {out}: no such directory {out.parent}")
+    import io
+
+    import torch
+    from PIL import Image
+
+    from learning.checkpoint import load_trunk
+    from learning.models import build_trunk
+    from probes.filters import filter_grid, first_layer_filters
+    from probes.report import atomic_write_bytes
+
+    if ckpt is not None:
+        trunk, _ = load_trunk(ckpt)
+    else:
+        torch.manual_seed(seed)
+        trunk = build_trunk(arch, **({"sobel": sobel} if sobel is not None else {}))
+    weights = first_layer_filters(trunk)
+    buffer = io.BytesIO()
+    Image.fromarray(filter_grid(weights, columns=columns, scale=scale)).save(buffer, format="PNG")
+    atomic_write_bytes(out, buffer.getvalue())
+    click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
+
+
 def main() -> None:
     cli.main(prog_name=PROG)
 

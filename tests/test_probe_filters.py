@@ -1,0 +1,41 @@
+"""First-layer filter pictures: each filter normalised on its own, laid out in a grid, written by the CLI."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from conftest import assert_one_line_error, run_tool
+from probes.filters import filter_grid
+
+
+def test_each_filter_is_stretched_to_the_full_range():
+    weights = torch.zeros(4, 3, 5, 5)
+    for i in range(4):
+        weights[i] = torch.linspace(-(i + 1), 3 * (i + 1), 75).view(3, 5, 5)  # different scales and offsets
+    grid = filter_grid(weights, columns=2, scale=1, padding=1)
+    assert grid.shape == (2 * 6 + 1, 2 * 6 + 1, 3)
+    tiles = [grid[1 + r * 6 : 1 + r * 6 + 5, 1 + c * 6 : 1 + c * 6 + 5] for r in range(2) for c in range(2)]
+    for tile in tiles:
+        assert tile.min() == 0 and tile.max() == 255
+    assert np.array_equal(tiles[0], tiles[3])  # same shape of filter, any scale: same picture
+    assert (grid[0] == 255).all()  # white padding
+
+
+def test_two_channel_filters_are_drawn_as_grey_pairs():
+    weights = torch.randn(6, 2, 3, 3)
+    grid = filter_grid(weights, columns=3, scale=2, padding=0)
+    assert grid.shape == (2 * 6, 3 * 12, 3)
+    assert (grid[..., 0] == grid[..., 1]).all() and (grid[..., 1] == grid[..., 2]).all()
+
+
+def test_cli_draws_a_checkpoint_or_a_random_trunk(tmp_path):
+    out = tmp_path / "conv1.png"
+    result = run_tool("probes.cli", "filters", "--arch", "monogan", "--random-init", "-o", out)
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.size == (8 * (6 * 7 + 1) + 1,) * 2  # 64 filters of 7×7, 8 per row, 6× enlarged
+    result = run_tool("probes.cli", "filters", "-o", out)
+    assert_one_line_error(result, "mono-probe", "give a checkpoint")
+    result = run_tool("probes.cli", "filters", tmp_path / "missing.pt", "-o", out)
+    assert_one_line_error(result, "mono-probe", "not found")
