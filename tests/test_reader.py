@@ -53,6 +53,7 @@ def test_every_format_gives_the_same_batches(data):
         loader = open_dataset(data / where, format=fmt).loader(64, shuffle=True, seed=1, num_workers=2)
         runs[fmt] = epoch(loader, 3)
         assert len(loader) == len(runs[fmt]) == 5 and loader.num_samples == 300
+        assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _, _ in runs[fmt]), "no transposing copy"
     reference = shard_samples(data / "ds")
     wds_images = torch.cat([images for images, _, _ in runs["webdataset"]])
     assert sorted(order(runs["webdataset"])) == list(range(300)) and order(runs["webdataset"]) != list(range(300))
