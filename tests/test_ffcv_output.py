@@ -12,7 +12,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_tool
 from data_helpers import SMALL, beton_samples, make_dataset, shard_samples, without_ffcv
-from gen_helpers import mono_gen, shard_bytes
+from gen_helpers import shard_bytes
 from generator.beton import BetonWriter
 
 
