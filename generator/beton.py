@@ -124,14 +124,21 @@ def sha256_of(path: Path) -> tuple[int, str]:
 
 
 def iter_beton(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(label, JPEG bytes) of every sample of a .beton written by BetonWriter, in index order."""
+    """(label, JPEG bytes) of every sample of a .beton written by BetonWriter, in index order;
+    ValueError if the file is not one."""
     data = np.memmap(path, np.uint8, mode="r")
-    header = np.frombuffer(data[: HEADER.itemsize].tobytes(), HEADER)[0]
-    start = HEADER.itemsize + int(header["num_fields"]) * FIELD_DESCRIPTOR.itemsize
-    count = int(header["num_samples"])
-    metadata = np.frombuffer(data[start : start + count * SAMPLE_METADATA.itemsize].tobytes(), SAMPLE_METADATA)
-    table = np.frombuffer(data[int(header["alloc_table_ptr"]) :].tobytes(), ALLOCATION)
+    header = read_header(path)
+    if header["version"] != VERSION or header["num_fields"] != len(FIELDS):
+        raise ValueError(f"not a .beton written by mono-gen (version {header['version']}, {header['num_fields']} fields)")
+    start = HEADER.itemsize + len(FIELDS) * FIELD_DESCRIPTOR.itemsize
+    stop = start + header["num_samples"] * SAMPLE_METADATA.itemsize
+    if stop > header["alloc_table_ptr"] or header["alloc_table_ptr"] > len(data):
+        raise ValueError("damaged .beton (its tables point outside the file)")
+    metadata = np.frombuffer(data[start:stop].tobytes(), SAMPLE_METADATA)
+    table = np.frombuffer(data[header["alloc_table_ptr"] :].tobytes(), ALLOCATION)
     sizes = dict(zip(table["ptr"].tolist(), table["size"].tolist()))
     for record in metadata:
         ptr = int(record["image"]["data_ptr"])
+        if ptr not in sizes or ptr + sizes[ptr] > len(data):
+            raise ValueError("damaged .beton (a sample points outside the file)")
         yield int(record["label"]), data[ptr : ptr + sizes[ptr]].tobytes()

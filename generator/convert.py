@@ -16,7 +16,7 @@ from tqdm import tqdm
 from . import atomic
 from .beton import BetonWriter, page_size_for, sha256_of
 from .errors import UserError
-from .layout import BETON, MANIFEST, sample_key
+from .layout import MANIFEST, sample_key
 from .tarfmt import iter_members
 
 FFCV_FIELDS = {"image": "jpeg", "label": "int"}

@@ -229,6 +229,8 @@ def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tup
         records = existing["shards"]
         for j in rendered:  # shards made again for a finished dataset must be the ones it lists
             if _shard_record(config, out, j).sha256 != records[j]["sha256"]:
+                for k in rendered:  # leave the directory as it was
+                    out.shard(k).unlink(missing_ok=True)
                 raise UserError(
                     f"{out.shard(j)}: rendered again with different bytes than manifest.json lists (another mono-gen or "
                     "library version?); generate into a new directory instead"

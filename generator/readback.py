@@ -229,7 +229,13 @@ def iter_images(root: Path) -> Iterator[tuple[int, int, bytes]]:
     if WEBDATASET in formats:
         yield from convert.iter_shards(root / s["name"] for s in manifest["shards"])
     elif FFCV in formats:
-        for index, (label, jpeg) in enumerate(beton_mod.iter_beton(root / manifest["ffcv"]["name"])):
-            yield index, label, jpeg
+        path = root / manifest["ffcv"]["name"]
+        try:
+            for index, (label, jpeg) in enumerate(beton_mod.iter_beton(path)):
+                yield index, label, jpeg
+        except FileNotFoundError:
+            raise UserError(f"{path}: missing") from None
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}; check it with mono-shards verify") from None
     else:
         raise UserError(f"{root}: holds neither shards nor a .beton")

@@ -149,36 +149,52 @@ def export(dataset, target, dest, quiet):
                        the original DeepCluster); class folders sort in label order
     --to ffcv          train.beton inside the dataset, from its shards, recorded in its manifest
     """
-    from . import atomic, convert
-    from .layout import DatasetDir
-    from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of, load
-    from .readback import iter_images
+    from .manifest import load
 
     root = _dataset_dir(dataset)
     manifest = load(root)
-    formats = formats_of(manifest)
-    if target == "folder":
-        if not dest:
-            raise UserError("--to folder needs a destination: mono-shards export DATASET --to folder DEST")
-        if WEBDATASET not in formats and FFCV not in formats:
-            raise UserError(f"{root}: holds neither shards nor a .beton to export from")
-        convert.export_folder(iter_images(root), manifest, Path(dest).expanduser(), progress=not quiet)
-        if not quiet:
-            click.echo(f"mono-shards: wrote {manifest['num_samples']:,} samples to {dest}", err=True)
-        return
-    if dest:
+    if target == "folder" and not dest:
+        raise UserError("--to folder needs a destination: mono-shards export DATASET --to folder DEST")
+    if target == "ffcv" and dest:
         raise UserError("--to ffcv writes train.beton inside the dataset and takes no destination")
+    try:
+        if target == "folder":
+            message = _export_folder(root, manifest, Path(dest).expanduser(), quiet)
+        else:
+            message = _export_ffcv(root, manifest, quiet)
+    except OSError as exc:  # a full disk, a read-only destination: nothing partial is left behind
+        raise UserError(f"{exc.filename or dest or root}: cannot write ({exc.strerror or exc})") from None
+    if not quiet:
+        click.echo(f"mono-shards: {message}", err=True)
+
+
+def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
+    from .convert import export_folder
+    from .manifest import FFCV, WEBDATASET, formats_of
+    from .readback import iter_images
+
+    if not {WEBDATASET, FFCV} & set(formats_of(manifest)):
+        raise UserError(f"{root}: holds neither shards nor a .beton to export from")
+    export_folder(iter_images(root), manifest, dest, progress=not quiet)
+    return f"wrote {manifest['num_samples']:,} samples to {dest}"
+
+
+def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
+    from . import atomic
+    from .convert import iter_shards, write_beton
+    from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of
+
+    formats = formats_of(manifest)
     if WEBDATASET not in formats:
         raise UserError(f"{root}: has no shards to make a .beton from")
     out = DatasetDir(root)
-    samples = convert.iter_shards(root / s["name"] for s in manifest["shards"])
-    record = convert.write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
-    formats = tuple(f for f in (WEBDATASET, FFCV) if f in formats or f == FFCV)
+    samples = iter_shards(root / s["name"] for s in manifest["shards"])
+    record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
+    formats = (WEBDATASET, FFCV)
     manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
     atomic.write_text(out.card, card(manifest))
     atomic.write_json(out.manifest, manifest)
-    if not quiet:
-        click.echo(f"mono-shards: wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)", err=True)
+    return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
 
 
 def main(args=None) -> None:

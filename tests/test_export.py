@@ -8,7 +8,7 @@ import pytest
 from torchvision.datasets import ImageFolder
 
 from conftest import assert_one_line_error, run_tool
-from data_helpers import SMALL, make_dataset, shard_samples
+from data_helpers import SMALL, shard_samples
 from gen_helpers import mono_gen
 from generator import readback
 from generator.shards_cli import main as mono_shards

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_tool
 from data_helpers import SMALL, beton_samples, make_dataset, shard_samples, without_ffcv
-from gen_helpers import mono_gen, shard_bytes
+from gen_helpers import shard_bytes
 from generator.beton import BetonWriter
 
 
@@ -71,6 +71,17 @@ def test_the_shards_of_an_ffcv_only_dataset_come_back_identical(both, paper_imag
     assert shard_bytes(alone) == shard_bytes(both)
     assert manifest_of(alone)["formats"] == ["webdataset", "ffcv"]
     assert run_tool("generator.shards_cli", "verify", "-q", alone).returncode == 0
+
+
+def test_shards_rendered_again_must_be_the_ones_the_manifest_lists(paper_images, tmp_path):
+    image = paper_images / "animals.png"
+    alone = make_dataset(tmp_path / "alone", image, fmt="ffcv")
+    manifest = manifest_of(alone)
+    manifest["shards"][1]["sha256"] = "0" * 64  # as if another mono-gen version had made the .beton
+    (alone / "manifest.json").write_text(json.dumps(manifest))
+    result = run_tool("generator.cli", "--image", image, *SMALL, "--workers", 1, "-q", "--out", alone)
+    assert_one_line_error(result, "mono-gen", "train-000001.tar", "different bytes")
+    assert sorted(p.name for p in alone.iterdir()) == ["README.md", "manifest.json", "train.beton"], "left as it was"
 
 
 def test_an_interrupted_beton_is_written_again(both, paper_images, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from data_helpers import SMALL, shard_samples, without_ffcv
 from gen_helpers import mono_gen
 from generator.shards_cli import main as mono_shards
 from learning.data import UserError, open_dataset
+from learning.data.order import buffer_shuffle
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,7 @@ def test_every_format_gives_the_same_batches(data):
         loader = open_dataset(data / where, format=fmt).loader(64, shuffle=True, seed=1, num_workers=2)
         runs[fmt] = epoch(loader, 3)
         assert len(loader) == len(runs[fmt]) == 5 and loader.num_samples == 300
+        assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _, _ in runs[fmt]), "no transposing copy"
     reference = shard_samples(data / "ds")
     wds_images = torch.cat([images for images, _, _ in runs["webdataset"]])
     assert sorted(order(runs["webdataset"])) == list(range(300)) and order(runs["webdataset"]) != list(range(300))
@@ -137,6 +139,19 @@ def test_per_sample_and_batch_transforms(data):
     assert ffcv.format == "ffcv" and next(iter(ffcv))[0].shape == (100, 3, 8, 8)
 
 
+def test_the_shuffle_buffer_bounds_what_a_streaming_reader_holds():
+    stream = np.arange(20_000)
+    out = buffer_shuffle(stream, 500, np.random.default_rng(0))
+    assert sorted(out.tolist()) == stream.tolist()
+    position = np.empty_like(out)
+    position[out] = np.arange(len(out))
+    # A sample comes out no earlier than 499 places before it went in: a reader following the stream
+    # never needs one it has not read yet by more than the buffer...
+    assert (position >= stream - 499).all()
+    # ...while samples do travel: some far beyond the buffer's width, in both directions.
+    assert (position - stream).max() > 2_000 and (position - stream).min() < -400
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -211,6 +226,7 @@ def test_without_ffcv_the_reader_falls_back_or_says_how_to_install(data, tmp_pat
     script = f"""
 import sys
 from learning.data import UserError, open_dataset
+from learning.data.order import buffer_shuffle
 dataset = open_dataset({str(data / 'ds')!r})
 print(dataset.format, len(dataset.loader(64)))
 try:

@@ -40,7 +40,10 @@ class BetonBatches:
         self.path = path
         self.threads = max(1, num_workers)
 
-    def batches(self, plan: RankPlan) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def batches(self, plan: RankPlan, copy: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The plan's batches. FFCV reuses its buffers a few batches later: with `copy` we hand out
+        tensors of our own (a plain memcpy, channels_last like the other readers'); without it the
+        caller must copy them (to a GPU) before asking for more."""
         from ffcv.fields.decoders import IntDecoder, SimpleRGBImageDecoder
         from ffcv.loader import Loader, OrderOption
         from ffcv.transforms import ToTensor, ToTorchImage
@@ -60,5 +63,7 @@ class BetonBatches:
             },
         )
         for k, (images, labels) in enumerate(loader):
-            # FFCV reuses its buffers a few batches later: hand out tensors of our own.
-            yield images.clone(memory_format=torch.contiguous_format), labels.reshape(-1).clone(), torch.from_numpy(plan.batch(k)[1].copy())
+            labels = labels.reshape(-1)
+            if copy:
+                images, labels = images.clone(), labels.clone()
+            yield images, labels, torch.from_numpy(plan.batch(k)[1].copy())

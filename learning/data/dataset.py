@@ -38,6 +38,7 @@ class Dataset:
     shards: tuple[str, ...] = field(default=(), repr=False)  # path or URL per layout chunk
     beton: str | None = field(default=None, repr=False)
     folder: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)  # paths, labels by index
+    problems: dict[str, str] = field(default_factory=dict, repr=False)  # why a listed format is not usable
 
     @property
     def format(self) -> str:
@@ -82,7 +83,7 @@ def open_dataset(location: str | os.PathLike, format: str | None = None) -> Data
         dataset = _open_directory(text)
     if format is not None:
         if format not in dataset.formats:
-            raise UserError(f"{text}: holds no {format} data (it has {', '.join(dataset.formats)})")
+            raise UserError(dataset.problems.get(format, f"{text}: holds no {format} data (it has {', '.join(dataset.formats)})"))
         dataset = replace(dataset, requested=format)
     return dataset
 
@@ -143,16 +144,17 @@ def _from_manifest(text: str, root: Path, manifest: dict) -> Dataset:
         num_classes=manifest["num_classes"], image_size=manifest["image_size"],
         class_names=tuple(s["name"] for s in manifest["sources"]), manifest=manifest,
         layout=_shard_layout(manifest["shards"], manifest["num_samples"]), shards=shards, beton=beton, folder=folder,
+        problems=problems,
     )  # fmt: skip
 
 
 def _open_shard_location(text: str) -> Dataset:
     """A directory URL (its manifest says which shards), or a brace pattern of shards (local or URL);
     the manifest is read next to the shards."""
-    import braceexpand
+    from webdataset.shardlists import expand_urls
 
     if _is_pattern(text):
-        urls = list(braceexpand.braceexpand(text))
+        urls = expand_urls(text)
         base = posixpath.dirname(urls[0]) if _is_url(text) else str(Path(urls[0]).parent)
     else:
         urls, base = None, text.rstrip("/")

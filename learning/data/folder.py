@@ -16,10 +16,10 @@ class FolderBatches(PlannedBatches):
         self.paths = paths  # by sample index
         self.labels = labels
 
-    def batches(self, mine: range) -> Iterator:
+    def batches(self, plan, mine: range) -> Iterator:
         for k in mine:
-            indices = self.plan.batch(k)[1].tolist()
-            yield self.emit(k, [_read(self.paths[i]) for i in indices], [int(self.labels[i]) for i in indices])
+            indices = plan.batch(k)[1].tolist()
+            yield self.emit(plan, k, [_read(self.paths[i]) for i in indices], [int(self.labels[i]) for i in indices])
 
 
 def _read(path: str) -> bytes:

@@ -20,9 +20,10 @@ DEFAULT_SHUFFLE_BUFFER = 5_000
 
 
 class Loader:
-    """Batches `(images, labels, indices)` of a dataset for this DDP rank.
+    """Batches `(images, labels, indices)` of a dataset for this DDP rank (docs/loading.md).
 
-    images: uint8 (B, 3, S, S), or what `transform` returns, stacked; then `batch_transform(images)`
+    images: uint8 (B, 3, S, S) in channels_last memory layout (as decoded: no transposing copy), or
+        what `transform` returns, collated; then `batch_transform(images)`, after the move to `device`
     labels: int64 (B,), the source image of each sample (a folder's class)
     indices: int64 (B,), each sample's index in the dataset (stable across epochs and formats)
 
@@ -128,8 +129,8 @@ class Loader:
             yield images, labels, indices
 
     def _batches(self, rank_plan: RankPlan) -> Iterator:
-        if self.format == "ffcv":
-            return self._reader.batches(rank_plan)
+        if self.format == "ffcv":  # copying to an accelerator already gives us our own tensors
+            return self._reader.batches(rank_plan, copy=self.device is None or self.device.type == "cpu")
         self._reader.plan = rank_plan
         cuda = self.device is not None and self.device.type == "cuda"
         return iter(DataLoader(self._reader, batch_size=None, num_workers=self.num_workers, pin_memory=cuda))

@@ -33,18 +33,20 @@ class PlannedBatches(IterableDataset):
         self.plan: RankPlan | None = None  # set by the Loader before each epoch's DataLoader starts
 
     def __iter__(self) -> Iterator:
+        plan = self.plan
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        mine = worker_batches(self.plan.num_batches, worker, workers)
+        mine = worker_batches(plan.num_batches, worker, workers)
         try:
             if len(mine):
-                yield from self.batches(mine)
+                yield from self.batches(plan, mine)
         except UserError as exc:
             yield Failure(str(exc))
 
-    def batches(self, mine: range) -> Iterator:
+    def batches(self, plan: RankPlan, mine: range) -> Iterator:
+        """The batches `mine` of the plan, in that order."""
         raise NotImplementedError
 
-    def emit(self, k: int, encoded: list[bytes], labels: list[int]):
-        position, indices = self.plan.batch(k)
-        return self.make(encoded, labels, indices.tolist(), position, self.plan.epoch)
+    def emit(self, plan: RankPlan, k: int, encoded: list[bytes], labels: list[int]):
+        position, indices = plan.batch(k)
+        return self.make(encoded, labels, indices.tolist(), position, plan.epoch)

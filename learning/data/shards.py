@@ -23,8 +23,8 @@ class ShardBatches(PlannedBatches):
         self.shards = shards  # one path or URL per chunk of the layout
         self.layout = layout
 
-    def batches(self, mine: range) -> Iterator:
-        plan, layout = self.plan, self.layout
+    def batches(self, plan, mine: range) -> Iterator:
+        layout = self.layout
         segments = [plan.batch(k)[1] for k in mine]
         needed, uses = np.unique(np.concatenate(segments), return_counts=True)
         # Read the needed samples chunk by chunk in the plan's chunk order, by index within a chunk.
@@ -43,17 +43,14 @@ class ShardBatches(PlannedBatches):
         for c, members in _runs(chunk[reading], needed[reading]):
             url = self.shards[c]
             wanted = set(members)
-            for index, jpg, cls in _read(url, wanted):
-                cache[index] = (jpg, int(cls))
+            for index, jpg, label in _read(url, wanted):
+                cache[index] = (jpg, label)
                 read += 1
                 while done < len(segments) and ready[done] < read:
-                    yield self._make(mine[done], segments[done], cache, remaining)
+                    yield self._make(plan, mine[done], segments[done], cache, remaining)
                     done += 1
-        if done < len(segments):
-            missing = next(i for s in segments[done:] for i in s.tolist() if i not in cache)
-            raise UserError(f"sample {missing} is not in its shard: the shards do not match manifest.json")
 
-    def _make(self, k: int, segment: np.ndarray, cache: dict, remaining: dict):
+    def _make(self, plan, k: int, segment: np.ndarray, cache: dict, remaining: dict):
         indices = segment.tolist()
         encoded = [cache[i][0] for i in indices]
         labels = [cache[i][1] for i in indices]
@@ -61,7 +58,7 @@ class ShardBatches(PlannedBatches):
             remaining[i] -= 1
             if not remaining[i]:
                 del cache[i]
-        return self.emit(k, encoded, labels)
+        return self.emit(plan, k, encoded, labels)
 
 
 def _runs(chunks: np.ndarray, indices: np.ndarray) -> Iterator[tuple[int, list[int]]]:
@@ -73,8 +70,8 @@ def _runs(chunks: np.ndarray, indices: np.ndarray) -> Iterator[tuple[int, list[i
         yield int(part_chunks[0]), part.tolist()
 
 
-def _read(url: str, wanted: set[int]) -> Iterator[tuple[int, bytes, bytes]]:
-    """The wanted samples of one shard; stops reading once all are found."""
+def _read(url: str, wanted: set[int]) -> Iterator[tuple[int, bytes, int]]:
+    """The wanted samples of one shard, all of them; stops reading once all are found."""
     left = len(wanted)
     try:
         with _open(url) as stream:
@@ -83,6 +80,7 @@ def _read(url: str, wanted: set[int]) -> Iterator[tuple[int, bytes, bytes]]:
                 left -= 1
                 if not left:
                     return
+        raise UserError(f"{url}: lacks {left} of its samples; the shards do not match manifest.json")
     except FileNotFoundError:
         raise UserError(f"{url}: shard missing") from None
     except ValueError as exc:  # damaged archive

@@ -12,8 +12,8 @@ BLOCK = 512
 _ZEROS = bytes(BLOCK)
 
 
-def iter_samples(stream: BinaryIO, wanted: Callable[[int], bool], where: str) -> Iterator[tuple[int, bytes, bytes]]:
-    """(index, jpg, cls) of each wanted sample, in the shard's order; raises ValueError if damaged."""
+def iter_samples(stream: BinaryIO, wanted: Callable[[int], bool], where: str) -> Iterator[tuple[int, bytes, int]]:
+    """(index, JPEG bytes, label) of each wanted sample, in the shard's order; ValueError if damaged."""
     seekable = _seekable(stream)
     key, files = None, {}
     while True:
@@ -29,16 +29,16 @@ def iter_samples(stream: BinaryIO, wanted: Callable[[int], bool], where: str) ->
                 yield _sample(key, files, where)
             key, files = stem, {}
             keep = regular and stem.isdigit() and wanted(int(stem))
-        padded = size + (-size % BLOCK)
+        skip = size + (-size % BLOCK)
         if keep and ext in ("jpg", "cls"):
-            data = stream.read(padded)
-            if len(data) < padded:
+            files[ext] = stream.read(size)
+            if len(files[ext]) < size:
                 raise ValueError(f"{where}: archive truncated inside {name}")
-            files[ext] = data[:size]
-        elif seekable:
-            stream.seek(padded, 1)
+            skip -= size
+        if seekable:
+            stream.seek(skip, 1)
         else:
-            _discard(stream, padded, where)
+            _discard(stream, skip, where)
     if key is not None and files:
         yield _sample(key, files, where)
 
@@ -53,10 +53,13 @@ def _parse(header: bytes, where: str) -> tuple[str, int, bool]:
     return (prefix + "/" + name if prefix else name), size, header[156] in (0x30, 0)
 
 
-def _sample(key: str, files: dict[str, bytes], where: str) -> tuple[int, bytes, bytes]:
+def _sample(key: str, files: dict[str, bytes], where: str) -> tuple[int, bytes, int]:
     if "jpg" not in files or "cls" not in files:
         raise ValueError(f"{where}: sample {key} lacks its .jpg or .cls")
-    return int(key), files["jpg"], files["cls"]
+    try:
+        return int(key), files["jpg"], int(files["cls"])
+    except ValueError:
+        raise ValueError(f"{where}: sample {key} has an unreadable label") from None
 
 
 def _seekable(stream) -> bool:
