@@ -34,6 +34,7 @@ test: install-dev
 
 bench: install-dev
 	$(VENV)/bin/python bench/bench_generator.py
+	$(VENV)/bin/python bench/bench_loaders.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
