@@ -41,6 +41,8 @@ def cli() -> None:
 @click.option("--budget", type=click.Choice(list(BUDGETS)), default="cpu", show_default=True,
               help="smoke: seconds (tests); cpu: under an hour on 2 cores; paper: the paper's schedule (GPU).")
 @click.option("--ablation", is_flag=True, help="Also run the 8 augmentation combinations of the paper's Table 1.")
+@click.option("--ablation-rows", default=",".join(ABLATION), show_default=True, metavar="LIST",
+              help="The rows of Table 1 to run with --ablation (a comma-separated subset).")
 @click.option("--cifar100", type=click.Path(path_type=Path), help="CIFAR-100 in ImageFolder layout, to probe on it too.")
 @click.option("--image", default="B", show_default=True, help="Source image (the paper uses B for CIFAR).")
 @click.option("--image-dir", type=click.Path(path_type=Path), help="Where the paper's images are (see mono-gen).")
@@ -48,7 +50,7 @@ def cli() -> None:
 @click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Only the steps, no progress bars.")
-def cifar(cifar10, out, budget, ablation, cifar100, image, image_dir, seed, workers, device, quiet):
+def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_dir, seed, workers, device, quiet):
     """Image B -> 32 px dataset -> MonoGAN -> CIFAR-10 linear probes, against a random-init encoder.
 
     \b
@@ -57,12 +59,16 @@ def cifar(cifar10, out, budget, ablation, cifar100, image, image_dir, seed, work
       mono-repro cifar --cifar10 data/cifar10 --budget paper --ablation --cifar100 data/cifar100 --out runs/repro
     """
     plan = BUDGETS[budget]
+    rows = [r.strip() for r in ablation_rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ABLATION]
+    if unknown or not rows:
+        raise UserError(f"--ablation-rows: unknown row(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(ABLATION)}")
     for name, split in (("--cifar10", cifar10), ("--cifar100", cifar100)):
         if split is not None and not ((split / "train").is_dir() and (split / "test").is_dir()):
             raise UserError(f"{name} {split}: expected train/ and test/ folders (ImageFolder layout)")
     out.mkdir(parents=True, exist_ok=True)
-    config = {"budget": plan.to_dict(), "image": image, "seed": seed, "cifar10": str(cifar10.resolve()),
-              "cifar100": str(cifar100.resolve()) if cifar100 else None, "ablation": ablation,
+    config = {"budget": json.loads(json.dumps(plan.to_dict())), "image": image, "seed": seed, "cifar10": str(cifar10.resolve()),
+              "cifar100": str(cifar100.resolve()) if cifar100 else None, "ablation": rows if ablation else [],
               "platform": platform.platform()}  # fmt: skip
     saved = out / "config.json"
     if saved.exists() and json.loads(saved.read_text())["budget"] != config["budget"]:
@@ -82,7 +88,7 @@ def cifar(cifar10, out, budget, ablation, cifar100, image, image_dir, seed, work
         resume = ["--resume"] if (run / "checkpoint.pt").exists() else []
         steps.run(f"train MonoGAN on {name}", "trainers.cli",
                   ["monogan", "--data", data, "--out", run, "--epochs", plan.gan_epochs, "--batch-size", plan.gan_batch,
-                   *common_train, *resume])  # fmt: skip
+                   *plan.gan_options, *common_train, *resume])  # fmt: skip
         return run
 
     def probe(name: str, trunk_args: list, dataset: Path, label: str) -> Path:
@@ -114,7 +120,8 @@ def cifar(cifar10, out, budget, ablation, cifar100, image, image_dir, seed, work
 
     if ablation:
         results["ablation"] = {}
-        for name, augment in ABLATION.items():
+        for name in rows:
+            augment = ABLATION[name]
             run = run_all if name == "all" else experiment(name, augment)
             target = probe_monogan if name == "all" else probe(f"monogan-{name}-cifar10", ["--ckpt", run / "checkpoint.pt"], cifar10, f"MonoGAN, {name}")
             results["ablation"][name] = {"augment": augment, "layers": report.load_layers(target)}
