@@ -172,10 +172,18 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_from_umask())  # mkstemp's 0600 would hide the file from the user's group
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_from_umask() -> int:
+    """The permissions ``open()`` would give a new file: 0666 less the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _require(payload: Mapping[str, Any], key: str, types: type | tuple[type, ...], path: Path) -> Any:

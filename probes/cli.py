@@ -122,7 +122,7 @@ def linear(ckpt, arch, random_init, sobel, activation, train_dir, val_dir, datas
 
     \b
     Examples:
-      # random-init monogan on the CIFAR-10 copy (about 3 minutes on 2 cores)
+      # random-init monogan on the CIFAR-10 copy (about 6 minutes on 2 CPU cores)
       mono-probe linear --arch monogan --random-init \\
           --train ../shared/datasets/cifar10/train --val ../shared/datasets/cifar10/test \\
           --out runs/random-monogan

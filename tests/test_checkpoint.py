@@ -1,5 +1,7 @@
 """The checkpoint format: round trip, weights-only loading, atomic writes and clear rejections."""
 
+import os
+
 import pytest
 import torch
 
@@ -63,6 +65,9 @@ def test_write_is_atomic_and_overwrites(tmp_path):
     assert load_checkpoint(tmp_path / "c.pt").epoch == 2
     assert file_sha256(first) != digest
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
 
 
 def test_missing_and_foreign_files_are_user_errors(tmp_path):

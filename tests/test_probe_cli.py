@@ -34,6 +34,21 @@ def test_help_shows_examples(probe_cli):
     assert "--protocol [imagenet|cifar]" in proc.stdout
 
 
+def test_linear_run_from_the_command_line(probe_cli, probe_cifar10, tmp_path):
+    proc = probe_cli("linear", "--arch", "monogan", "--random-init", "--activation", "relu",
+                     "--train", probe_cifar10 / "train", "--val", probe_cifar10 / "test",
+                     "--train-limit", 100, "--val-limit", 50, "--epochs", 1, "--batch-size", 50, "--seed", 3,
+                     "--workers", 0, "--threads", 1, "--label", "tiny", "--no-progress", "--out", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("tiny: conv1 ")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    config = results["config"]
+    assert (config["seed"], config["threads"], config["arch_args"]) == (3, 1, {"activation": "relu"})
+    assert config["schedule"]["batch_size"] == 50
+    assert (results["dataset"]["train_images"], results["dataset"]["val_images"]) == (100, 50)
+    assert (tmp_path / "run" / "results.md").is_file() and (tmp_path / "run" / "accuracy.png").is_file()
+
+
 def test_missing_checkpoint_file(probe_cli, folders, tmp_path):
     proc = probe_cli("linear", "--ckpt", tmp_path / "nope.pt", *folders, "--out", tmp_path / "run")
     _assert_one_line_error(proc, "--ckpt file not found", "nope.pt")

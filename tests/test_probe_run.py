@@ -1,6 +1,7 @@
 """End to end on a slice of the CIFAR-10 copy: reports, resume and extension, checkpoints, both protocols."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -53,6 +54,10 @@ def test_run_writes_results_table_and_plot(two_epoch_run):
     assert "| conv3 | 2304 |" in table and f"{on_disk['layers']['conv3']['top1']:.2f}" in table
     with Image.open(out / "accuracy.png") as img:
         assert img.format == "PNG" and img.width > 300
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.json", "results.md", "probe_state.pt"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
 def test_rerun_continues_and_extends_to_the_same_result(probe_cifar10, tmp_path, two_epoch_run):
