@@ -10,7 +10,6 @@ shards in one pass. A side effect: writing needs no ffcv, only reading does.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -111,16 +110,6 @@ def read_header(path: Path) -> dict:
         raise ValueError("file too short for a .beton header")
     header = np.frombuffer(raw, HEADER)[0]
     return {name: int(header[name]) for name in HEADER.names}
-
-
-def sha256_of(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def iter_beton(path: Path) -> Iterator[tuple[int, bytes]]:

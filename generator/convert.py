@@ -14,10 +14,11 @@ from typing import Iterable, Iterator
 from tqdm import tqdm
 
 from . import atomic
-from .beton import BetonWriter, page_size_for, sha256_of
+from .beton import BetonWriter, page_size_for
+from .digest import file_sha256
 from .errors import UserError
 from .layout import MANIFEST, sample_key
-from .tarfmt import iter_members
+from .tarfmt import group_samples, iter_members
 
 FFCV_FIELDS = {"image": "jpeg", "label": "int"}
 
@@ -28,7 +29,7 @@ def iter_shards(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
     for path in paths:
         try:
             with open(path, "rb") as f:
-                for key, files in _grouped(iter_members(f)):
+                for key, files in group_samples(iter_members(f)):
                     if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
                         raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
                     yield expected, int(files["cls"]), files["jpg"]
@@ -37,19 +38,6 @@ def iter_shards(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
             raise UserError(f"{path}: shard missing") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise UserError(f"{path}: damaged shard ({exc}); check it with mono-shards verify") from None
-
-
-def _grouped(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict[str, bytes]]]:
-    key, files = None, {}
-    for name, data in members:
-        k, _, ext = name.partition(".")
-        if k != key and key is not None:
-            yield key, files
-            files = {}
-        key = k
-        files[ext] = data
-    if key is not None:
-        yield key, files
 
 
 def write_beton(target: Path, samples: Iterable[tuple[int, int, bytes]], num_samples: int, size: int,
@@ -64,7 +52,7 @@ def write_beton(target: Path, samples: Iterable[tuple[int, int, bytes]], num_sam
             writer.add(jpeg, size, size, label)
             bar.update()
         writer.close()
-    nbytes, digest = sha256_of(target)
+    nbytes, digest = file_sha256(target)
     return {"name": target.name, "bytes": nbytes, "sha256": digest, "page_size": page_size, "fields": dict(FFCV_FIELDS)}
 
 

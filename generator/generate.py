@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import multiprocessing
-import os
 import shutil
 import signal
 import sys
@@ -25,7 +24,8 @@ from .errors import UserError
 from .layout import STATE_DIR, DatasetDir
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
-from .shardwriter import ShardRecord, SourceBank, hash_file, init_worker_threads, write_shard
+from .digest import file_sha256
+from .shardwriter import ShardRecord, SourceBank, init_worker_threads, write_shard
 
 
 @dataclass
@@ -262,7 +262,7 @@ def _shard_record(config: DatasetConfig, out: DatasetDir, j: int) -> ShardRecord
         return ShardRecord(**json.loads(out.done_record(j).read_text()))
     except (OSError, ValueError, TypeError):
         samples = config.output.shard_range(j)
-        size, digest = hash_file(out.shard(j))
+        size, digest = file_sha256(out.shard(j))
         return ShardRecord(out.shard(j).name, samples.start, len(samples), size, digest)
 
 

@@ -6,7 +6,7 @@ choices the paper leaves open.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 AUGMENTATIONS = ("scale", "rotation", "jitter", "flip")
 

@@ -13,7 +13,7 @@ from . import manifest as manifest_mod
 from .errors import UserError
 from .layout import SHARD_PREFIX, DatasetDir, sample_key
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
-from .tarfmt import iter_members
+from .tarfmt import group_samples, iter_members
 
 EXPECTED_EXTS = ("jpg", "cls", "json")
 
@@ -206,16 +206,7 @@ def iter_samples(root: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {ext: bytes}) of every sample in order."""
     for path in shard_paths(root):
         with open(path, "rb") as f:
-            key, files = None, {}
-            for name, data in iter_members(f):
-                k, _, ext = name.partition(".")
-                if k != key and key is not None:
-                    yield key, files
-                    files = {}
-                key = k
-                files[ext] = data
-            if key is not None:
-                yield key, files
+            yield from group_samples(iter_members(f))
 
 
 def iter_images(root: Path) -> Iterator[tuple[int, int, bytes]]:

@@ -158,16 +158,6 @@ def _flush(f, digest, chunks: list[bytes]) -> int:
     return len(data)
 
 
-def hash_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 def init_worker_threads() -> None:
     """One OpenCV thread per process: parallelism comes from worker processes."""
     cv2.setNumThreads(1)

@@ -71,5 +71,19 @@ def iter_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
             yield name, data
 
 
+def group_samples(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Consecutive members with the same key (the name up to its first dot) as one sample {ext: data}."""
+    key, files = None, {}
+    for name, data in members:
+        k, _, ext = name.partition(".")
+        if k != key and key is not None:
+            yield key, files
+            files = {}
+        key = k
+        files[ext] = data
+    if key is not None:
+        yield key, files
+
+
 def read_members(data: bytes) -> list[tuple[str, bytes]]:
     return list(iter_members(io.BytesIO(data)))

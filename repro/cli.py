@@ -143,7 +143,7 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
         "filters_random": figures / "filters-random.png", "accuracy": figures / "accuracy.png",
     })  # fmt: skip
     gain = results["monogan"]["gain_over_random"]
-    click.echo(f"mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
+    click.echo("mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
                + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items()) + f"; report: {out / 'report.html'}")
 
 

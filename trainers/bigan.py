@@ -26,8 +26,7 @@ from torch import nn
 from learning.errors import UserError
 from learning.models import LEAKY_RELU_SLOPE, Trunk, build_trunk
 from trainers.common.augment import downscale, normalize, random_crop
-from trainers.common.distributed import shutdown
-from trainers.common.options import run_main, trainer_parser
+from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
 from trainers.common.session import Session
 from trainers.gan import GAN_NORMALIZATION, Generator, normal_init, set_learning_rate, simultaneous_update
@@ -219,11 +218,7 @@ def train(args) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    try:
-        train(args)
-    finally:
-        shutdown()
+    run_trainer(get_args_parser, train, argv)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ from torch import nn
 
 from learning.errors import UserError
 from learning.models import build_trunk
-from trainers.common.augment import normalize, random_crop, rotations
-from trainers.common.distributed import all_reduce_mean, shutdown
-from trainers.common.options import run_main, trainer_parser
+from trainers.common.augment import IMAGENET_NORMALIZATION, normalize, random_crop, rotations
+from trainers.common.distributed import all_reduce_mean
+from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.session import Session
-
-IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 EXAMPLES = """examples:
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
@@ -122,11 +120,7 @@ def train(args) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    try:
-        train(args)
-    finally:
-        shutdown()
+    run_trainer(get_args_parser, train, argv)
 
 
 if __name__ == "__main__":

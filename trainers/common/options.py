@@ -55,6 +55,18 @@ def check_common(args: argparse.Namespace) -> None:
         raise UserError("--steps-per-epoch must be at least 1")
 
 
+def run_trainer(get_args_parser: Callable[[], argparse.ArgumentParser], train: Callable[[argparse.Namespace], None],
+                argv: Sequence[str] | None) -> None:
+    """A trainer's main: parse its options, train, and always leave the process group."""
+    from .distributed import shutdown
+
+    args = get_args_parser().parse_args(argv)
+    try:
+        train(args)
+    finally:
+        shutdown()
+
+
 def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None, prog: str) -> None:
     """Run a trainer's main with mono's error convention: user mistakes are one line and exit 2."""
     try:
