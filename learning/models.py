@@ -138,11 +138,25 @@ class Trunk(nn.Module):
         was_training = self.training
         self.eval()  # a dry run must not touch BatchNorm statistics
         try:
-            x = torch.zeros(1, 3, size, size, device=next(self.parameters()).device)
-            shapes = {name: tuple(f.shape[1:]) for name, f in self.forward_features(x).items()}
-            shapes["output"] = tuple(self(x).shape[1:])
+            shapes = self._dry_run(size)
+            if shapes is None:
+                smallest = next(s for s in range(size + 1, 4 * self.input_size) if self._dry_run(s) is not None)
+                raise UserError(f"{self.arch} needs inputs of at least {smallest}×{smallest} px "
+                                f"(its feature maps vanish at {size}×{size}); use larger crops or images")  # fmt: skip
         finally:
             self.train(was_training)
+        return shapes
+
+    def _dry_run(self, size: int) -> dict[str, tuple[int, int, int]] | None:
+        """Shapes for a size×size input, or None when a convolution or pooling shrinks it to nothing."""
+        x = torch.zeros(1, 3, size, size, device=next(self.parameters()).device)
+        try:
+            shapes = {name: tuple(f.shape[1:]) for name, f in self.forward_features(x).items()}
+            shapes["output"] = tuple(self(x).shape[1:])
+        except RuntimeError as error:
+            if "too small" in str(error) or "size" in str(error).lower():
+                return None
+            raise
         return shapes
 
 

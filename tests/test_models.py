@@ -61,6 +61,13 @@ def test_feature_shapes_size_heads_without_touching_batchnorm():
     assert build_trunk("monogan").feature_shapes()["output"] == (512, 3, 3)
 
 
+def test_inputs_too_small_for_the_trunk_name_the_smallest_that_works():
+    trunk = build_trunk("alexnet")
+    with pytest.raises(UserError, match="at least 63×63 px"):
+        trunk.feature_shapes(56)
+    assert trunk.feature_shapes(63)["output"][1:] == (1, 1)
+
+
 def test_forward_features_stops_at_upto():
     trunk = build_trunk("monogan").eval()
     with torch.no_grad():

@@ -150,6 +150,9 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_good_checkpoint(monog
 def test_gan_option_mistakes_are_one_clear_line(monogan_run, data32, data72, tmp_path):
     with pytest.raises(UserError, match="--gen-size <= --crop <= --image-size"):
         train("bigan", "--data", data72, "--out", tmp_path / "a", *BIGAN, "--crop", 30)
+    with pytest.raises(UserError, match="alexnet needs inputs of at least 63×63 px"):
+        train("bigan", "--data", data72, "--out", tmp_path / "small", *BIGAN, "--crop", 56)
+    assert not (tmp_path / "small").exists()  # a mistake found while building the models leaves nothing
     with pytest.raises(UserError, match="multiple of 16"):
         train("bigan", "--data", data72, "--out", tmp_path / "b", *BIGAN, "--gen-size", 8)
     with pytest.raises(UserError, match="larger than the dataset"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,24 +16,34 @@ class RunLog:
     The CSV columns are fixed when the log is made, so a resumed run appends to the same table.
     """
 
-    def __init__(self, run_dir: Path, columns: list[str], enabled: bool = True, resume_step: int | None = None):
+    def __init__(self, run_dir: Path, columns: list[str], enabled: bool = True, resume_step: int | None = None,
+                 prepare: Callable[[], None] | None = None):  # fmt: skip
+        """`prepare` runs once, just before the first file is written (it makes the run directory)."""
         self.enabled = enabled
         self.columns = ["epoch", "step", "time"] + list(columns)
-        self.path = Path(run_dir) / "metrics.csv"
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "metrics.csv"
+        self._resume_step = resume_step
+        self._prepare = prepare
         self._writer = None
         self._started = time.time()
-        if not enabled:
+
+    def open(self) -> None:
+        """Create the files (once); until then the run has written nothing."""
+        if not self.enabled or self._writer is not None:
             return
+        if self._prepare is not None:
+            self._prepare()
         new = not self.path.exists()
-        if not new and resume_step is not None:
-            self._truncate_after(resume_step)
+        if not new and self._resume_step is not None:
+            self._truncate_after(self._resume_step)
         self._file = open(self.path, "a", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
         if new:
             self._csv.writeheader()
         from torch.utils.tensorboard import SummaryWriter
 
-        self._writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=resume_step)
+        self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self._resume_step)
 
     def _truncate_after(self, step: int) -> None:
         """Drop rows a killed run wrote after its last checkpoint, so the resumed log has no duplicates."""
@@ -47,6 +58,7 @@ class RunLog:
     def log(self, epoch: int, step: int, **metrics: float) -> None:
         if not self.enabled:
             return
+        self.open()
         row = {"epoch": epoch, "step": step, "time": round(time.time() - self._started, 3)}
         row.update({k: (float(v) if v is not None else math.nan) for k, v in metrics.items()})
         self._csv.writerow(row)
@@ -56,9 +68,10 @@ class RunLog:
                 self._writer.add_scalar(name, float(value), step)
 
     def close(self) -> None:
-        if self.enabled:
+        if self._writer is not None:
             self._file.close()
             self._writer.close()
+            self._writer = None
 
 
 class Progress:

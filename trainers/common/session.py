@@ -41,13 +41,15 @@ class Session:
         """Epochs held by RUN_DIR/checkpoint.pt (None before the first save): what a diverged run keeps."""
         if self.start_epoch >= args.epochs and self.dist.is_main:
             print(f"{method}: {self.run_dir} already finished {self.start_epoch} epochs (--epochs {args.epochs})")
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "args.json").write_text(json.dumps(_jsonable(vars(args)), indent=2) + "\n")
-        barrier()
         seed_everything(args.seed)
-        self.log = RunLog(self.run_dir, metrics, enabled=self.dist.is_main,
+        # Nothing is written until the first metric row or checkpoint: a mistake found while the trainer
+        # builds its models (a crop too small for the trunk, say) leaves no run directory behind.
+        self.log = RunLog(self.run_dir, metrics, enabled=self.dist.is_main, prepare=self._prepare_run_dir,
                           resume_step=self.resume_step if self.resume_from else None)  # fmt: skip
+
+    def _prepare_run_dir(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "args.json").write_text(json.dumps(_jsonable(vars(self.args)), indent=2) + "\n")
 
     @property
     def resume_step(self) -> int:
@@ -120,6 +122,7 @@ class Session:
         if broken:
             raise Diverged(f"training diverged in epoch {epoch}: the {broken} weights hold NaN or infinity; {self._kept()}")
         if self.dist.is_main:
+            self.log.open()
             trainer_state = dict(parts.pop("state", {}) or {})
             trainer_state["step"] = step
             state.save_state(
