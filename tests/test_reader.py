@@ -74,6 +74,17 @@ def test_every_format_gives_the_same_batches(data):
     assert (pillow.int() - wds_images[0].int()).abs().max() <= 2
 
 
+def test_stopping_an_ffcv_epoch_early_stops_its_decoding_thread(data):
+    loader = open_dataset(data / "ds", format="ffcv").loader(16, shuffle=True, seed=0, num_workers=2)
+    loader.set_epoch(0)
+    before = set(threading.enumerate())
+    for _ in loader:
+        started = set(threading.enumerate()) - before
+        break  # what a --steps-per-epoch limit does
+    assert started, "ffcv decodes in a thread of its own"
+    assert not any(thread.is_alive() for thread in started)  # left running, it aborts the interpreter at exit
+
+
 @pytest.mark.parametrize("fmt", ["webdataset", "folder"])
 def test_the_order_depends_on_seed_and_epoch_not_on_workers(data, fmt):
     dataset = open_dataset(data / ("folder" if fmt == "folder" else "ds"), format=fmt)

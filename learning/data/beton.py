@@ -62,8 +62,17 @@ class BetonBatches:
                 "label": [IntDecoder(), ToTensor()],
             },
         )
-        for k, (images, labels) in enumerate(loader):
-            labels = labels.reshape(-1)
-            if copy:
-                images, labels = images.clone(), labels.clone()
-            yield images, labels, torch.from_numpy(plan.batch(k)[1].copy())
+        epoch = iter(loader)  # ffcv's EpochIterator: a thread decoding ahead of us
+        try:
+            for k, (images, labels) in enumerate(epoch):
+                labels = labels.reshape(-1)
+                if copy:
+                    images, labels = images.clone(), labels.clone()
+                yield images, labels, torch.from_numpy(plan.batch(k)[1].copy())
+        finally:
+            # A consumer that stops early (a step limit, an error) must not leave the thread decoding into
+            # buffers about to be freed: at interpreter exit that aborts the process. It stops at its next
+            # full queue, a few batches ahead at most.
+            epoch.terminate_event.set()
+            epoch.join(timeout=120)
+            epoch.close()
