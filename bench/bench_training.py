@@ -36,7 +36,7 @@ def trainer_args(method: str, full: bool) -> list[str]:
         return {"deepcluster": ["--k", "1000"]}.get(method, [])
     small = {"rotnet": ["--crop", "64", "--head-width", "256"],
              "deepcluster": ["--crop", "64", "--head-width", "256", "--k", "32", "--pca", "32"],
-             "bigan": ["--crop", "56", "--image-size", "64"]}  # fmt: skip
+             "bigan": ["--image-size", "72", "--crop", "64", "--gen-size", "32"]}  # fmt: skip
     return small.get(method, [])
 
 
@@ -70,21 +70,35 @@ def training_rate(method: str, data: str, fmt: str, args, env: dict, work: Path)
         return float(list(csv.DictReader(f))[-1]["images_per_s"])
 
 
-def loader_rate(data: str, fmt: str, args) -> float:
-    """Images/s of the loader alone: the ceiling the data pipeline puts on training."""
+def loader_rate(data: str, fmt: str, args, env: dict) -> float:
+    """Images/s of the loader alone: the ceiling the data pipeline puts on training.
+
+    Measured in a fresh interpreter, so that one format's threads (FFCV's) are not alive when the next
+    format's DataLoader forks its workers.
+    """
+    cmd = [sys.executable, __file__, "--measure-loader", data, fmt, "--steps", str(args.steps),
+           "--batch-size", str(args.batch_size), "--workers", str(args.workers)]  # fmt: skip
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"bench: loader {fmt} on {data} failed:\n{result.stderr[-2000:]}")
+    return float(result.stdout.split()[-1])
+
+
+def measure_loader(data: str, fmt: str, args) -> float:
     from learning.data import open_dataset
 
     dataset = open_dataset(data, format=None if fmt == "folder" else fmt)
     loader = dataset.loader(args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True)
     loader.set_epoch(0)
-    count, start = 0, None
+    count, start, end = 0, None, None
     for i, (images, _, _) in enumerate(loader):
         if i == 1:
             start, count = time.perf_counter(), 0  # skip the first batch: worker start-up
         count += len(images)
         if i >= args.steps:
+            end = time.perf_counter()  # before the loader winds down its workers or threads
             break
-    return count / (time.perf_counter() - start)
+    return count / ((end or time.perf_counter()) - start)
 
 
 def main() -> None:
@@ -96,9 +110,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=None, help="dataset size (default 1,000 small, 20,000 full)")
     parser.add_argument("--work", type=Path, default=None, help="keep datasets here between runs")
+    parser.add_argument("--measure-loader", nargs=2, metavar=("DATA", "FORMAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.steps = args.steps or (100 if args.full else 8)
     args.batch_size = args.batch_size or (256 if args.full else 16)
+    if args.measure_loader:
+        print(measure_loader(*args.measure_loader, args))
+        return
     samples = args.samples or (20_000 if args.full else 1_000)
     work = args.work or Path(tempfile.mkdtemp(prefix="mono-bench-train-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -115,7 +133,7 @@ def main() -> None:
         for fmt in FORMATS:
             location = str(data if fmt != "folder" else work / f"folder-{data.name.split('-')[1]}")
             train = training_rate(method, location, fmt, args, env, work)
-            load = loader_rate(location, fmt, args)
+            load = loader_rate(location, fmt, args, env)
             starved = "yes" if load < 1.2 * train else "no"
             print(f"{method:<12} {fmt:<11} {train:12,.1f} {load:13,.1f}  {starved}")
 
