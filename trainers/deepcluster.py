@@ -153,7 +153,7 @@ def train(args) -> None:
     criterion = nn.CrossEntropyLoss()
     feature_dir = session.run_dir / ".features"
     step = session.resume_step
-    session.log.open()  # the run directory exists from here on: the features are cached in it
+    session.begin()  # the features are cached in the run directory
 
     for epoch in range(session.start_epoch, args.epochs):
         # 1. Cluster the current features of the whole dataset (on the main process).

@@ -51,6 +51,11 @@ class Session:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "args.json").write_text(json.dumps(_jsonable(vars(self.args)), indent=2) + "\n")
 
+    def begin(self) -> None:
+        """Start writing the run (main process): RUN_DIR, args.json, the logs. The first metric row or
+        checkpoint does it too; call it earlier only to keep files of your own in RUN_DIR."""
+        self.log.open()
+
     @property
     def resume_step(self) -> int:
         return int((self.resume_from.extra or {}).get("state", {}).get("step", 0)) if self.resume_from else 0
@@ -122,7 +127,7 @@ class Session:
         if broken:
             raise Diverged(f"training diverged in epoch {epoch}: the {broken} weights hold NaN or infinity; {self._kept()}")
         if self.dist.is_main:
-            self.log.open()
+            self.begin()
             trainer_state = dict(parts.pop("state", {}) or {})
             trainer_state["step"] = step
             state.save_state(
