@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args
+from learning.models import build_trunk, canonical_arch_args, stored_arch_args
 
 __all__ = [
     "FORMAT",
@@ -222,7 +222,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     arch = _require(payload, "arch", str, path)
     arch_args = _require(payload, "arch_args", dict, path)
     try:
-        arch_args = canonical_arch_args(arch, **arch_args)
+        arch_args = stored_arch_args(arch, arch_args)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     state_dict = _require(payload, "trunk", dict, path)

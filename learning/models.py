@@ -17,8 +17,9 @@ Architectures (see docs/probes.md for sources):
   96-256-384-384-256 filters, kernels 11/5/3/3/3, strides 4/1/1/1/1, 3x3/2 max-pools after conv1, conv2 and
   conv5; optional fixed grayscale+Sobel input layer; ReLU, or LeakyReLU for the BiGAN encoder. Input 224x224.
 * ``monogan`` -- the paper's small CIFAR encoder: four convolutions with kernels 7/5/3/3 and strides 3/2/2/1,
-  64-128-256-512 filters (WGAN-GP's CIFAR critic width, doubled per layer), no normalisation (a WGAN-GP
-  critic must not use BatchNorm) and LeakyReLU(0.2) by default. Input 32x32.
+  no normalisation (a WGAN-GP critic must not use BatchNorm). Input 32x32. What the paper leaves open
+  (``widths``, ``padding``, ``activation``, ``init``) are arguments; their defaults were chosen by measuring
+  which reproduce the paper's random-init probe row (docs/protocol.md, "Calibration").
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ __all__ = [
     "Trunk",
     "build_trunk",
     "canonical_arch_args",
+    "parse_arch_args",
+    "stored_arch_args",
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu")
@@ -170,12 +173,16 @@ _ALEXNET = [
     ("conv4", 384, 3, 1, 1, False),
     ("conv5", 256, 3, 1, 1, True),
 ]
+# (name, kernel, stride): the paper's section 4.2; widths and padding are arguments
 _MONOGAN = [
-    ("conv1", 64, 7, 3, 3),
-    ("conv2", 128, 5, 2, 2),
-    ("conv3", 256, 3, 2, 1),
-    ("conv4", 512, 3, 1, 1),
+    ("conv1", 7, 3),
+    ("conv2", 5, 2),
+    ("conv3", 3, 2),
+    ("conv4", 3, 1),
 ]
+INITS = ("wgan_gp", "torch")
+"""``wgan_gp``: tflib's He-uniform weights and zero biases (WGAN-GP's code); ``torch``: PyTorch's default
+``Conv2d`` init (Kaiming-uniform with a = sqrt(5) and uniform biases in +-1/sqrt(fan_in))."""
 
 
 def _alexnet(sobel: bool = False, activation: str = "relu") -> Trunk:
@@ -192,14 +199,21 @@ def _alexnet(sobel: bool = False, activation: str = "relu") -> Trunk:
     return trunk
 
 
-def _monogan(activation: str = "leaky_relu") -> Trunk:
+def _monogan(activation: str, widths: list[int], padding: list[int], init: str) -> Trunk:
+    side = 32
+    for (name, k, s), p in zip(_MONOGAN, padding, strict=True):
+        side = (side + 2 * p - k) // s + 1
+        if side < 1:
+            raise UserError(f"monogan: padding {padding} leaves no {name} output for 32 px inputs")
     blocks, cin = {}, 3
-    for name, cout, k, s, p in _MONOGAN:
+    for (name, k, s), cout, p in zip(_MONOGAN, widths, padding, strict=True):
         blocks[name] = ConvBlock(cin, cout, k, s, p, batchnorm=False, activation=activation)
         cin = cout
-    trunk = Trunk("monogan", {"activation": activation}, 32, 3, nn.Identity(), blocks, {})
-    trunk.apply(_init_wgan_gp)
-    return trunk
+    args = {"activation": activation, "widths": list(widths), "padding": list(padding), "init": init}
+    trunk = Trunk("monogan", args, 32, 3, nn.Identity(), blocks, {})
+    if init == "wgan_gp":
+        trunk.apply(_init_wgan_gp)
+    return trunk  # "torch": the layers' own reset_parameters() already ran
 
 
 def _init_deepcluster(m: nn.Module) -> None:
@@ -228,13 +242,28 @@ def _init_wgan_gp(m: nn.Module) -> None:
 _BUILDERS = {"alexnet": _alexnet, "monogan": _monogan}
 _DEFAULT_ARGS: dict[str, dict[str, Any]] = {
     "alexnet": {"sobel": False, "activation": "relu"},
-    "monogan": {"activation": "leaky_relu"},
+    "monogan": {"activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1],
+                "init": "wgan_gp"},
 }
+_LEGACY_ARGS: dict[str, dict[str, Any]] = {
+    "monogan": {"widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1], "init": "wgan_gp"},
+}
+"""What an argument meant before it existed: checkpoints written then lack it, and are read with these."""
 ARCHITECTURES = tuple(_BUILDERS)
 
 
 def canonical_arch_args(arch: str, **arch_args: Any) -> dict[str, Any]:
     """``arch_args`` completed with the defaults and checked: the exact dict a checkpoint stores."""
+    return _complete(arch, arch_args, stored=False)
+
+
+def stored_arch_args(arch: str, arch_args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments read from a checkpoint, completed and checked: an argument missing there takes its value
+    from before it existed, not today's default, so an old checkpoint keeps meaning what it meant."""
+    return _complete(arch, arch_args, stored=True)
+
+
+def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str, Any]:
     if arch not in _BUILDERS:
         raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     defaults = _DEFAULT_ARGS[arch]
@@ -242,19 +271,57 @@ def canonical_arch_args(arch: str, **arch_args: Any) -> dict[str, Any]:
     if unknown:
         raise UserError(f"{arch} takes no argument {', '.join(map(repr, unknown))}; "
                         f"its arguments: {', '.join(defaults)}")
-    args = {**defaults, **arch_args}
+    args = {**defaults, **(_LEGACY_ARGS.get(arch, {}) if stored else {}), **arch_args}
     if "sobel" in args and not isinstance(args["sobel"], bool):
         raise UserError(f"{arch}: sobel must be true or false, not {args['sobel']!r}")
     if args["activation"] not in ACTIVATIONS:
         raise UserError(f"{arch}: unknown activation {args['activation']!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if "init" in args and args["init"] not in INITS:
+        raise UserError(f"{arch}: unknown init {args['init']!r}; choose one of {', '.join(INITS)}")
+    for key, smallest in (("widths", 1), ("padding", 0)):
+        if key in args:
+            args[key] = _int_list(arch, key, args[key], len(_MONOGAN), smallest)
+    return args
+
+
+def _int_list(arch: str, key: str, value: Any, length: int, smallest: int) -> list[int]:
+    if (not isinstance(value, (list, tuple)) or len(value) != length
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in value)):
+        raise UserError(f"{arch}: {key} must be {length} integers >= {smallest}, not {value!r}")
+    return list(value)
+
+
+def parse_arch_args(text: str) -> dict[str, Any]:
+    """``"widths=96,256,384,384 init=torch"`` -> ``{"widths": [96, 256, 384, 384], "init": "torch"}``.
+
+    Space-separated ``key=value`` pairs; a value with commas is a list of integers, ``true``/``false`` a
+    bool, digits an integer, anything else a string. Checking the values is :func:`canonical_arch_args`'s job.
+    """
+    args: dict[str, Any] = {}
+    for pair in text.split():
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise UserError(f"--arch-args: expected key=value pairs separated by spaces, not {pair!r}")
+        if "," in value:
+            try:
+                args[key] = [int(v) for v in value.split(",")]
+            except ValueError:
+                raise UserError(f"--arch-args: {key} must be integers separated by commas, not {value!r}") from None
+        elif value.lower() in ("true", "false"):
+            args[key] = value.lower() == "true"
+        elif value.lstrip("-").isdigit():
+            args[key] = int(value)
+        else:
+            args[key] = value
     return args
 
 
 def build_trunk(arch: str, **arch_args: Any) -> Trunk:
     """Build a randomly initialised trunk; the init draws from torch's global RNG (seed it first).
 
-    ``arch_args``: ``sobel`` (alexnet only, default False) and ``activation`` ("relu" or "leaky_relu";
-    default "relu" for alexnet, "leaky_relu" for monogan). Unknown names or values raise :class:`UserError`.
+    ``arch_args``: ``activation`` ("relu" or "leaky_relu") for both; ``sobel`` (alexnet only, default
+    False); ``widths``, ``padding`` (4 integers each) and ``init`` ("wgan_gp" or "torch") for monogan.
+    Defaults in ``_DEFAULT_ARGS``. Unknown names or values raise :class:`UserError`.
     """
     args = canonical_arch_args(arch, **arch_args)
     return _BUILDERS[arch](**args)

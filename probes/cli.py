@@ -41,7 +41,7 @@ def _check_exists(path: Path | None, option: str, kind: str) -> None:
         raise UserError(f"{option} must be a directory: {path}")
 
 
-def _check_trunk_options(ckpt, arch, random_init, sobel, activation) -> None:
+def _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args=None) -> None:
     if ckpt is not None and (arch is not None or random_init):
         raise UserError("give either --ckpt or --arch with --random-init, not both")
     if ckpt is None:
@@ -49,8 +49,9 @@ def _check_trunk_options(ckpt, arch, random_init, sobel, activation) -> None:
             raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init")
         if not random_init:
             raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init (or give --ckpt)")
-    elif sobel is not None or activation is not None:
-        raise UserError("--sobel and --activation apply to --random-init; a checkpoint fixes its architecture")
+    elif sobel is not None or activation is not None or arch_args:
+        raise UserError("--sobel, --activation and --arch-args apply to --random-init; "
+                        "a checkpoint fixes its architecture")
     if arch == "monogan" and sobel:
         raise UserError("--sobel applies to alexnet only")
     _check_exists(ckpt, "--ckpt", "file")
@@ -79,7 +80,13 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 @click.option("--random-init", is_flag=True, help="Probe an untrained trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
 @click.option("--activation", type=click.Choice(["relu", "leaky_relu"]),
-              help="Activation of a random trunk (default relu for alexnet, leaky_relu for monogan).")
+              help="Activation of a random trunk [default: the architecture's, see docs/probes.md].")
+@click.option("--arch-args", metavar="'KEY=VALUE ...'",
+              help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
+                   "for monogan (docs/probes.md lists them and their defaults).")
+@click.option("--flip/--no-flip", default=None,
+              help="Random horizontal flips of the training images [default: off for cifar; the imagenet protocol "
+                   "always flips]. With the cifar protocol, features of both orientations are cached.")
 @click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="ImageFolder tree of training images.")
 @click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR",
@@ -111,7 +118,7 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 @click.option("--resume", is_flag=True,
               help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def linear(ckpt, arch, random_init, sobel, activation, train_dir, val_dir, dataset, data_root, protocol, epochs,
+def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_dir, val_dir, dataset, data_root, protocol, epochs,
            batch_size, lr, weight_decay, train_limit, val_limit, seed, workers, threads, device, label, out,
            resume, progress) -> None:
     """Train a linear probe on every conv block of a frozen trunk and report top-1/top-5 per layer.
@@ -131,26 +138,34 @@ def linear(ckpt, arch, random_init, sobel, activation, train_dir, val_dir, datas
       # torchvision's CIFAR-100 files
       mono-probe linear --ckpt ckpt/gan.pt --dataset cifar100 --data-root data --out runs/gan-c100
     """
+    from learning.models import canonical_arch_args, parse_arch_args
     from probes.protocols import ARCH_PROTOCOL, check_protocol
 
-    _check_trunk_options(ckpt, arch, random_init, sobel, activation)
+    _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
+    extra_args = parse_arch_args(arch_args or "")
+    for name, value in (("sobel", sobel), ("activation", activation)):
+        if value is not None:
+            if name in extra_args:
+                raise UserError(f"--{name} and --arch-args {name}=... both given; give one")
+            extra_args[name] = value
     if arch is not None:
         check_protocol(arch, protocol or ARCH_PROTOCOL[arch])
+        canonical_arch_args(arch, **extra_args)
 
     from probes.data import DataSpec
     from probes.protocols import Schedule
     from probes.run import LinearConfig, run_linear
 
-    arch_args = {k: v for k, v in (("sobel", sobel), ("activation", activation)) if v is not None}
     cfg = LinearConfig(
         out=out,
         data=DataSpec(train=train_dir, val=val_dir, dataset=dataset, root=data_root,
                       train_limit=train_limit, val_limit=val_limit),
         ckpt=ckpt,
         arch=arch,
-        arch_args=arch_args,
+        arch_args=extra_args,
         protocol=protocol,
+        flip=flip,
         schedule=Schedule(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size),
         seed=seed,
         workers=workers,

@@ -109,18 +109,27 @@ def _step(probes: ProbeSet, optimizer: torch.optim.Optimizer, reduced: Mapping[s
 
 def train_epoch_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], labels: torch.Tensor,
                        optimizer: torch.optim.Optimizer, batch_size: int, generator: torch.Generator,
-                       progress: bool = True, desc: str = "train") -> dict[str, dict[str, float]]:
-    """One epoch over cached features in the order drawn from ``generator``."""
+                       progress: bool = True, desc: str = "train",
+                       flipped: Mapping[str, torch.Tensor] | None = None) -> dict[str, dict[str, float]]:
+    """One epoch over cached features in the order drawn from ``generator``; with ``flipped`` (the features
+    of the mirrored images), each image is seen mirrored with probability 1/2, drawn from ``generator`` too."""
     probes.train()
     device = _device(probes)
     meter = LayerMeter(probes.layers)
     order = torch.randperm(len(labels), generator=generator)
+    mirror = torch.rand(len(labels), generator=generator) < 0.5 if flipped is not None else None
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress,
                       leave=False):
         idx = order[start:start + batch_size]
         if len(idx) < 2:  # BatchNorm needs two samples; at most one image skipped per epoch
             continue
-        batch = {name: f[idx].to(device, non_blocking=True).float() for name, f in features.items()}
+        if mirror is None:
+            batch = {name: f[idx] for name, f in features.items()}
+        else:
+            pick = mirror[idx]
+            batch = {name: torch.where(pick.view(-1, *[1] * (f.dim() - 1)), flipped[name][idx], f[idx])
+                     for name, f in features.items()}
+        batch = {name: f.to(device, non_blocking=True).float() for name, f in batch.items()}
         _step(probes, optimizer, batch, labels[idx].to(device), meter)
     return meter.summary()
 

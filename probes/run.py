@@ -42,6 +42,9 @@ from probes.transforms import Normalizer, eval_transform, train_transform
 
 __all__ = ["RANDOM_INIT_NORMALIZATION", "LinearConfig", "run_linear"]
 
+FLIP_DEFAULT = {"imagenet": True, "cifar": False}
+"""Whether each protocol flips training images unless told otherwise (docs/protocol.md, "Calibration")."""
+
 STATE_FILE = "probe_state.pt"
 STATE_FORMAT = "mono-probe-state"
 STATE_VERSION = 1
@@ -71,6 +74,8 @@ class LinearConfig:
     device: str = "auto"
     """"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N"."""
     label: str | None = None
+    flip: bool | None = None
+    """Random horizontal flips of training images; None: the protocol's default (``FLIP_DEFAULT``)."""
     progress: bool = True
     resume: bool = False
     """Require a previous state in ``out`` (without it, a matching state is still picked up)."""
@@ -132,10 +137,18 @@ def _load_source(cfg: LinearConfig) -> _Source:
     return _Source(trunk, cfg.arch, args, RANDOM_INIT_NORMALIZATION[cfg.arch], None, f"random {cfg.arch}")
 
 
+def _flips(cfg: LinearConfig, protocol: Protocol) -> bool:
+    if protocol.augment and cfg.flip is False:
+        raise UserError(f"the {protocol.name} protocol always flips its training crops; drop --no-flip")
+    return FLIP_DEFAULT[protocol.name] if cfg.flip is None else cfg.flip
+
+
 def _identity(cfg: LinearConfig, source: _Source, protocol: Protocol, splits: LabelledSplits) -> dict[str, Any]:
     """What must be equal for a saved state to be continued (the epoch count may grow)."""
     data = {k: v for k, v in splits.description.items() if k not in ("root", "train_path", "val_path")}
+    flips = {"flip": True} if protocol.caches_features and _flips(cfg, protocol) else {}  # absent in older states
     return {
+        **flips,
         "arch": source.arch,
         "arch_args": source.arch_args,
         "checkpoint_sha256": source.checkpoint["sha256"] if source.checkpoint else None,
@@ -297,8 +310,11 @@ def _run_cached(cfg, protocol, trunk, probes, optimizer, splits, normalize, star
         images[split] = decode_split(dataset, protocol.input_size, cfg.workers, desc=f"decode {split}",
                                      progress=cfg.progress)
         timer.add(f"decode_{split}", t)
+    flips = _flips(cfg, protocol)
+    if flips:  # a flipped image's features are cached beside the original's; each epoch picks one per image
+        images["train_flipped"] = images["train"].flip(-1)
     cached = {}
-    for split in ("train", "val"):
+    for split in list(images):
         t = time.perf_counter()
         cached[split] = extract_features(trunk, probes, images.pop(split), normalize, desc=f"features {split}",
                                          progress=cfg.progress)
@@ -314,7 +330,7 @@ def _run_cached(cfg, protocol, trunk, probes, optimizer, splits, normalize, star
         generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
         t = time.perf_counter()
         train = train_epoch_cached(probes, cached["train"], splits.train_labels, optimizer, schedule.batch_size,
-                                   generator, progress=cfg.progress)
+                                   generator, progress=cfg.progress, flipped=cached.get("train_flipped"))
         timer.add("train", t)
         t = time.perf_counter()
         val = evaluate_cached(probes, cached["val"], splits.val_labels)
@@ -378,6 +394,7 @@ def _results(cfg, source: _Source, protocol: Protocol, probes: ProbeSet, splits:
             "input_size": protocol.input_size,
             "resize": protocol.resize,
             "augment": protocol.augment,
+            "flip": _flips(cfg, protocol),
             "ten_crop": protocol.ten_crop,
             "feature_dims": {name: probe.in_features for name, probe in probes.probes.items()},
             "schedule": cfg.schedule.as_dict(),

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from learning.errors import UserError
-from learning.models import LEAKY_RELU_SLOPE, build_trunk, canonical_arch_args
+from learning.models import LEAKY_RELU_SLOPE, build_trunk, canonical_arch_args, parse_arch_args, stored_arch_args
 
 
 def test_alexnet_blocks_follow_deepcluster_geometry():
@@ -141,6 +141,12 @@ def test_init_follows_the_seed():
     ("monogan", {"sobel": True}, "monogan takes no argument 'sobel'"),
     ("alexnet", {"activation": "tanh"}, "unknown activation 'tanh'"),
     ("alexnet", {"sobel": "yes"}, "sobel must be true or false"),
+    ("monogan", {"widths": [64, 128, 256]}, "widths must be 4 integers >= 1"),
+    ("monogan", {"widths": [64, 0, 256, 512]}, "widths must be 4 integers >= 1"),
+    ("monogan", {"padding": [3, 2, 1, -1]}, "padding must be 4 integers >= 0"),
+    ("monogan", {"padding": [0, 0, 0, 0]}, "leaves no conv4 output"),
+    ("monogan", {"init": "xavier"}, "unknown init 'xavier'"),
+    ("alexnet", {"init": "torch"}, "alexnet takes no argument 'init'"),
 ])
 def test_bad_architecture_arguments_are_user_errors(arch, args, message):
     with pytest.raises(UserError, match=message):
@@ -149,5 +155,52 @@ def test_bad_architecture_arguments_are_user_errors(arch, args, message):
 
 def test_canonical_arch_args_fill_defaults():
     assert canonical_arch_args("alexnet") == {"sobel": False, "activation": "relu"}
-    assert canonical_arch_args("monogan") == {"activation": "leaky_relu"}
+    assert set(canonical_arch_args("monogan")) == {"activation", "widths", "padding", "init"}
     assert build_trunk("alexnet", sobel=True).arch_args == {"sobel": True, "activation": "relu"}
+    assert build_trunk("monogan", widths=(8, 16, 24, 32)).arch_args["widths"] == [8, 16, 24, 32]
+
+
+def test_arguments_missing_from_an_old_checkpoint_keep_their_old_meaning():
+    # checkpoints written before widths, padding and init existed stored only the activation
+    assert stored_arch_args("monogan", {"activation": "leaky_relu"}) == {
+        "activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1], "init": "wgan_gp"}
+    assert stored_arch_args("monogan", {"activation": "relu", "init": "torch"})["init"] == "torch"
+
+
+def test_monogan_widths_and_padding_shape_the_features():
+    trunk = build_trunk("monogan", widths=[96, 256, 384, 384], padding=[0, 2, 1, 1]).eval()
+    with torch.no_grad():
+        feats = trunk.forward_features(torch.randn(2, 3, 32, 32))
+    assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
+        "conv1": (96, 9, 9), "conv2": (256, 5, 5), "conv3": (384, 3, 3), "conv4": (384, 3, 3)}
+
+
+def test_monogan_torch_init_is_pytorchs_default_with_random_biases():
+    torch.manual_seed(0)
+    trunk = build_trunk("monogan", init="torch")
+    for block in trunk.blocks.values():
+        conv = block.conv
+        bound = 1 / math.sqrt(conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])
+        # kaiming_uniform_(a=sqrt(5)) draws weights from U(-bound, bound); biases from the same range
+        assert conv.weight.abs().max().item() <= bound and conv.weight.abs().max().item() > 0.95 * bound
+        assert conv.bias.abs().max().item() <= bound and torch.count_nonzero(conv.bias) == conv.out_channels
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", {}),
+    ("widths=96,256,384,384 init=torch", {"widths": [96, 256, 384, 384], "init": "torch"}),
+    ("sobel=true activation=relu", {"sobel": True, "activation": "relu"}),
+    ("  padding=0,2,1,1  ", {"padding": [0, 2, 1, 1]}),
+])
+def test_arch_args_parse_from_the_command_line(text, expected):
+    assert parse_arch_args(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("widths", "expected key=value pairs"),
+    ("widths=", "expected key=value pairs"),
+    ("widths=a,b", "widths must be integers separated by commas"),
+])
+def test_bad_arch_args_text_is_a_user_error(text, message):
+    with pytest.raises(UserError, match=message):
+        parse_arch_args(text)
