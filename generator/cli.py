@@ -78,6 +78,9 @@ def _default_workers() -> int:
 @click.option("--saturation", type=float, default=Protocol.saturation, show_default=True)
 @click.option("--hue", type=float, default=Protocol.hue, show_default=True)
 @click.option("--flip-prob", type=float, default=Protocol.flip_prob, show_default=True)
+@click.option("--colour", type=click.Choice(["torchvision", "linear"]), default=Protocol.colour, show_default=True,
+              help="Colour jitter semantics: torchvision's ColorJitter (random order, clamped steps, HSV hue), "
+                   "or one fast linear map in a fixed order (docs/protocol.md).")
 @click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse larger source images (decompression bomb guard).")
 @click.option("--cache-mb", type=int, default=2048, show_default=True, help="Memory per worker for decoded source images.")
@@ -107,6 +110,7 @@ def mono_gen(**opts):
             saturation=opts["saturation"],
             hue=opts["hue"],
             flip_prob=opts["flip_prob"],
+            colour=opts["colour"],
         )
         output = OutputSpec(
             samples=opts["samples"] if opts["samples"] is not None else preset["samples"],
@@ -185,9 +189,10 @@ def canonical_command(opts: dict) -> str:
         words += ["--augment", opts["augment"]]
     words += ["--seed", str(opts["seed"])]
     defaults = Protocol()
-    for name in ("beta", "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob"):
-        if opts[name] != getattr(defaults, name):
-            words += [f"--{name.replace('_', '-')}", repr(opts[name])]
+    for name in ("beta", "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour"):
+        value = opts[name]
+        if value != getattr(defaults, name):
+            words += [f"--{name.replace('_', '-')}", value if isinstance(value, str) else repr(value)]
     if opts["quality"] != 90:
         words += ["--quality", str(opts["quality"])]
     words += ["--out", str(opts["out"])]

@@ -15,7 +15,7 @@ from .sources import SourceImage
 
 # Bumped whenever a change to the code changes the bytes produced for the same configuration, so
 # that resuming never mixes samples of two algorithms.
-ALGORITHM = "mono-gen/1"
+ALGORITHM = "mono-gen/2"  # 2: colour jitter with torchvision's semantics (random order, clamps, HSV hue)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import geometry
+from .colour import OPERATIONS
 from .protocol import Protocol
 from .rng import uniform
 
@@ -17,6 +18,7 @@ CROP_ATTEMPTS = 64
 # Streams of the counter-based generator; each random quantity has its own.
 _ANGLE, _FLIP, _BRIGHTNESS, _CONTRAST, _SATURATION, _HUE, _POS_X, _POS_Y = range(8)
 _AREA0, _RATIO0 = 100, 100 + CROP_ATTEMPTS
+_ORDER0 = 300  # four streams: the colour operations' random order
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Params:
     contrast: np.ndarray
     saturation: np.ndarray
     hue: np.ndarray  # fraction of the hue circle
+    order: np.ndarray  # str, the colour operations in the order applied (letters of colour.OPERATIONS)
 
     def __len__(self):
         return len(self.index)
@@ -86,6 +89,7 @@ def sample_params(protocol: Protocol, seed: int, index: np.ndarray, sizes: np.nd
 
     jitter = protocol.uses("jitter")
     return Params(
+        order=_colour_order(protocol, seed, index, jitter),
         index=index,
         source=source,
         angle=angle,
@@ -100,6 +104,16 @@ def sample_params(protocol: Protocol, seed: int, index: np.ndarray, sizes: np.nd
         saturation=_symmetric(seed, index, _SATURATION, protocol.saturation, jitter, 1.0),
         hue=_symmetric(seed, index, _HUE, protocol.hue, jitter),
     )
+
+
+def _colour_order(protocol: Protocol, seed: int, index: np.ndarray, jitter: bool) -> np.ndarray:
+    """A uniformly random permutation of the four colour operations per sample, as torchvision's ColorJitter
+    draws one (ranking four uniform draws); the fixed order b, c, s, h for the linear semantics."""
+    if not jitter or protocol.colour == "linear":
+        return np.full(index.shape, OPERATIONS)
+    keys = np.stack([uniform(seed, index, _ORDER0 + k) for k in range(len(OPERATIONS))], axis=1)
+    letters = np.array(list(OPERATIONS))[np.argsort(keys, axis=1, kind="stable")]
+    return np.array(["".join(row) for row in letters])
 
 
 def _random_crop_size(protocol, seed, index, width, height, theta):

@@ -31,11 +31,14 @@ class Protocol:
     saturation: float = 0.4
     hue: float = 0.1  # shift ~ U(-hue, hue) of the hue circle
     flip_prob: float = 0.5
+    colour: str = "torchvision"  # jitter semantics: torchvision's ColorJitter, or the fast linear map (colour.py)
 
     def __post_init__(self):
         unknown = set(self.augment) - set(AUGMENTATIONS)
         if unknown:
             raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+        if self.colour not in ("torchvision", "linear"):
+            raise ValueError(f"colour must be torchvision or linear, got {self.colour!r}")
         # Canonical order, so that equal protocols compare and hash equal.
         object.__setattr__(self, "augment", tuple(a for a in AUGMENTATIONS if a in self.augment))
         checks = [
@@ -53,7 +56,7 @@ class Protocol:
                 raise ValueError(message)
 
     def _numbers(self):
-        return [v for k, v in asdict(self).items() if k != "augment"]
+        return [v for k, v in asdict(self).items() if k not in ("augment", "colour")]
 
     def uses(self, name: str) -> bool:
         return name in self.augment

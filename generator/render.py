@@ -3,7 +3,8 @@
 Rotation, crop, flip and resize compose into a single affine map, sampled once with bilinear
 interpolation from the pyramid level whose scale leaves a residual shrink between 1 and 2 (levels
 are half an octave apart and made with area averaging, so large crops do not alias).
-The colour jitter is a single 3×4 matrix. JPEG encoding then dominates the cost, as it should.
+Colour jitter follows torchvision's ColorJitter step by step, or is a single 3×4 matrix with the fast
+linear semantics (colour.py). JPEG encoding then dominates the cost.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .colour import LUMA, jitter_matrices
+from .colour import LUMA, jitter_matrices, jitter_torchvision
 from .geometry import output_to_source
 from .params import Params
 
@@ -91,11 +92,12 @@ class RenderPlan:
     level_x: np.ndarray  # (n,) pyramid level across
     level_y: np.ndarray  # (n,) pyramid level down
     warp: np.ndarray  # (n, 2, 3) output pixel -> level pixel
-    colour: np.ndarray | None  # (n, 3, 3) in BGR order, or None without jitter
-    offset: np.ndarray | None  # (n,) multiplies the mean luma
+    colour: np.ndarray | None  # linear semantics: (n, 3, 3) in BGR order; None otherwise
+    offset: np.ndarray | None  # linear semantics: (n,) multiplies the mean luma
+    torchvision: bool = False  # jitter step by step from params (brightness ... hue, order)
 
 
-def plan(params: Params, sizes: np.ndarray, size: int, jitter: bool) -> RenderPlan:
+def plan(params: Params, sizes: np.ndarray, size: int, jitter: bool, colour: str = "torchvision") -> RenderPlan:
     to_source = output_to_source(params.cx, params.cy, params.w, params.h, np.deg2rad(params.angle), params.flip, size)
     kx, ky = choose_levels(to_source, params.source, sizes)
     warp = np.empty_like(to_source)
@@ -109,6 +111,8 @@ def plan(params: Params, sizes: np.ndarray, size: int, jitter: bool) -> RenderPl
     warp[:, :, 2] -= 0.5  # continuous coordinates -> OpenCV's pixel-centre coordinates
     if not jitter:
         return RenderPlan(params, kx, ky, warp, None, None)
+    if colour == "torchvision":
+        return RenderPlan(params, kx, ky, warp, None, None, torchvision=True)
     m, k = jitter_matrices(params.brightness, params.contrast, params.saturation, params.hue)
     return RenderPlan(params, kx, ky, warp, _REVERSE @ m @ _REVERSE, k)
 
@@ -149,10 +153,15 @@ class Renderer:
             raise RuntimeError("JPEG encoding failed")
         return buf.tobytes()
 
-    def render_plan(self, pyramids, plan: RenderPlan):
+    def render_plan(self, pyramids, plan: RenderPlan, border=cv2.BORDER_REPLICATE, border_value=0):
         """Yield (k, BGR pixels) for every sample of a plan; `pyramids(j)` gives source j's Pyramid."""
+        p = plan.params
         for k, kx, ky, warp, colour, offset, source in self._rows(plan):
-            yield k, self.pixels(pyramids(source).level(kx, ky), warp, colour, offset)
+            bgr = self.pixels(pyramids(source).level(kx, ky), warp, colour, offset, border, border_value)
+            if plan.torchvision:
+                bgr = jitter_torchvision(bgr, float(p.brightness[k]), float(p.contrast[k]), float(p.saturation[k]),
+                                         float(p.hue[k]), str(p.order[k]))
+            yield k, bgr
 
     @staticmethod
     def _rows(plan: RenderPlan):

@@ -60,7 +60,7 @@ class SourceBank:
 _JSON = (
     '{"index":%d,"source":%d,"source_name":%s,"angle":%.4f,'
     '"crop":{"cx":%.3f,"cy":%.3f,"w":%.3f,"h":%.3f},"area":%.6f,"aspect":%.5f,"flip":%s,'
-    '"brightness":%.5f,"contrast":%.5f,"saturation":%.5f,"hue":%.5f}'
+    '"brightness":%.5f,"contrast":%.5f,"saturation":%.5f,"hue":%.5f,"order":"%s"}'
 )
 
 
@@ -69,20 +69,20 @@ def sample_jsons(p: Params, source_names: list[str]) -> list[bytes]:
     columns = zip(
         p.index.tolist(), p.source.tolist(), p.angle.tolist(), p.cx.tolist(), p.cy.tolist(), p.w.tolist(),
         p.h.tolist(), p.area.tolist(), (p.w / p.h).tolist(), p.flip.tolist(), p.brightness.tolist(),
-        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(),
+        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(), p.order.tolist(),
     )  # fmt: skip
     out = []
-    for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue in columns:
+    for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue, order in columns:
         out.append(
             (_JSON % (i, src, source_names[src], angle, cx, cy, w, h, area, aspect,
-                      "true" if flip else "false", b, c, s, hue)).encode()
+                      "true" if flip else "false", b, c, s, hue, order)).encode()
         )  # fmt: skip
     return out
 
 
 def plan_block(config: DatasetConfig, indices: np.ndarray) -> RenderPlan:
     params = sample_params(config.protocol, config.output.seed, indices, config.sizes)
-    return plan(params, config.sizes, config.output.size, config.protocol.uses("jitter"))
+    return plan(params, config.sizes, config.output.size, config.protocol.uses("jitter"), config.protocol.colour)
 
 
 def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer: Renderer) -> Iterator[bytes]:

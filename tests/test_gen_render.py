@@ -20,19 +20,16 @@ def render_all(rgb, protocol, n, size, seed=0, border=cv2.BORDER_REPLICATE, para
     sizes = np.array([[rgb.shape[1], rgb.shape[0]]], np.float64)
     if params is None:
         params = sample_params(protocol, seed, np.arange(n), sizes)
-    block = plan(params, sizes, size, protocol.uses("jitter"))
+    block = plan(params, sizes, size, protocol.uses("jitter"), protocol.colour)
     pyramid = Pyramid(rgb)
     renderer = Renderer(size, 90)
-    rows = Renderer._rows(block)
-    return [
-        renderer.pixels(pyramid.level(kx, ky), warp, colour, offset, border=border, border_value=SENTINEL)
-        for _, kx, ky, warp, colour, offset, _ in rows
-    ], block
+    rendered = renderer.render_plan(lambda _: pyramid, block, border=border, border_value=SENTINEL)
+    return [bgr for _, bgr in rendered], block
 
 
 def one_param(**kw) -> Params:
     base = dict(index=0, source=0, angle=0.0, cx=0.0, cy=0.0, w=1.0, h=1.0, area=1.0, flip=False,
-                brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0)  # fmt: skip
+                brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0, order="bcsh")  # fmt: skip
     base.update(kw)
     return Params(**{k: np.array([v]) for k, v in base.items()})
 
@@ -92,10 +89,10 @@ def test_large_crops_do_not_alias():
     assert naive_error > 10 * error  # the check can fail: plain bilinear aliases badly here
 
 
-def test_colour_jitter_matches_torchvision_without_intermediate_clipping():
+def test_linear_colour_jitter_matches_torchvision_without_intermediate_clipping():
     rng = np.random.default_rng(0)
     rgb = cv2.GaussianBlur(rng.integers(70, 190, (120, 160, 3)).astype(np.uint8), (9, 9), 3)
-    protocol = Protocol(augment=("jitter",))
+    protocol = Protocol(augment=("jitter",), colour="linear")
     plain, _ = render_all(rgb, Protocol(augment=()), 1, 64)
     for b, c, s in [(1.3, 0.7, 1.2), (0.7, 1.3, 0.65)]:
         params = sample_params(protocol, 0, np.arange(1), np.array([[160.0, 120.0]]))
@@ -108,11 +105,12 @@ def test_colour_jitter_matches_torchvision_without_intermediate_clipping():
         assert np.abs(got - expected).max() <= 2.0
 
 
-def test_hue_shift_turns_hues_and_keeps_greys():
+@pytest.mark.parametrize("colour", ["torchvision", "linear"])
+def test_hue_shift_turns_hues_and_keeps_greys(colour):
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[:, :32] = (200, 60, 60)  # a red
     rgb[:, 32:] = (128, 128, 128)  # a grey
-    protocol = Protocol(augment=("jitter",))
+    protocol = Protocol(augment=("jitter",), colour=colour)
     params = sample_params(protocol, 0, np.arange(1), np.array([[64.0, 64.0]]))
     params.brightness[:], params.contrast[:], params.saturation[:], params.hue[:] = 1, 1, 1, 0.1
     (ours,), _ = render_all(rgb, protocol, 1, 64, params=params)
