@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from learning.errors import UserError
-from learning.models import Trunk, build_trunk
+from learning.models import Trunk, build_trunk, parse_arch_args
 from trainers.common.augment import downscale, normalize
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
@@ -51,6 +51,9 @@ def get_args_parser():
     method.add_argument("--beta1", type=float, default=0.0, help="Adam β1 (default 0)")
     method.add_argument("--beta2", type=float, default=0.9, help="Adam β2 (default 0.9)")
     method.add_argument("--log-every", type=int, default=50, help="critic steps between log rows (default 50)")
+    method.add_argument("--arch-args", default="", metavar="'KEY=VALUE ...'",
+                        help="the critic trunk's arguments other than the defaults, e.g. 'activation=relu init=torch' "
+                             "(widths, padding, activation, init; docs/probes.md)")
     return parser
 
 
@@ -80,7 +83,7 @@ def train(args) -> None:
     session = Session(args, "monogan", metrics=["critic_loss", "generator_loss", "wasserstein", "gradient_penalty",
                                                 "generator_steps", "lr", "images_per_s"])  # fmt: skip
     check_args(args, session.dataset.image_size)
-    critic = Critic(build_trunk("monogan"), args.image_size)  # the trunk comes with WGAN-GP's init
+    critic = Critic(build_trunk("monogan", **parse_arch_args(args.arch_args)), args.image_size)  # init: its own
     critic.head.apply(tflib_init)
     generator = Generator(args.latent_dim, args.image_size, args.gen_width, prior="normal")
     generator.apply(tflib_init)
