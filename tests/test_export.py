@@ -15,10 +15,10 @@ from generator.shards_cli import main as mono_shards
 
 
 @pytest.fixture(scope="module")
-def three(paper_images, tmp_path_factory):
-    """The paper's three images as three sources: 300 samples of 32 px, shards and train.beton."""
+def three(source_images, tmp_path_factory):
+    """Three source images as three classes: 300 samples of 32 px, shards and train.beton."""
     out = tmp_path_factory.mktemp("export") / "three"
-    mono_gen("--source", paper_images, *SMALL, "--format", "both", "--out", out)
+    mono_gen("--source", source_images, *SMALL, "--format", "both", "--out", out)
     return out
 
 
@@ -32,7 +32,7 @@ def test_folder_export_copies_the_bytes_into_an_imagefolder_tree(three, tmp_path
     assert result.returncode == 0, result.stderr
     sources = json.loads((three / "manifest.json").read_text())["sources"]
     classes = [f"{s['index']}-{s['name'].rsplit('.', 1)[0]}" for s in sources]  # the documented naming
-    assert sorted(name[2:] for name in classes) == ["ameyoko", "animals", "sf"]
+    assert sorted(name[2:] for name in classes) == ["shapes", "stripes", "waves"]
     assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == classes
     samples = shard_samples(three)
     assert exported_files(dest) == {f"{classes[label]}/{index:09d}.jpg": jpeg for index, label, jpeg in samples}
@@ -44,9 +44,9 @@ def test_folder_export_copies_the_bytes_into_an_imagefolder_tree(three, tmp_path
     assert run_tool("generator.shards_cli", "verify", "-q", dest).returncode == 0
 
 
-def test_folder_export_from_the_beton_alone_gives_the_same_tree(three, paper_images, tmp_path):
+def test_folder_export_from_the_beton_alone_gives_the_same_tree(three, source_images, tmp_path):
     alone = tmp_path / "alone"
-    mono_gen("--source", paper_images, *SMALL, "--format", "ffcv", "--out", alone)
+    mono_gen("--source", source_images, *SMALL, "--format", "ffcv", "--out", alone)
     assert not list(alone.glob("*.tar"))
     mono_shards(["export", str(alone), "--to", "folder", str(tmp_path / "from-beton"), "-q"])
     mono_shards(["export", str(three), "--to", "folder", str(tmp_path / "from-shards"), "-q"])

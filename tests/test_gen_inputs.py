@@ -1,8 +1,10 @@
 """Source images of every kind decode to the right RGB, and bad ones fail with one clear line."""
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
+import os
 import resource
 import threading
 from functools import partial
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
+from conftest import REPO, assert_one_line_error, run_tool
 from generator.errors import UserError
 from generator.imageio import decode_rgb
 from generator.sources import PAPER_IMAGES
@@ -162,12 +164,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def image_server(paper_images, tmp_path):
+def image_server(source_image, tmp_path):
     """A local HTTP server publishing a folder, as the authors' repository publishes the images."""
     root = tmp_path / "www"
     root.mkdir()
-    (root / "animals.png").write_bytes((paper_images / "animals.png").read_bytes())
-    (root / "sf.png").write_bytes((paper_images / "animals.png").read_bytes())  # wrong content on purpose
+    (root / "animals.png").write_bytes(source_image.read_bytes())
+    (root / "sf.png").write_bytes(source_image.read_bytes())  # wrong content on purpose
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -175,20 +177,35 @@ def image_server(paper_images, tmp_path):
     server.shutdown()
 
 
-def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, tmp_path):
+def pinned(tmp_path: Path, letter: str, data: bytes) -> dict:
+    """Environment for a subprocess whose mono-gen takes `data` for the paper's image `letter`: its SHA-256
+    is pinned in place of the real one, so that the download path runs without the paper's files."""
+    hook = tmp_path / "pin"
+    hook.mkdir(exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()
+    (hook / "sitecustomize.py").write_text(
+        f"import generator.sources as s\ns.PAPER_IMAGES[{letter!r}] = (s.PAPER_IMAGES[{letter!r}][0], {digest!r})\n"
+    )
+    return {"PYTHONPATH": os.pathsep.join([str(hook), str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, source_image, tmp_path):
     cache = tmp_path / "cache"
-    env = {"MONO_CACHE_DIR": str(cache), "MONO_IMAGE_URL": image_server, "MONO_IMAGE_DIR": ""}
+    served = (tmp_path / "www" / "animals.png").read_bytes()
+    env = {"MONO_CACHE_DIR": str(cache), "MONO_IMAGE_URL": image_server, "MONO_IMAGE_DIR": "",
+           **pinned(tmp_path, "B", served)}  # fmt: skip
     result = run_tool("generator.cli", "--image", "B", "--samples", 8, "--size", 16, "--workers", 1, "--quiet",
                       "--out", tmp_path / "out", env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     cached = cache / "images" / "animals.png"
-    assert cached.read_bytes() == (image_server and (tmp_path / "www" / "animals.png").read_bytes())
+    assert cached.read_bytes() == served
     manifest = (tmp_path / "out" / "manifest.json").read_text()
-    assert PAPER_IMAGES["B"][1] in manifest and '"origin": "paper:B"' in manifest
+    assert hashlib.sha256(served).hexdigest() in manifest and '"origin": "paper:B"' in manifest
 
     # A server that serves the wrong bytes is caught by the hash, and nothing enters the cache.
     result = run_tool("generator.cli", "--image", "C", "--samples", 8, "--out", tmp_path / "out2", env=env)
     assert_one_line_error(result, "mono-gen", "does not match the expected sha256")
+    assert PAPER_IMAGES["C"][1][:12] in result.stderr, "the real image C's digest is checked"
     assert not (cache / "images" / "sf.png").exists() and not (tmp_path / "out2").exists()
 
 

@@ -27,13 +27,13 @@ BIGAN = [*COMMON, "--batch-size", 8, "--image-size", 72, "--crop", 64, "--gen-si
 
 
 @pytest.fixture(scope="module")
-def data32(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("gan32"), paper_images / "animals.png", samples=128, size=32)
+def data32(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("gan32"), source_image, samples=128, size=32)
 
 
 @pytest.fixture(scope="module")
-def data72(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("gan72"), paper_images / "animals.png", samples=128, size=72)
+def data72(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("gan72"), source_image, samples=128, size=72)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +50,16 @@ def bigan_run(data72, tmp_path_factory):
     return run
 
 
-def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, probe_cifar10, tmp_path):
+def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, labelled_images, tmp_path):
     trunk, ckpt = load_trunk(monogan_run / "checkpoint.pt")
     assert (ckpt.method, ckpt.arch, ckpt.epoch) == ("monogan", "monogan", 1)
     assert ckpt.normalization == {"mean": [0.5] * 3, "std": [0.5] * 3}
     assert ckpt.extra["architectures"]["generator"]["arch_args"]["prior"] == "normal"
     assert set(ckpt.extra["modules"]) == {"critic_head", "generator"}
     assert ckpt.extra["state"] == {"generator_steps": 2, "step": 4}
-    result = run_tool("probes.cli", "linear", "--ckpt", monogan_run / "checkpoint.pt", "--train", probe_cifar10 / "train",
-                      "--val", probe_cifar10 / "test", "--train-limit", 100, "--val-limit", 50, "--epochs", 1,
+    result = run_tool("probes.cli", "linear", "--ckpt", monogan_run / "checkpoint.pt",
+                      "--train", labelled_images / "train", "--val", labelled_images / "test",
+                      "--train-limit", 100, "--val-limit", 50, "--epochs", 1,
                       "--workers", 0, "--no-progress", "-o", tmp_path / "probe")  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "probe" / "results.json").read_text())

@@ -15,11 +15,11 @@ from train_helpers import CROP, TINY, metrics, tiny_dataset, train
 
 
 @pytest.fixture(scope="module")
-def data(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train"), paper_images / "animals.png")
+def data(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("train"), source_image)
 
 
-def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, probe_cifar10):
+def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, labelled_images):
     run = tmp_path / "rotnet"
     train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 3)
     ckpt = load_checkpoint(run / "checkpoint.pt")
@@ -27,8 +27,8 @@ def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, 
     assert ckpt.dataset_manifest_sha256 is not None and ckpt.normalization["mean"] == [0.485, 0.456, 0.406]
     assert metrics(run)[-1]["epoch"] == "0"
     probe = tmp_path / "probe"
-    result = run_tool("probes.cli", "linear", "--ckpt", run / "checkpoint.pt", "--train", probe_cifar10 / "train",
-                      "--val", probe_cifar10 / "test", "--train-limit", 20, "--val-limit", 10, "--epochs", 1,
+    result = run_tool("probes.cli", "linear", "--ckpt", run / "checkpoint.pt", "--train", labelled_images / "train",
+                      "--val", labelled_images / "test", "--train-limit", 20, "--val-limit", 10, "--epochs", 1,
                       "--batch-size", 10, "--workers", 0, "--no-progress", "-o", probe)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (probe / "results.json").exists()
