@@ -73,7 +73,7 @@ class Loader:
         if self.format == "ffcv":
             self._reader = BetonBatches(dataset.beton, num_workers)
         elif self.format == "webdataset":
-            self._reader = ShardBatches(list(dataset.shards), dataset.layout, make)
+            self._reader = ShardBatches(list(dataset.shards), dataset.layout, make, dataset.remote)
         else:
             paths, labels = dataset.folder
             self._reader = FolderBatches(paths, labels, make)

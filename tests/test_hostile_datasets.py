@@ -1,0 +1,119 @@
+"""Datasets are data: whatever a manifest or a shard says, reading it runs nothing, opens nothing outside
+the dataset directory, and a malformed or edited one ends in one line, never a traceback or an OK."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import assert_one_line_error, run_tool
+from gen_helpers import mono_gen
+from learning.data import UserError, open_dataset
+
+
+@pytest.fixture(scope="module")
+def small(source_image, tmp_path_factory):
+    """40 samples of 16 px in 2 shards."""
+    out = tmp_path_factory.mktemp("hostile") / "ds"
+    mono_gen("--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--out", out)
+    return out
+
+
+def copy_with(small, tmp_path, change) -> tuple:
+    """A copy of the dataset whose manifest `change(manifest)` edited in place."""
+    root = tmp_path / "ds"
+    shutil.copytree(small, root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    change(manifest)
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+def read_all(location) -> int:
+    dataset = open_dataset(location)
+    loader = dataset.loader(8)
+    loader.set_epoch(0)
+    return sum(len(indices) for _, _, indices in loader)
+
+
+COMMAND = "pipe:touch PWNED;cat train-000000.tar"
+
+
+def named(small, tmp_path, name):
+    """A copy of the dataset whose manifest calls its first shard `name`, with the shard's bytes under that
+    name when it can be a file name: exactly what verify checked, and passed, before."""
+    def rename(manifest):
+        manifest["shards"][0]["name"] = name
+
+    root = copy_with(small, tmp_path, rename)
+    if "/" not in name and name != "..":
+        shutil.copy(root / "train-000000.tar", root / name)
+    return root
+
+
+@pytest.mark.parametrize("name", [COMMAND, "../train-000000.tar", "/etc/hostname", "http://127.0.0.1:9/x.tar",
+                                  "sub/train-000000.tar", ".hidden.tar", ".."])  # fmt: skip
+def test_the_reader_refuses_a_shard_name_that_is_not_a_plain_file_name(small, tmp_path, monkeypatch, name):
+    root = named(small, tmp_path, name)
+    monkeypatch.chdir(root)
+    for location in (".", "./", str(root)):
+        with pytest.raises(UserError, match="not a plain file name") as error:
+            read_all(location)
+        assert "\n" not in str(error.value)
+    assert not (root / "PWNED").exists(), "nothing ran"
+
+
+def test_mono_shards_refuses_a_shard_name_that_is_a_command(small, tmp_path):
+    root = named(small, tmp_path, COMMAND)
+    for args in (["verify", "."], ["info", "."], ["preview", ".", "-o", tmp_path / "p.png"],
+                 ["export", ".", "--to", "folder", tmp_path / "f"], ["export", ".", "--to", "ffcv"]):  # fmt: skip
+        result = run_tool("generator.shards_cli", *args, cwd=root)
+        assert_one_line_error(result, "mono-shards", "malformed manifest", "plain file name")
+    assert not (root / "PWNED").exists(), "nothing ran"
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
+
+
+def _drop(key):
+    return lambda m: m.pop(key)
+
+
+def _set(path, value):
+    def change(manifest):
+        *parents, last = path
+        target = manifest
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return change
+
+
+MALFORMED = {
+    "no shards": (_drop("shards"), "shards is missing"),
+    "shards not a list": (_set(["shards"], {"name": "train-000000.tar"}), "shards must be a list"),
+    "count a string": (_set(["shards", 0, "count"], "20"), "shards[0].count must be an integer"),
+    "num_samples negative": (_set(["num_samples"], -40), "num_samples must be an integer"),
+    "formats a string": (_set(["formats"], "ffcv"), "formats must be a list"),
+    "ffcv without its record": (_set(["formats"], ["webdataset", "ffcv"]), "ffcv is missing"),
+    "config not an object": (_set(["config"], "edited"), "config must be an object"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_manifest_is_one_line_for_every_tool(small, tmp_path, case):
+    change, message = MALFORMED[case]
+    root = copy_with(small, tmp_path, change)
+    for args in (["verify", root], ["info", root], ["preview", root, "-o", tmp_path / "p.png"],
+                 ["export", root, "--to", "folder", tmp_path / "f"]):  # fmt: skip
+        result = run_tool("generator.shards_cli", *args)
+        assert_one_line_error(result, "mono-shards", "malformed manifest", message)
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("case", ["no shards", "shards not a list", "count a string", "num_samples negative",
+                                  "formats a string", "ffcv without its record"])  # fmt: skip
+def test_the_reader_refuses_a_malformed_manifest_in_one_line(small, tmp_path, case):
+    root = copy_with(small, tmp_path, MALFORMED[case][0])
+    with pytest.raises(UserError, match="unreadable manifest") as error:
+        read_all(root)
+    assert "\n" not in str(error.value)
