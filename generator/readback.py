@@ -10,8 +10,9 @@ from typing import BinaryIO, Callable, Iterator
 from . import beton as beton_mod
 from . import convert
 from . import manifest as manifest_mod
+from .config import config_sha256
 from .errors import UserError
-from .layout import SHARD_PREFIX, DatasetDir, sample_key
+from .layout import SHARD_PREFIX, DatasetDir, sample_key, shard_name
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .tarfmt import group_samples, iter_members
 
@@ -62,9 +63,34 @@ def verify(root: Path, decode: bool = False, on_bytes: Callable[[int], None] = l
         _verify_beton(root, manifest, on_bytes, report)
     if FOLDER in formats:
         _verify_folder(root, manifest, report)
-    if sum(e["count"] for e in manifest["shards"]) != manifest["num_samples"]:
-        report.problems.append("manifest: shard counts do not add up to num_samples")
+    report.problems += [f"manifest: {p}" for p in manifest_problems(manifest)]
     return report
+
+
+def manifest_problems(manifest: dict) -> list[str]:
+    """Where the manifest contradicts itself: its config against config_sha256, and the counts, sources and
+    shard records against what that config makes. An edited manifest shows here; its files may be intact."""
+    config = manifest["config"]
+    if config_sha256(config) != manifest["config_sha256"]:
+        return ["config does not match config_sha256 (the manifest was edited)"]
+    output, sources = config["output"], config["sources"]
+    problems = []
+    for key, expected in (("num_samples", output["samples"]), ("image_size", output["size"]),
+                          ("num_classes", len(sources))):  # fmt: skip
+        if manifest[key] != expected:
+            problems.append(f"{key} is {manifest[key]}, the config makes {expected}")
+    n, d = len(sources), output["samples"]
+    described = [{"index": j, "name": s["name"], "sha256": s["sha256"], "samples": d // n + (j < d % n)}
+                 for j, s in enumerate(sources)]  # fmt: skip
+    listed = [{k: s[k] for k in ("index", "name", "sha256", "samples")} for s in manifest["sources"]]
+    if listed != described:
+        problems.append("sources differ from the config's")
+    size = output["shard_size"]
+    records = [(s["name"], s["first"], s["count"]) for s in manifest["shards"]]
+    expected = [(shard_name(j), j * size, min(size, d - j * size)) for j in range(-(-d // size))]
+    if records != expected:
+        problems.append(f"shards differ from the {len(expected)} shards of {size} samples the config makes")
+    return problems
 
 
 def verified_bytes(manifest: dict) -> int:

@@ -117,3 +117,27 @@ def test_the_reader_refuses_a_malformed_manifest_in_one_line(small, tmp_path, ca
     with pytest.raises(UserError, match="unreadable manifest") as error:
         read_all(root)
     assert "\n" not in str(error.value)
+
+
+EDITED = {
+    "quality changed": (_set(["config", "output", "quality"], 95), "config does not match config_sha256"),
+    "digest zeroed": (_set(["config_sha256"], "0" * 64), "config does not match config_sha256"),
+    "num_classes changed": (_set(["num_classes"], 2), "num_classes is 2, the config makes 1"),
+    "num_samples changed": (_set(["num_samples"], 30), "num_samples is 30, the config makes 40"),
+    "shard moved": (_set(["shards", 1, "first"], 21), "shards differ from the 2 shards of 20 samples"),
+    "source renamed": (_set(["sources", 0, "name"], "other.png"), "sources differ from the config's"),
+}
+
+
+@pytest.mark.parametrize("case", EDITED)
+def test_verify_refuses_an_edited_manifest(small, tmp_path, case):
+    change, message = EDITED[case]
+    root = copy_with(small, tmp_path, change)
+    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    assert result.returncode == 1 and f"manifest: {message}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "FAILED" in result.stderr.splitlines()[-1]
+
+
+def test_verify_passes_the_unedited_manifest(small):
+    result = run_tool("generator.shards_cli", "verify", small)
+    assert result.returncode == 0 and "OK, 2 shards, 40 samples" in result.stdout, result.stderr
