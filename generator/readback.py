@@ -39,6 +39,10 @@ class _HashingReader:
         while self.read(1 << 22):
             pass
 
+    def fileno(self) -> int:
+        """The file's descriptor: its size bounds what the archive's headers may claim (tarfmt.iter_members)."""
+        return self.raw.fileno()
+
 
 @dataclass
 class Report:

@@ -2,6 +2,8 @@
 the dataset directory, and a malformed or edited one ends in one line, never a traceback or an OK."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
 
@@ -9,7 +11,9 @@ import pytest
 
 from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen
+from generator import tarfmt
 from learning.data import UserError, open_dataset
+from learning.data.tario import iter_samples
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +145,60 @@ def test_verify_refuses_an_edited_manifest(small, tmp_path, case):
 def test_verify_passes_the_unedited_manifest(small):
     result = run_tool("generator.shards_cli", "verify", small)
     assert result.returncode == 0 and "OK, 2 shards, 40 samples" in result.stdout, result.stderr
+
+
+def claim_size(root, size: int) -> None:
+    """Make the first member of the first shard claim `size` bytes (a valid header otherwise), and record the
+    shard's new bytes in the manifest, as a hostile or damaged dataset would look."""
+    shard = root / "train-000000.tar"
+    data = bytearray(shard.read_bytes())
+    data[124:136] = b"%012o" % size  # 12 octal digits, no terminator: up to 64 GiB
+    data[148:156] = b" " * 8
+    data[148:156] = b"%06o\x00 " % sum(data[:512])
+    shard.write_bytes(bytes(data))
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["shards"][0].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+HUGE = 0o777777777777  # 64 GiB − 1
+
+
+def test_a_member_claiming_64_gib_is_one_line_not_a_memory_error(small, tmp_path):
+    root = copy_with(small, tmp_path, lambda m: None)
+    claim_size(root, HUGE)
+    claim = f"claims {HUGE:,} bytes"
+    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    assert result.returncode == 1 and claim in result.stderr and "Traceback" not in result.stderr, result.stderr
+    for args in (["preview", root, "-o", tmp_path / "p.png"], ["export", root, "--to", "folder", tmp_path / "f", "-q"],
+                 ["export", root, "--to", "ffcv", "-q"]):  # fmt: skip
+        assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", claim)
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
+    with pytest.raises(UserError, match=claim) as error:
+        read_all(root)
+    assert "\n" not in str(error.value)
+
+
+class Unseekable(io.RawIOBase):
+    """A stream of unknown length, as a download is."""
+
+    def __init__(self, data: bytes):
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_stream_of_unknown_length_is_read_by_what_arrives(small, tmp_path):
+    root = copy_with(small, tmp_path, lambda m: None)
+    claim_size(root, HUGE)
+    data = (root / "train-000000.tar").read_bytes()
+    with pytest.raises(ValueError, match="more than any sample's image"):
+        list(iter_samples(io.BufferedReader(Unseekable(data)), lambda i: True, "stream"))
+    with pytest.raises(ValueError, match="archive truncated inside member 000000000.jpg"):
+        list(tarfmt.iter_members(io.BufferedReader(Unseekable(data))))
