@@ -157,7 +157,10 @@ def malformed(manifest: dict) -> str | None:
     schema = dict(_SCHEMA)
     for name in formats:
         schema.update(_FORMAT_SCHEMA.get(name, {}))
-    return _mismatch(manifest, schema, "")
+    problem = _mismatch(manifest, schema, "")
+    if problem is None and FOLDER in formats and "checksums" in manifest["folder"]:  # exports since SHA256SUMS
+        problem = _mismatch(manifest["folder"]["checksums"], _FILE, "folder.checksums.")
+    return problem
 
 
 def _mismatch(value, schema, where: str) -> str | None:

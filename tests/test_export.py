@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from torchvision.datasets import ImageFolder
@@ -81,3 +83,59 @@ def _cut(samples, n):
     """The first n samples, then Ctrl-C."""
     yield from itertools.islice(samples, n)
     raise KeyboardInterrupt
+
+
+def flip_a_jpeg_byte(shard: Path) -> None:
+    """Change one byte inside the first sample's JPEG: the archive stays readable, its SHA-256 changes."""
+    data = bytearray(shard.read_bytes())
+    data[512 + 300] ^= 0x01
+    shard.write_bytes(bytes(data))
+
+
+def test_export_refuses_a_shard_whose_bytes_changed(three, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(three, copy)
+    flip_a_jpeg_byte(copy / "train-000001.tar")
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    result = run_tool("generator.shards_cli", "export", copy, "--to", "folder", tmp_path / "dest", "-q")
+    assert_one_line_error(result, "mono-shards", "train-000001.tar", "differ from the SHA-256 manifest.json records")
+    (copy / "train.beton").unlink()
+    del before["train.beton"]
+    result = run_tool("generator.shards_cli", "export", copy, "--to", "ffcv", "-q")
+    assert_one_line_error(result, "mono-shards", "train-000001.tar", "differ from the SHA-256 manifest.json records")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"], "no folder, visible or hidden"
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before, "no .beton, manifest unchanged"
+
+
+def test_export_from_a_changed_beton_is_refused(three, tmp_path):
+    alone = tmp_path / "alone"
+    shutil.copytree(three, alone)
+    manifest = json.loads((alone / "manifest.json").read_text())
+    manifest["formats"] = ["ffcv"]
+    (alone / "manifest.json").write_text(json.dumps(manifest))
+    for shard in alone.glob("*.tar"):
+        shard.unlink()
+    beton = alone / "train.beton"
+    data = bytearray(beton.read_bytes())
+    data[manifest["ffcv"]["page_size"] + 700] ^= 0x01  # inside the first JPEG
+    beton.write_bytes(bytes(data))
+    result = run_tool("generator.shards_cli", "export", alone, "--to", "folder", tmp_path / "dest", "-q")
+    assert_one_line_error(result, "mono-shards", "train.beton", "differ from the SHA-256 manifest.json records")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_verify_on_an_export_checks_every_file_s_content(three, tmp_path):
+    dest = tmp_path / "dest"
+    mono_shards(["export", str(three), "--to", "folder", str(dest), "-q"])
+    sums = (dest / "SHA256SUMS").read_text().splitlines()
+    assert len(sums) == 300 and all(len(line.split("  ")[0]) == 64 for line in sums)
+    victim = next(dest.glob("*/000000007.jpg"))
+    data = bytearray(victim.read_bytes())
+    data[200] ^= 0x01  # same size, same name: only the content tells
+    victim.write_bytes(bytes(data))
+    result = run_tool("generator.shards_cli", "verify", "-q", dest)
+    name = f"{victim.parent.name}/000000007.jpg"
+    assert result.returncode == 1 and f"{name}: SHA-256 differs from SHA256SUMS" in result.stderr, result.stderr
+    (dest / "SHA256SUMS").write_text("".join(line + "\n" for line in sums if not line.endswith(name)))
+    result = run_tool("generator.shards_cli", "verify", "-q", dest)
+    assert result.returncode == 1 and "SHA256SUMS: SHA-256 differs from the manifest" in result.stderr, result.stderr

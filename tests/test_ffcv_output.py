@@ -142,3 +142,29 @@ def test_format_mistakes_are_one_line_errors(both, source_image, tmp_path):
     alone = make_dataset(tmp_path / "alone", source_image, fmt="ffcv")
     result = run_tool("generator.shards_cli", "export", alone, "--to", "ffcv")
     assert_one_line_error(result, "mono-shards", "no shards")
+
+
+def test_an_interrupted_beton_is_not_written_again_from_changed_shards(source_image, tmp_path, monkeypatch):
+    out = tmp_path / "interrupted"
+    add = BetonWriter.add
+
+    def interrupt_midway(self, *args):
+        if self.count == 150:
+            raise KeyboardInterrupt
+        add(self, *args)
+
+    monkeypatch.setattr(BetonWriter, "add", interrupt_midway)
+    with pytest.raises(AssertionError, match="exited with 130"):
+        make_dataset(out, source_image, fmt="ffcv")
+    monkeypatch.undo()
+    shard = out / "train-000002.tar"
+    data = bytearray(shard.read_bytes())
+    data[512 + 300] ^= 0x01  # inside a JPEG: the archive still reads, its bytes are no longer those rendered
+    shard.write_bytes(bytes(data))
+    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--format", "ffcv", "--workers", 1, "-q",
+                      "--out", out)  # fmt: skip
+    assert_one_line_error(result, "mono-gen", "train-000002.tar", "differ from the SHA-256", "delete it")
+    assert not (out / "train.beton").exists() and not (out / "manifest.json").exists()
+    shard.unlink()  # what the message suggests: the shard is rendered again, and the run completes
+    make_dataset(out, source_image, fmt="ffcv")
+    assert run_tool("generator.shards_cli", "verify", "-q", out).returncode == 0
