@@ -25,10 +25,11 @@ FFCV_FIELDS = {"image": "jpeg", "label": "int"}
 CHECKSUMS = "SHA256SUMS"  # an exported folder's per-file checksums
 
 
-def iter_shards(root: Path, records: Iterable[dict], checked: bool = True, recorded_in: str = "manifest.json",
+def iter_shards(root: Path, records: Iterable[dict], num_classes: int, checked: bool = True,
+                recorded_in: str = "manifest.json",
                 remedy: str = "check the dataset with mono-shards verify") -> Iterator[tuple[int, int, bytes]]:
     """(index, label, JPEG bytes) of every sample of the shards `records` lists (`name`, `bytes`, `sha256`),
-    checking that they hold samples 0, 1, 2, … in order.
+    checking that they hold samples 0, 1, 2, … in order, each labelled with one of the `num_classes` classes.
 
     With `checked`, a shard whose bytes differ from its record (size or SHA-256) is a UserError once its
     samples are read, in the same pass: whoever builds from the samples commits only after the last one, so
@@ -45,7 +46,7 @@ def iter_shards(root: Path, records: Iterable[dict], checked: bool = True, recor
                     for key, files in group_samples(iter_members(stream)):
                         if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
                             raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
-                        yield expected, int(files["cls"]), files["jpg"]
+                        yield expected, label_of(files["cls"], num_classes, key), files["jpg"]
                         expected += 1
                 except (ValueError, UnicodeDecodeError) as exc:
                     damage = exc
@@ -58,6 +59,17 @@ def iter_shards(root: Path, records: Iterable[dict], checked: bool = True, recor
                             f"from it ({remedy})")  # fmt: skip
         if damage is not None:
             raise UserError(f"{path}: damaged shard ({damage}); check it with mono-shards verify")
+
+
+def label_of(raw: bytes | int, num_classes: int, key: str) -> int:
+    """A sample's label, which must name one of the classes (a folder, an index into the sources); ValueError."""
+    try:
+        label = int(raw)
+    except ValueError:
+        raise ValueError(f"sample {key} has an unreadable label") from None
+    if not 0 <= label < num_classes:
+        raise ValueError(f"sample {key} has label {label}, outside the dataset's classes 0..{num_classes - 1}")
+    return label
 
 
 def write_beton(target: Path, samples: Iterable[tuple[int, int, bytes]], num_samples: int, size: int,

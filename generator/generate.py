@@ -238,10 +238,11 @@ def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tup
     ffcv = existing.get("ffcv") if _beton_done(out, existing) else None
     if FFCV in formats and ffcv is None:  # from shards whose bytes are those recorded when they were rendered
         if existing is None:
-            samples = convert.iter_shards(out.root, records, recorded_in="its render record (.mono-gen/done)",
+            samples = convert.iter_shards(out.root, records, len(config.sources),
+                                          recorded_in="its render record (.mono-gen/done)",
                                           remedy="delete it and run the same command again to render it again")
         else:
-            samples = convert.iter_shards(out.root, records)
+            samples = convert.iter_shards(out.root, records, len(config.sources))
         ffcv = convert.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
     if existing is None:
         data = manifest.build(config, records, command, formats, ffcv)

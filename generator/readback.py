@@ -255,7 +255,7 @@ def iter_images(root: Path, checked: bool = True) -> Iterator[tuple[int, int, by
     manifest = manifest_mod.load(root)
     formats = formats_of(manifest)
     if WEBDATASET in formats:
-        yield from convert.iter_shards(root, manifest["shards"], checked=checked)
+        yield from convert.iter_shards(root, manifest["shards"], manifest["num_classes"], checked=checked)
     elif FFCV in formats:
         path = root / manifest["ffcv"]["name"]
         record = manifest["ffcv"]
@@ -264,7 +264,7 @@ def iter_images(root: Path, checked: bool = True) -> Iterator[tuple[int, int, by
                             "(check the dataset with mono-shards verify)")  # fmt: skip
         try:
             for index, (label, jpeg) in enumerate(beton_mod.iter_beton(path)):
-                yield index, label, jpeg
+                yield index, convert.label_of(label, manifest["num_classes"], sample_key(index)), jpeg
         except FileNotFoundError:
             raise UserError(f"{path}: missing") from None
         except ValueError as exc:

@@ -188,7 +188,7 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
     if WEBDATASET not in formats:
         raise UserError(f"{root}: has no shards to make a .beton from")
     out = DatasetDir(root)
-    samples = iter_shards(root, manifest["shards"])
+    samples = iter_shards(root, manifest["shards"], manifest["num_classes"])
     record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
     formats = (WEBDATASET, FFCV)
     manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))

@@ -202,3 +202,31 @@ def test_a_stream_of_unknown_length_is_read_by_what_arrives(small, tmp_path):
         list(iter_samples(io.BufferedReader(Unseekable(data)), lambda i: True, "stream"))
     with pytest.raises(ValueError, match="archive truncated inside member 000000000.jpg"):
         list(tarfmt.iter_members(io.BufferedReader(Unseekable(data))))
+
+
+def relabel(root, label: bytes) -> None:
+    """Give the first sample of the first shard the label `label`, keeping the shard a valid archive and its
+    manifest record true: a consistent dataset whose label names no class."""
+    shard = root / "train-000000.tar"
+    members = tarfmt.read_members(shard.read_bytes())
+    members[1] = (members[1][0], label)  # 000000000.cls
+    data = b"".join(tarfmt.member(name, payload) for name, payload in members) + tarfmt.END_OF_ARCHIVE
+    shard.write_bytes(data)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["shards"][0].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+@pytest.mark.parametrize("label", [b"7", b"-1"])
+def test_a_label_outside_the_classes_is_one_line_not_a_wrong_folder(small, tmp_path, label):
+    root = copy_with(small, tmp_path, lambda m: None)
+    relabel(root, label)
+    outside = f"label {int(label)}, outside the dataset's classes 0..0"
+    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    assert result.returncode == 1 and f"label {int(label)} outside 0..0" in result.stderr, result.stderr
+    for args in (["export", root, "--to", "folder", tmp_path / "f", "-q"], ["export", root, "--to", "ffcv", "-q"]):
+        assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", outside)
+    assert not (tmp_path / "f").exists() and not (root / "train.beton").exists()
+    with pytest.raises(UserError, match=outside) as error:
+        read_all(root)
+    assert "\n" not in str(error.value)

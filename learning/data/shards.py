@@ -18,10 +18,11 @@ from .tario import iter_samples
 
 
 class ShardBatches(PlannedBatches):
-    def __init__(self, shards: list[str], layout: Layout, make, remote: bool = False):
+    def __init__(self, shards: list[str], layout: Layout, make, num_classes: int, remote: bool = False):
         super().__init__(make)
         self.shards = shards  # one path or URL per chunk of the layout
         self.layout = layout
+        self.num_classes = num_classes  # a label outside 0..num_classes-1 is refused, not passed on
         self.remote = remote  # URLs the user gave; local shards are only ever opened as files
 
     def batches(self, plan, mine: range) -> Iterator:
@@ -45,6 +46,9 @@ class ShardBatches(PlannedBatches):
             url = self.shards[c]
             wanted = set(members)
             for index, jpg, label in _read(url, wanted, self.remote):
+                if not 0 <= label < self.num_classes:
+                    raise UserError(f"{url}: sample {index} has label {label}, outside the dataset's classes "
+                                    f"0..{self.num_classes - 1}; check the dataset with mono-shards verify")
                 cache[index] = (jpg, label)
                 read += 1
                 while done < len(segments) and ready[done] < read:
