@@ -70,9 +70,9 @@ def _generate(config, out, command, formats, shards, workers, progress, cache_by
     wanted = set(formats) | set(formats_of(existing) if existing else ())
     formats = tuple(f for f in (WEBDATASET, FFCV) if f in wanted)
     started = time.monotonic()
-    pending = [j for j in shards if not out.shard(j).exists()] if _needs_shards(out, formats, existing) else []
     generated, changed = 0, False
-    try:
+    try:  # from here on, an interruption cleans up: a run with nothing to show leaves nothing behind
+        pending = [j for j in shards if not out.shard(j).exists()] if _needs_shards(out, formats, existing) else []
         on_start(len(pending))
         if pending:
             generated = _run(config, out, pending, workers, progress, cache_bytes)
@@ -112,6 +112,8 @@ def _prepare(out: DatasetDir, config: DatasetConfig, created: bool) -> dict | No
         if FOLDER in formats_of(existing):
             raise UserError(f"{root}: holds an exported folder, not a dataset made by mono-gen; choose another --out")
         _check_same(config, existing["config_sha256"], out.manifest)
+    elif out.state_config.exists() and not _holds_output(out):  # run state with nothing made: start afresh
+        shutil.rmtree(out.state)
     elif out.state_config.exists():
         try:
             state = json.loads(out.state_config.read_text())
@@ -133,6 +135,11 @@ def _prepare(out: DatasetDir, config: DatasetConfig, created: bool) -> dict | No
     for stale in out.partial.iterdir():
         stale.unlink(missing_ok=True)
     return existing
+
+
+def _holds_output(out: DatasetDir) -> bool:
+    """Whether the directory holds a shard or a .beton: something a different configuration must not mix with."""
+    return out.beton.exists() or any(out.root.glob("*.tar"))
 
 
 def _check_same(config: DatasetConfig, found: str | None, where: Path) -> None:

@@ -8,7 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from .layout import KEY_DIGITS
+
 AUGMENTATIONS = ("scale", "rotation", "jitter", "flip")
+MAX_SAMPLES = 10**KEY_DIGITS - 1  # sample keys are KEY_DIGITS-digit numbers
+MAX_SHARDS = 100_000  # names have 6 digits; a manifest listing more would be hundreds of MB
 
 PRESETS = {
     # ImageNet-like: as many samples as ImageNet-1k's training set, at the usual 256 px.
@@ -101,6 +105,14 @@ class OutputSpec:
             raise ValueError(f"JPEG quality must be in [1, 100], got {self.quality}")
         if self.shard_size <= 0:
             raise ValueError(f"the shard size must be positive, got {self.shard_size}")
+        # Checked before anything is written: a size beyond these would spend hours listing shards that
+        # cannot be named, and leave run state behind.
+        if self.samples > MAX_SAMPLES:
+            raise ValueError(f"--samples must be at most {MAX_SAMPLES:,} (sample keys have {KEY_DIGITS} digits), "
+                             f"got {self.samples:,}")  # fmt: skip
+        if self.num_shards > MAX_SHARDS:
+            raise ValueError(f"{self.samples:,} samples in shards of {self.shard_size:,} make {self.num_shards:,} "
+                             f"shards; a manifest holds at most {MAX_SHARDS:,}: raise --shard-size")  # fmt: skip
 
     @property
     def num_shards(self) -> int:

@@ -220,3 +220,26 @@ def test_a_wrong_file_in_the_image_dir_is_refused(tmp_path):
     result = run_tool("generator.cli", "--image", "B", "--image-dir", tmp_path, "--out", tmp_path / "out",
                       env={"MONO_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
     assert_one_line_error(result, "mono-gen", "is not the paper's image B")
+
+
+@pytest.mark.parametrize("size, message", [
+    (["--samples", 100000000000000000000], "--samples must be at most 999,999,999"),
+    (["--samples", 2_000_000, "--shard-size", 1], "make 2,000,000 shards; a manifest holds at most 100,000"),
+])  # fmt: skip
+def test_a_size_that_cannot_fit_is_refused_at_once_and_writes_nothing(tmp_path, size, message):
+    Image.new("RGB", (300, 300), (5, 6, 7)).save(tmp_path / "ok.png")
+    result = run_tool("generator.cli", "--image", tmp_path / "ok.png", *size, "--size", 16, "--workers", 1,
+                      "--out", tmp_path / "out", timeout=60)  # fmt: skip
+    assert_one_line_error(result, "mono-gen", message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.png"]
+
+
+def test_run_state_with_nothing_made_does_not_block_another_configuration(tmp_path):
+    Image.new("RGB", (300, 300), (5, 6, 7)).save(tmp_path / "ok.png")
+    out = tmp_path / "out"
+    (out / ".mono-gen" / "partial").mkdir(parents=True)  # what a run killed before its first shard leaves
+    (out / ".mono-gen" / "config.json").write_text('{"config_sha256": "' + "1" * 64 + '"}')
+    result = run_tool("generator.cli", "--image", tmp_path / "ok.png", "--samples", 10, "--size", 16, "--workers", 1,
+                      "-q", "--out", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert run_tool("generator.shards_cli", "verify", "-q", out).returncode == 0
