@@ -42,22 +42,22 @@ class Protocol:
             raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
         # Canonical order, so that equal protocols compare and hash equal.
         object.__setattr__(self, "augment", tuple(a for a in AUGMENTATIONS if a in self.augment))
-        checks = [
-            (0 < self.beta <= 1, f"beta must be in (0, 1], got {self.beta}"),
-            (0 < self.aspect <= 1, f"aspect must be in (0, 1], got {self.aspect}"),
-            (0 <= self.max_angle <= 90, f"max angle must be in [0, 90] degrees, got {self.max_angle}"),
-            (0 <= self.brightness < 1, f"brightness must be in [0, 1), got {self.brightness}"),
-            (0 <= self.contrast < 1, f"contrast must be in [0, 1), got {self.contrast}"),
-            (0 <= self.saturation < 1, f"saturation must be in [0, 1), got {self.saturation}"),
-            (0 <= self.hue <= 0.5, f"hue must be in [0, 0.5], got {self.hue}"),
-            (0 <= self.flip_prob <= 1, f"flip probability must be in [0, 1], got {self.flip_prob}"),
-        ]
-        for ok, message in checks:
-            if not (ok and all(math.isfinite(v) for v in self._numbers())):
-                raise ValueError(message)
-
-    def _numbers(self):
-        return [v for k, v in asdict(self).items() if k != "augment"]
+        # Each range is checked for its own value and named as the option that sets it (NaN fails every
+        # comparison, so a NaN or infinite value is reported against its own range, not another's).
+        ranges = {
+            "beta": (0 < self.beta <= 1, "(0, 1]"),
+            "aspect": (0 < self.aspect <= 1, "(0, 1]"),
+            "max_angle": (0 <= self.max_angle <= 90, "[0, 90] degrees"),
+            "brightness": (0 <= self.brightness < 1, "[0, 1)"),
+            "contrast": (0 <= self.contrast < 1, "[0, 1)"),
+            "saturation": (0 <= self.saturation < 1, "[0, 1)"),
+            "hue": (0 <= self.hue <= 0.5, "[0, 0.5]"),
+            "flip_prob": (0 <= self.flip_prob <= 1, "[0, 1]"),
+        }
+        for name, (ok, allowed) in ranges.items():
+            value = getattr(self, name)
+            if not (ok and math.isfinite(value)):
+                raise ValueError(f"--{name.replace('_', '-')} must be in {allowed}, got {value}")
 
     def uses(self, name: str) -> bool:
         return name in self.augment

@@ -119,6 +119,10 @@ def _bad_cases(tmp_path: Path):
         "negative size": (ok[:2] + ["--size", -4], "image size must be positive"),
         "beta zero": (ok + ["--beta", 0], "beta must be in (0, 1]"),
         "beta above one": (ok + ["--beta", 1.5], "beta must be in (0, 1]"),
+        "hue NaN": (ok + ["--hue", "nan"], "--hue must be in [0, 0.5], got nan"),
+        "brightness infinite": (ok + ["--brightness", "inf"], "--brightness must be in [0, 1), got inf"),
+        "max angle NaN": (ok + ["--max-angle", "nan"], "--max-angle must be in [0, 90] degrees, got nan"),
+        "flip probability infinite": (ok + ["--flip-prob", "-inf"], "--flip-prob must be in [0, 1], got -inf"),
         "unknown augmentation": (ok + ["--augment", "scale,blur"], "--augment"),
         "bad shard range": (ok + ["--shards", "3:1"], "outside"),
         "output is a file": (ok, "not a directory"),
@@ -129,7 +133,8 @@ def _bad_cases(tmp_path: Path):
 
 @pytest.mark.parametrize("case", [
     "missing file", "directory as image", "corrupt image", "truncated image", "too small", "bomb",
-    "N too large", "zero samples", "negative size", "beta zero", "beta above one", "unknown augmentation",
+    "N too large", "zero samples", "negative size", "beta zero", "beta above one", "hue NaN", "brightness infinite",
+    "max angle NaN", "flip probability infinite", "unknown augmentation",
     "bad shard range", "output is a file", "output parent is a file", "not a number",
 ])  # fmt: skip
 def test_bad_input_gives_one_line_and_leaves_nothing(tmp_path, case):
