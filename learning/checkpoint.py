@@ -210,9 +210,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle means "not one of ours"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path} is not a mono checkpoint (torch.load(weights_only=True) failed: "
-                        f"{reason[:200]})") from None
+                        f"{_load_failure(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path} is not a mono checkpoint (no format field {FORMAT!r}); "
                         "see docs/checkpoints.md")
@@ -253,6 +252,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         extra=extra,
         version=version,
     )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _load_failure(exc: BaseException) -> str:
+    """Why torch.load refused a file, as one complete line: the unpickler's own sentence when there is one
+    (which global it would not run), else the message's first line, whole. torch's weights-only message is
+    a page of advice whose first line is cut mid-sentence by any length limit."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    for line in lines:
+        if "WeightsUnpickler error:" in line:
+            reason = line.split("WeightsUnpickler error:", 1)[1].strip()
+            end = reason.find(". ")
+            return reason[: end + 1] if end >= 0 else reason
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if " " in lines[0] else f"{type(exc).__name__}: {lines[0]}"
 
 
 def load_trunk(path: str | os.PathLike) -> tuple[nn.Module, Checkpoint]:
