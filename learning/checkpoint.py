@@ -14,7 +14,6 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from learning import atomic
 from learning.errors import UserError
 from learning.models import build_trunk, canonical_arch_args
 
@@ -164,26 +164,10 @@ def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arc
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
+    """``torch.save`` through ``learning.atomic.replacing``: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_from_umask())  # mkstemp's 0600 would hide the file from the user's group
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _mode_from_umask() -> int:
-    """The permissions ``open()`` would give a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    with atomic.replacing(path) as f:
+        torch.save(obj, f)
 
 
 def _require(payload: Mapping[str, Any], key: str, types: type | tuple[type, ...], path: Path) -> Any:

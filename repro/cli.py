@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from learning import atomic
 from learning.errors import OneLineErrorGroup, UserError
 
 from . import report
@@ -74,7 +75,7 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     saved = out / "config.json"
     if saved.exists() and json.loads(saved.read_text())["budget"] != config["budget"]:
         raise UserError(f"{out} holds a reproduction with another budget; use another --out")
-    saved.write_text(json.dumps(config, indent=2) + "\n")
+    atomic.write_text(saved, json.dumps(config, indent=2) + "\n")
     steps = Pipeline(out, quiet)
     progress = ["--quiet"] if quiet else []
     common_train = ["--seed", seed, "--workers", workers, "--device", device, *progress]
@@ -138,7 +139,7 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     steps.run("critic filters", "probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
     steps.run("random filters", "probes.cli",
               ["filters", "--arch", "monogan", "--random-init", "--seed", seed, "-o", figures / "filters-random.png"])
-    (figures / "accuracy.png").write_bytes((out / "compare" / "comparison.png").read_bytes())
+    atomic.write_bytes(figures / "accuracy.png", (out / "compare" / "comparison.png").read_bytes())
     results["seconds"] = steps.timings
     report.write(out, results, {
         "samples": figures / "samples.png", "gan": figures / "gan-samples.png", "filters": figures / "filters.png",

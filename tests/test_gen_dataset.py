@@ -183,3 +183,18 @@ def test_embedded_default_image_needs_nothing_but_the_install(tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
     assert manifest["sources"][0]["origin"] == "embedded" and manifest["image_size"] == 32
+
+
+def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
+    out = tmp_path / "shared"
+    result = run_tool("generator.cli", "--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20,
+                      "--format", "both", "--workers", 1, "-q", "--out", out,
+                      preexec_fn=lambda: os.umask(0o002))  # a group-shared dataset  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert set(modes) == {"manifest.json", "README.md", "train.beton", "train-000000.tar", "train-000001.tar"}
+    assert set(modes.values()) == {0o664}, modes
+    result = run_tool("generator.shards_cli", "export", out, "--to", "folder", tmp_path / "folder", "-q",
+                      preexec_fn=lambda: os.umask(0o002))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "folder").rglob("*") if p.is_file()} == {0o664}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 
@@ -93,6 +94,9 @@ def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_
     cells = [grid[2 + 34 * (i // 5) :][:32, 2 + 34 * (i % 5) :][:, :32] for i in range(10)]
     assert all(cell.std() > 0 for cell in cells) and not np.array_equal(cells[0], cells[1])
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask, "as open() would make it, not 0600"
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
     sample.main([str(monogan_run), "--n", "4"])
     assert (monogan_run / "samples-epoch0001.png").exists()

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from learning import atomic
 from learning.data import Loader, open_dataset
 from learning.errors import UserError
 
@@ -49,7 +50,7 @@ class Session:
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "args.json").write_text(json.dumps(_jsonable(vars(self.args)), indent=2) + "\n")
+        atomic.write_text(self.run_dir / "args.json", json.dumps(_jsonable(vars(self.args)), indent=2) + "\n")
 
     def begin(self) -> None:
         """Start writing the run (main process): RUN_DIR, args.json, the logs. The first metric row or
