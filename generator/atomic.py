@@ -27,7 +27,10 @@ def replacing(path: Path, fsync: bool = True, staging: Path | None = None) -> It
     on failure. `staging`, a directory on the same file system, holds the temporary file instead of
     `path`'s own directory (a dataset's run state, cleaned when a killed run is resumed)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=staging or path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=staging or path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
@@ -36,8 +39,10 @@ def replacing(path: Path, fsync: bool = True, staging: Path | None = None) -> It
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk: name the file, not nothing
+            raise _naming(exc, path) from None
         raise
 
 
@@ -45,6 +50,12 @@ def stale_temporaries(path: Path) -> list[Path]:
     """Temporary files that `replacing(path)` left behind when its process was killed."""
     path = Path(path)
     return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error about `path`, the file the caller asked for, rather than its temporary file: one-line
+    reports name what the user can act on (a full disk, a directory they cannot write)."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:

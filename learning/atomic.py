@@ -28,7 +28,10 @@ def replacing(path: str | os.PathLike, fsync: bool = True) -> Iterator[BinaryIO]
     """A file to write `path` through: a hidden temporary sibling, renamed onto `path` on success and
     removed on failure (fsync'ed first unless `fsync` is False)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
@@ -37,9 +40,17 @@ def replacing(path: str | os.PathLike, fsync: bool = True) -> Iterator[BinaryIO]
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk: name the file, not nothing
+            raise _naming(exc, path) from None
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error about `path`, the file the caller asked for, rather than its temporary file: one-line
+    reports name what the user can act on (a full disk, a directory they cannot write)."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:

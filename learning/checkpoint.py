@@ -164,10 +164,19 @@ def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arc
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through ``learning.atomic.replacing``: readers never see half a file."""
+    """``torch.save`` through ``learning.atomic.replacing``: readers never see half a file.
+
+    A full disk is an OSError naming ``path`` (torch's writer reports it as a RuntimeError about zip
+    offsets, with the OSError only as its context), which the command-line tools report in one line."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic.replacing(path) as f:
-        torch.save(obj, f)
+    try:
+        with atomic.replacing(path) as f:
+            torch.save(obj, f)
+    except RuntimeError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if not isinstance(cause, OSError):
+            raise
+        raise type(cause)(cause.errno, cause.strerror or str(cause), str(path)) from None
 
 
 def _require(payload: Mapping[str, Any], key: str, types: type | tuple[type, ...], path: Path) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,28 @@ def source_image(source_images) -> Path:
 def labelled_images(tmp_path_factory) -> Path:
     """A small labelled ImageFolder, train/ and test/, of 4 learnable classes of 32 px JPEGs (CIFAR's layout)."""
     return write_labelled_folder(tmp_path_factory.mktemp("labelled"))
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path) -> Path:
+    """A directory in which no file can be created: a read-only one, or for root (whom permissions do not
+    stop) sysfs, which refuses new files to everyone."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    folder = Path("/sys")
+    try:
+        fd, name = tempfile.mkstemp(dir=folder)
+    except OSError:
+        yield folder
+        return
+    os.close(fd)
+    os.unlink(name)
+    pytest.fail("no unwritable directory found for this test (running as root, and /sys accepts files)")
 
 
 def run_tool(module: str, *args, env: dict | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:

@@ -198,3 +198,8 @@ def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
                       preexec_fn=lambda: os.umask(0o002))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert {p.stat().st_mode & 0o777 for p in (tmp_path / "folder").rglob("*") if p.is_file()} == {0o664}
+
+
+def test_an_unwritable_preview_is_one_line(reference, unwritable_dir):
+    result = run_tool("generator.shards_cli", "preview", reference, "-o", unwritable_dir / "grid.png")
+    assert_one_line_error(result, "mono-shards", str(unwritable_dir / "grid.png"))

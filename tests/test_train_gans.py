@@ -102,6 +102,11 @@ def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_
     assert (monogan_run / "samples-epoch0001.png").exists()
 
 
+def test_an_unwritable_sample_grid_is_one_line(monogan_run, unwritable_dir):
+    result = run_tool("trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "--n", 4)
+    assert_one_line_error(result, "mono-train sample", str(unwritable_dir / "grid.png"))
+
+
 def test_bigan_checkpoint_holds_a_leaky_alexnet_encoder_and_its_gan(bigan_run, tmp_path):
     trunk, ckpt = load_trunk(bigan_run / "checkpoint.pt")
     assert (ckpt.method, ckpt.arch, ckpt.epoch) == ("bigan", "alexnet", 1)

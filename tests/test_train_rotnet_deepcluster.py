@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 
@@ -108,3 +109,34 @@ def test_trainer_errors_are_one_line(tmp_path, data):
     assert_one_line_error(result, "mono-train", "unknown method")
     result = run_tool("trainers.cli", "rotnet", "--data", data)
     assert_one_line_error(result, "mono-train rotnet", "--out")
+
+
+def test_a_full_disk_while_saving_is_one_line_and_its_rerun_logs_each_epoch_once(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 2]
+
+    def small_disk():  # files may not grow beyond 1 MiB: the logs fit, the checkpoint does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    result = run_tool("trainers.cli", *args, preexec_fn=small_disk)
+    assert_one_line_error(result, "mono-train rotnet", "file too large", str(run / "checkpoint.pt"))
+    assert not (run / "checkpoint.pt").exists() and not list(run.glob(".checkpoint.pt.*"))
+    assert metrics(run) == [], "no metrics row for an epoch whose checkpoint was not written"
+    result = run_tool("trainers.cli", *args)  # the same command, with room: a fresh run (nothing to resume)
+    assert result.returncode == 0, result.stderr
+    assert [r["epoch"] for r in metrics(run)] == ["0"]
+    assert load_checkpoint(run / "checkpoint.pt").epoch == 1
+
+
+def test_a_rerun_after_a_run_that_saved_nothing_starts_the_log_afresh(data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,step,time,loss,accuracy,lr,images_per_s\n0,1,0.1,1.3,0.3,0.01,10\n")
+    train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 1)
+    assert [(r["epoch"], r["step"]) for r in metrics(run)] == [("0", "1")], "the old row is gone, not repeated"
+
+
+def test_an_unwritable_out_is_one_line(data, unwritable_dir):
+    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", unwritable_dir / "run", *TINY,
+                      "--steps-per-epoch", 1)  # fmt: skip
+    assert_one_line_error(result, "mono-train rotnet", str(unwritable_dir / "run"))

@@ -208,11 +208,11 @@ def train(args) -> None:
         progress.close()
         loss_sum, count = all_reduce_mean(sums).tolist()
         mean_loss = loss_sum / max(count, 1)
-        session.log.log(epoch, step, loss=mean_loss, clustering_loss=clustering_loss, nmi=nmi, empty_clusters=empty,
-                        lr=args.lr, images_per_s=progress.images_per_second)  # fmt: skip
-        session.save(epoch + 1, trunk=trunk, normalization=IMAGENET_NORMALIZATION, step=step,
-                     modules={"classifier": classifier}, optimizers={"sgd": optimizer},
-                     state={"assignments": torch.from_numpy(assignments.astype(np.int32))})  # fmt: skip
+        row = {"loss": mean_loss, "clustering_loss": clustering_loss, "nmi": nmi, "empty_clusters": empty,
+               "lr": args.lr, "images_per_s": progress.images_per_second}
+        session.end_epoch(epoch, step, row, trunk=trunk, normalization=IMAGENET_NORMALIZATION,
+                          modules={"classifier": classifier}, optimizers={"sgd": optimizer},
+                          state={"assignments": torch.from_numpy(assignments.astype(np.int32))})  # fmt: skip
         if session.dist.is_main and not args.quiet:
             nmi_text = f", NMI to previous {nmi:.3f}" if nmi is not None else ""
             print(f"deepcluster: epoch {epoch + 1}/{args.epochs} loss {mean_loss:.4f}, clustering loss "
