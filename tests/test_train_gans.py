@@ -17,7 +17,7 @@ from conftest import assert_one_line_error, run_tool
 from learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
 from learning.errors import UserError
 from learning.models import build_trunk
-from train_helpers import metrics, tiny_dataset, train
+from train_helpers import metrics, seen_by_rank, tiny_dataset, torchrun, train
 from trainers import sample
 
 COMMON = ["--epochs", 1, "--workers", 0, "--quiet", "--log-every", 1]
@@ -176,3 +176,19 @@ def test_gan_option_mistakes_are_one_clear_line(monogan_run, data32, data72, tmp
                     method="rotnet", dataset_manifest_sha256=None, epoch=0, meta={})  # fmt: skip
     with pytest.raises(UserError, match="rotnet checkpoint without a generator"):
         sample.main([str(plain)])
+
+
+@pytest.mark.parametrize("method", ["monogan", "bigan"])
+def test_two_process_training_splits_the_data_and_checkpoints(method, data32, data72, tmp_path):
+    data, options = (data32, MONOGAN) if method == "monogan" else (data72, BIGAN)
+    run, seen = tmp_path / "ddp", tmp_path / "seen"
+    result = torchrun(method, "--data", data, "--out", run, *options, "--batch-size", 8, "--steps-per-epoch", 2,
+                      seen=seen)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    shares = seen_by_rank(seen)
+    assert [len(s) for s in shares] == [2 * 8, 2 * 8] and not set(shares[0]) & set(shares[1]), "disjoint shares"
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.epoch) == (method, 1) and ckpt.extra["state"]["step"] == 2
+    steps = [r for r in metrics(run)][:-1]
+    assert [int(r["step"]) for r in steps] == [1, 2] and all(math.isfinite(float(r[k])) for r in steps for k in r
+                                                             if k.endswith("loss") and r[k])  # fmt: skip

@@ -12,7 +12,7 @@ import torch
 
 from conftest import REPO, assert_one_line_error, run_tool
 from learning.checkpoint import load_checkpoint, load_trunk
-from train_helpers import CROP, TINY, metrics, tiny_dataset, train
+from train_helpers import CROP, TINY, metrics, seen_by_rank, tiny_dataset, torchrun, train
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +140,18 @@ def test_an_unwritable_out_is_one_line(data, unwritable_dir):
     result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", unwritable_dir / "run", *TINY,
                       "--steps-per-epoch", 1)  # fmt: skip
     assert_one_line_error(result, "mono-train rotnet", str(unwritable_dir / "run"))
+
+
+def test_two_process_deepcluster_clusters_once_and_splits_the_epoch(data, tmp_path):
+    run, seen = tmp_path / "ddp", tmp_path / "seen"
+    result = torchrun("deepcluster", "--data", data, "--out", run, *TINY, "--k", 8, "--pca", 16, "--batch-size", 4,
+                      "--steps-per-epoch", 3, "--epochs", 2, seen=seen)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.epoch) == ("deepcluster", 2)
+    assignments = ckpt.extra["state"]["assignments"]
+    assert assignments.shape == (256,) and 1 < len(torch.unique(assignments)) <= 8
+    for epoch in (0, 1):
+        shares = seen_by_rank(seen, epoch)
+        assert [len(s) for s in shares] == [3 * 4, 3 * 4], "each rank its own whole batches"
+    assert [r["epoch"] for r in metrics(run)] == ["0", "1"], "one row per epoch, from rank 0 alone"
