@@ -123,8 +123,10 @@ def export_folder(samples: Iterable[tuple[int, int, bytes]], manifest: dict, des
         checksums = {"name": CHECKSUMS, "bytes": nbytes, "sha256": digest}
         atomic.write_json(tmp / MANIFEST, folder_manifest(manifest, classes, checksums))
         os.replace(tmp, dest)  # onto nothing, or onto an empty directory
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # name the destination the user gave, not the hidden temporary tree
+            raise type(exc)(exc.errno, exc.strerror or str(exc), str(dest)) from None
         raise
 
 

@@ -139,3 +139,8 @@ def test_verify_on_an_export_checks_every_file_s_content(three, tmp_path):
     (dest / "SHA256SUMS").write_text("".join(line + "\n" for line in sums if not line.endswith(name)))
     result = run_tool("generator.shards_cli", "verify", "-q", dest)
     assert result.returncode == 1 and "SHA256SUMS: SHA-256 differs from the manifest" in result.stderr, result.stderr
+
+
+def test_an_unwritable_destination_is_one_line_naming_it(three, unwritable_dir):
+    result = run_tool("generator.shards_cli", "export", three, "--to", "folder", unwritable_dir / "dest", "-q")
+    assert_one_line_error(result, "mono-shards", f"{unwritable_dir / 'dest'}: cannot write")
