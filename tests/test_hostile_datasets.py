@@ -11,7 +11,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen
-from generator import tarfmt
+from generator import beton, tarfmt
 from learning.data import UserError, open_dataset
 from learning.data.tario import iter_samples
 
@@ -35,7 +35,11 @@ def copy_with(small, tmp_path, change) -> tuple:
 
 
 def read_all(location) -> int:
-    dataset = open_dataset(location)
+    return read_all_as(location, None)
+
+
+def read_all_as(location, fmt) -> int:
+    dataset = open_dataset(location, format=fmt)
     loader = dataset.loader(8)
     loader.set_epoch(0)
     return sum(len(indices) for _, _, indices in loader)
@@ -229,4 +233,19 @@ def test_a_label_outside_the_classes_is_one_line_not_a_wrong_folder(small, tmp_p
     assert not (tmp_path / "f").exists() and not (root / "train.beton").exists()
     with pytest.raises(UserError, match=outside) as error:
         read_all(root)
+    assert "\n" not in str(error.value)
+
+
+def test_the_ffcv_reader_refuses_a_label_outside_the_classes(source_image, tmp_path):
+    root = tmp_path / "both"
+    mono_gen("--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--format", "both",
+             "--out", root)  # fmt: skip
+    samples = list(beton.iter_beton(root / "train.beton"))
+    with open(root / "train.beton", "r+b") as f:  # the same file, the first sample labelled 7 of 1 class
+        writer = beton.BetonWriter(f, len(samples), beton.page_size_for(16))
+        for k, (label, jpeg) in enumerate(samples):
+            writer.add(jpeg, 16, 16, 7 if k == 0 else label)
+        writer.close()
+    with pytest.raises(UserError, match=r"labels outside the dataset's classes 0\.\.0") as error:
+        read_all_as(root, "ffcv")
     assert "\n" not in str(error.value)
