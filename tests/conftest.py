@@ -1,6 +1,6 @@
 """Shared test helpers: the data the tests make for themselves, and how to run the command-line tools.
 
-The suite needs nothing beside the repository (no ../shared): source images and a labelled image folder
+The suite needs nothing outside the repository: source images and a labelled image folder
 are made once per session (tests/synthetic.py), and a skipped test fails the session (tests/no_skips.py).
 """
 from __future__ import annotations

@@ -186,7 +186,7 @@ def test_embedded_default_image_needs_nothing_but_the_install(tmp_path):
 
 
 def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
-    out = tmp_path / "shared"
+    out = tmp_path / "group"
     result = run_tool("generator.cli", "--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20,
                       "--format", "both", "--workers", 1, "-q", "--out", out,
                       preexec_fn=lambda: os.umask(0o002))  # a group-shared dataset  # fmt: skip
