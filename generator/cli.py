@@ -218,6 +218,11 @@ def run_cli(command: click.Command, prog: str, args=None) -> None:
     except UserError as exc:
         click.echo(f"{prog}: error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # the file system refused a path the user gave (an unwritable output, a full disk)
+        if exc.filename is None:
+            raise
+        click.echo(f"{prog}: error: {exc.filename}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo(f"{prog}: interrupted; complete shards are kept, run the same command again to resume", err=True)
         sys.exit(130)

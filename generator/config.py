@@ -42,8 +42,7 @@ class DatasetConfig:
         }
 
     def sha256(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return config_sha256(self.to_dict())
 
     @property
     def sizes(self) -> np.ndarray:
@@ -52,6 +51,12 @@ class DatasetConfig:
     def samples_of_source(self, j: int) -> int:
         n, d = len(self.sources), self.output.samples
         return d // n + (1 if j < d % n else 0)
+
+
+def config_sha256(config: dict) -> str:
+    """The digest of a configuration as `to_dict` gives it (and the manifest stores it): canonical JSON."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def check_sources_fit(protocol: Protocol, sources: tuple[SourceImage, ...]) -> None:

@@ -5,6 +5,7 @@ Both copy the JPEG bytes of the shards, so sample i is byte-identical in every l
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
 import shutil
@@ -15,29 +16,60 @@ from tqdm import tqdm
 
 from . import atomic
 from .beton import BetonWriter, page_size_for
-from .digest import file_sha256
+from .digest import HashingReader, file_sha256
 from .errors import UserError
 from .layout import MANIFEST, sample_key
 from .tarfmt import group_samples, iter_members
 
 FFCV_FIELDS = {"image": "jpeg", "label": "int"}
+CHECKSUMS = "SHA256SUMS"  # an exported folder's per-file checksums
 
 
-def iter_shards(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
-    """(index, label, JPEG bytes) of every sample, checking that the shards hold samples 0, 1, 2, … in order."""
+def iter_shards(root: Path, records: Iterable[dict], num_classes: int, checked: bool = True,
+                recorded_in: str = "manifest.json",
+                remedy: str = "check the dataset with mono-shards verify") -> Iterator[tuple[int, int, bytes]]:
+    """(index, label, JPEG bytes) of every sample of the shards `records` lists (`name`, `bytes`, `sha256`),
+    checking that they hold samples 0, 1, 2, … in order, each labelled with one of the `num_classes` classes.
+
+    With `checked`, a shard whose bytes differ from its record (size or SHA-256) is a UserError once its
+    samples are read, in the same pass: whoever builds from the samples commits only after the last one, so
+    nothing is ever built from changed bytes (a damaged shard is reported as changed when it is).
+    """
     expected = 0
-    for path in paths:
+    for record in records:
+        path = Path(root) / record["name"]
+        damage = None
         try:
-            with open(path, "rb") as f:
-                for key, files in group_samples(iter_members(f)):
-                    if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
-                        raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
-                    yield expected, int(files["cls"]), files["jpg"]
-                    expected += 1
+            with open(path, "rb") as raw:
+                stream = HashingReader(raw)
+                try:
+                    for key, files in group_samples(iter_members(stream)):
+                        if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
+                            raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
+                        yield expected, label_of(files["cls"], num_classes, key), files["jpg"]
+                        expected += 1
+                except (ValueError, UnicodeDecodeError) as exc:
+                    damage = exc
+                if checked:
+                    stream.drain()
         except FileNotFoundError:
             raise UserError(f"{path}: shard missing") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: damaged shard ({exc}); check it with mono-shards verify") from None
+        if checked and not stream.matches(record):
+            raise UserError(f"{path}: its bytes differ from the SHA-256 {recorded_in} records; refusing to build "
+                            f"from it ({remedy})")  # fmt: skip
+        if damage is not None:
+            raise UserError(f"{path}: damaged shard ({damage}); check it with mono-shards verify")
+
+
+def label_of(raw: bytes | int, num_classes: int, key: str) -> int:
+    """A sample's label, which must name one of the classes (a folder, an index into the sources); ValueError."""
+    try:
+        label = int(raw)
+    except ValueError:
+        raise ValueError(f"sample {key} has an unreadable label") from None
+    if not 0 <= label < num_classes:
+        raise ValueError(f"sample {key} has label {label}, outside the dataset's classes 0..{num_classes - 1}")
+    return label
 
 
 def write_beton(target: Path, samples: Iterable[tuple[int, int, bytes]], num_samples: int, size: int,
@@ -68,7 +100,8 @@ def class_folders(sources: list[dict]) -> list[str]:
 
 
 def export_folder(samples: Iterable[tuple[int, int, bytes]], manifest: dict, dest: Path, progress: bool = True) -> None:
-    """Write DEST/<label>-<stem>/<index>.jpg for every sample, plus a manifest; DEST appears complete or not at all."""
+    """Write DEST/<label>-<stem>/<index>.jpg for every sample, the SHA-256 of each in DEST/SHA256SUMS, and a
+    manifest that records SHA256SUMS's own digest; DEST appears complete or not at all."""
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UserError(f"{dest}: already exists and is not an empty directory; choose a new destination")
@@ -80,23 +113,31 @@ def export_folder(samples: Iterable[tuple[int, int, bytes]], manifest: dict, des
     try:
         for name in classes:
             (tmp / name).mkdir(parents=True)
-        with _bar(manifest["num_samples"], dest.name, progress) as bar:
+        with _bar(manifest["num_samples"], dest.name, progress) as bar, open(tmp / CHECKSUMS, "w") as sums:
             for index, label, jpeg in samples:
-                (tmp / classes[label] / f"{sample_key(index)}.jpg").write_bytes(jpeg)
+                name = f"{classes[label]}/{sample_key(index)}.jpg"
+                (tmp / name).write_bytes(jpeg)
+                sums.write(f"{hashlib.sha256(jpeg).hexdigest()}  {name}\n")  # the format of sha256sum -c
                 bar.update()
-        atomic.write_json(tmp / MANIFEST, folder_manifest(manifest, classes))
+        nbytes, digest = file_sha256(tmp / CHECKSUMS)
+        checksums = {"name": CHECKSUMS, "bytes": nbytes, "sha256": digest}
+        atomic.write_json(tmp / MANIFEST, folder_manifest(manifest, classes, checksums))
         os.replace(tmp, dest)  # onto nothing, or onto an empty directory
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # name the destination the user gave, not the hidden temporary tree
+            raise type(exc)(exc.errno, exc.strerror or str(exc), str(dest)) from None
         raise
 
 
-def folder_manifest(manifest: dict, classes: list[str]) -> dict:
+def folder_manifest(manifest: dict, classes: list[str], checksums: dict | None = None) -> dict:
     """The dataset's manifest, describing the folder instead of shards and .beton."""
     result = copy.deepcopy(manifest)
     result.pop("ffcv", None)
     result["formats"] = ["folder"]
     result["folder"] = {"classes": classes, "files": "<class>/<index>.jpg, index as 9 digits"}
+    if checksums is not None:
+        result["folder"]["checksums"] = checksums
     return result
 
 

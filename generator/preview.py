@@ -14,7 +14,7 @@ def contact_sheet(root: Path, count: int = 64, columns: int = 8, tile: int | Non
                   padding: int = 2) -> Image.Image:
     """A grid of the samples start..start+count-1 on a white background; tiles resized to `tile` px."""
     tiles = []
-    for _, _, jpeg in itertools.islice(iter_images(root), start, start + count):
+    for _, _, jpeg in itertools.islice(iter_images(root, checked=False), start, start + count):
         image = Image.open(io.BytesIO(jpeg)).convert("RGB")
         if tile and image.size != (tile, tile):
             image = image.resize((tile, tile), Image.Resampling.LANCZOS)

@@ -8,7 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from .layout import KEY_DIGITS
+
 AUGMENTATIONS = ("scale", "rotation", "jitter", "flip")
+MAX_SAMPLES = 10**KEY_DIGITS - 1  # sample keys are KEY_DIGITS-digit numbers
+MAX_SHARDS = 100_000  # names have 6 digits; a manifest listing more would be hundreds of MB
 
 PRESETS = {
     # ImageNet-like: as many samples as ImageNet-1k's training set, at the usual 256 px.
@@ -41,22 +45,22 @@ class Protocol:
             raise ValueError(f"colour must be torchvision or linear, got {self.colour!r}")
         # Canonical order, so that equal protocols compare and hash equal.
         object.__setattr__(self, "augment", tuple(a for a in AUGMENTATIONS if a in self.augment))
-        checks = [
-            (0 < self.beta <= 1, f"beta must be in (0, 1], got {self.beta}"),
-            (0 < self.aspect <= 1, f"aspect must be in (0, 1], got {self.aspect}"),
-            (0 <= self.max_angle <= 90, f"max angle must be in [0, 90] degrees, got {self.max_angle}"),
-            (0 <= self.brightness < 1, f"brightness must be in [0, 1), got {self.brightness}"),
-            (0 <= self.contrast < 1, f"contrast must be in [0, 1), got {self.contrast}"),
-            (0 <= self.saturation < 1, f"saturation must be in [0, 1), got {self.saturation}"),
-            (0 <= self.hue <= 0.5, f"hue must be in [0, 0.5], got {self.hue}"),
-            (0 <= self.flip_prob <= 1, f"flip probability must be in [0, 1], got {self.flip_prob}"),
-        ]
-        for ok, message in checks:
-            if not (ok and all(math.isfinite(v) for v in self._numbers())):
-                raise ValueError(message)
-
-    def _numbers(self):
-        return [v for k, v in asdict(self).items() if k not in ("augment", "colour")]
+        # Each range is checked for its own value and named as the option that sets it (NaN fails every
+        # comparison, so a NaN or infinite value is reported against its own range, not another's).
+        ranges = {
+            "beta": (0 < self.beta <= 1, "(0, 1]"),
+            "aspect": (0 < self.aspect <= 1, "(0, 1]"),
+            "max_angle": (0 <= self.max_angle <= 90, "[0, 90] degrees"),
+            "brightness": (0 <= self.brightness < 1, "[0, 1)"),
+            "contrast": (0 <= self.contrast < 1, "[0, 1)"),
+            "saturation": (0 <= self.saturation < 1, "[0, 1)"),
+            "hue": (0 <= self.hue <= 0.5, "[0, 0.5]"),
+            "flip_prob": (0 <= self.flip_prob <= 1, "[0, 1]"),
+        }
+        for name, (ok, allowed) in ranges.items():
+            value = getattr(self, name)
+            if not (ok and math.isfinite(value)):
+                raise ValueError(f"--{name.replace('_', '-')} must be in {allowed}, got {value}")
 
     def uses(self, name: str) -> bool:
         return name in self.augment
@@ -104,6 +108,14 @@ class OutputSpec:
             raise ValueError(f"JPEG quality must be in [1, 100], got {self.quality}")
         if self.shard_size <= 0:
             raise ValueError(f"the shard size must be positive, got {self.shard_size}")
+        # Checked before anything is written: a size beyond these would spend hours listing shards that
+        # cannot be named, and leave run state behind.
+        if self.samples > MAX_SAMPLES:
+            raise ValueError(f"--samples must be at most {MAX_SAMPLES:,} (sample keys have {KEY_DIGITS} digits), "
+                             f"got {self.samples:,}")  # fmt: skip
+        if self.num_shards > MAX_SHARDS:
+            raise ValueError(f"{self.samples:,} samples in shards of {self.shard_size:,} make {self.num_shards:,} "
+                             f"shards; a manifest holds at most {MAX_SHARDS:,}: raise --shard-size")  # fmt: skip
 
     @property
     def num_shards(self) -> int:

@@ -1,42 +1,22 @@
 """Read a dataset directory back: verify it against its manifest, summarise it, sample from it."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Callable, Iterator
 
 from . import beton as beton_mod
 from . import convert
 from . import manifest as manifest_mod
+from .config import config_sha256
+from .digest import HashingReader, file_sha256
 from .errors import UserError
-from .layout import SHARD_PREFIX, DatasetDir, sample_key
+from .layout import SHARD_PREFIX, DatasetDir, sample_key, shard_name
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .tarfmt import group_samples, iter_members
 
 EXPECTED_EXTS = ("jpg", "cls", "json")
-
-
-class _HashingReader:
-    """A read-only stream that hashes and counts what passes through it."""
-
-    def __init__(self, raw: BinaryIO, on_bytes: Callable[[int], None]):
-        self.raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.on_bytes = on_bytes
-
-    def read(self, n: int) -> bytes:
-        data = self.raw.read(n)
-        self.digest.update(data)
-        self.size += len(data)
-        self.on_bytes(len(data))
-        return data
-
-    def drain(self) -> None:
-        while self.read(1 << 22):
-            pass
 
 
 @dataclass
@@ -62,9 +42,34 @@ def verify(root: Path, decode: bool = False, on_bytes: Callable[[int], None] = l
         _verify_beton(root, manifest, on_bytes, report)
     if FOLDER in formats:
         _verify_folder(root, manifest, report)
-    if sum(e["count"] for e in manifest["shards"]) != manifest["num_samples"]:
-        report.problems.append("manifest: shard counts do not add up to num_samples")
+    report.problems += [f"manifest: {p}" for p in manifest_problems(manifest)]
     return report
+
+
+def manifest_problems(manifest: dict) -> list[str]:
+    """Where the manifest contradicts itself: its config against config_sha256, and the counts, sources and
+    shard records against what that config makes. An edited manifest shows here; its files may be intact."""
+    config = manifest["config"]
+    if config_sha256(config) != manifest["config_sha256"]:
+        return ["config does not match config_sha256 (the manifest was edited)"]
+    output, sources = config["output"], config["sources"]
+    problems = []
+    for key, expected in (("num_samples", output["samples"]), ("image_size", output["size"]),
+                          ("num_classes", len(sources))):  # fmt: skip
+        if manifest[key] != expected:
+            problems.append(f"{key} is {manifest[key]}, the config makes {expected}")
+    n, d = len(sources), output["samples"]
+    described = [{"index": j, "name": s["name"], "sha256": s["sha256"], "samples": d // n + (j < d % n)}
+                 for j, s in enumerate(sources)]  # fmt: skip
+    listed = [{k: s[k] for k in ("index", "name", "sha256", "samples")} for s in manifest["sources"]]
+    if listed != described:
+        problems.append("sources differ from the config's")
+    size = output["shard_size"]
+    records = [(s["name"], s["first"], s["count"]) for s in manifest["shards"]]
+    expected = [(shard_name(j), j * size, min(size, d - j * size)) for j in range(-(-d // size))]
+    if records != expected:
+        problems.append(f"shards differ from the {len(expected)} shards of {size} samples the config makes")
+    return problems
 
 
 def verified_bytes(manifest: dict) -> int:
@@ -87,7 +92,7 @@ def _verify_shards(root: Path, manifest: dict, decode: bool, on_bytes, report: R
             report.problems.append(f"{name}: missing")
             continue
         with open(path, "rb") as raw:
-            stream = _HashingReader(raw, on_bytes)
+            stream = HashingReader(raw, on_bytes)
             problems = _check_samples(stream, entry, num_classes, size, decode)
             stream.drain()
         problems += _check_file(stream, entry)
@@ -109,7 +114,7 @@ def _verify_beton(root: Path, manifest: dict, on_bytes, report: Report) -> None:
         report.problems.append(f"{entry['name']}: missing")
         return
     with open(path, "rb") as raw:
-        stream = _HashingReader(raw, on_bytes)
+        stream = HashingReader(raw, on_bytes)
         stream.drain()
     problems = _check_file(stream, entry)
     if not problems:  # the bytes are the ones recorded; check that they say what the manifest says
@@ -122,7 +127,8 @@ def _verify_beton(root: Path, manifest: dict, on_bytes, report: Report) -> None:
 
 
 def _verify_folder(root: Path, manifest: dict, report: Report) -> None:
-    """An exported folder has no checksums: check that every sample's file, and nothing else, is there."""
+    """Every sample's file, and nothing else, is there; and, in exports that have SHA256SUMS (its own digest
+    in the manifest), every file's content is the one exported."""
     classes = manifest["folder"]["classes"]
     n = len(classes)
     expected = {f"{classes[i % n]}/{sample_key(i)}.jpg" for i in range(manifest["num_samples"])}
@@ -131,9 +137,35 @@ def _verify_folder(root: Path, manifest: dict, report: Report) -> None:
     report.problems += [f"{name}: missing" for name in missing[:20]]
     report.problems += [f"{name}: not part of the dataset" for name in extra[:20]]
     report.samples = len(expected & found)
+    record = manifest["folder"].get("checksums")
+    if record is not None:
+        report.problems += _check_folder_content(Path(root), record, expected & found, report)
 
 
-def _check_file(stream: "_HashingReader", entry: dict) -> list[str]:
+def _check_folder_content(root: Path, record: dict, present: set[str], report: Report) -> list[str]:
+    path = root / record["name"]
+    if not path.is_file():
+        return [f"{record['name']}: missing"]
+    with open(path, "rb") as raw:
+        stream = HashingReader(raw)
+        text = stream.read(record["bytes"] + 1)
+    problems = _check_file(stream, record)
+    if problems:
+        return [f"{record['name']}: {p}" for p in problems]
+    sums = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name] = digest
+    changed = []
+    for name in sorted(present):
+        size, digest = file_sha256(root / name)
+        report.bytes += size
+        if sums.get(name) != digest:
+            changed.append(f"{name}: SHA-256 differs from {record['name']}")
+    return changed[:20] + (["… and more files differ"] if len(changed) > 20 else [])
+
+
+def _check_file(stream: HashingReader, entry: dict) -> list[str]:
     problems = []
     if stream.size != entry["bytes"]:
         problems.append(f"size {stream.size:,} bytes, manifest says {entry['bytes']:,}")
@@ -209,8 +241,13 @@ def iter_samples(root: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
             yield from group_samples(iter_members(f))
 
 
-def iter_images(root: Path) -> Iterator[tuple[int, int, bytes]]:
-    """(index, label, JPEG bytes) of every sample in order: from the shards or, without them, the .beton."""
+def iter_images(root: Path, checked: bool = True) -> Iterator[tuple[int, int, bytes]]:
+    """(index, label, JPEG bytes) of every sample in order: from the shards or, without them, the .beton.
+
+    `checked`: each file's SHA-256 is compared with the manifest's, a shard's by the end of its samples, the
+    .beton's before its first (UserError on a mismatch): what is built from these samples is committed only
+    once they are all read, so it is never built from changed bytes. A preview, which builds nothing, skips it.
+    """
     root = Path(root)
     if not (root / manifest_mod.MANIFEST).exists():  # unfinished: the shards present
         yield from ((int(key), int(files["cls"]), files["jpg"]) for key, files in iter_samples(root))
@@ -218,12 +255,16 @@ def iter_images(root: Path) -> Iterator[tuple[int, int, bytes]]:
     manifest = manifest_mod.load(root)
     formats = formats_of(manifest)
     if WEBDATASET in formats:
-        yield from convert.iter_shards(root / s["name"] for s in manifest["shards"])
+        yield from convert.iter_shards(root, manifest["shards"], manifest["num_classes"], checked=checked)
     elif FFCV in formats:
         path = root / manifest["ffcv"]["name"]
+        record = manifest["ffcv"]
+        if checked and path.is_file() and file_sha256(path) != (record["bytes"], record["sha256"]):
+            raise UserError(f"{path}: its bytes differ from the SHA-256 manifest.json records; refusing to use it "
+                            "(check the dataset with mono-shards verify)")  # fmt: skip
         try:
             for index, (label, jpeg) in enumerate(beton_mod.iter_beton(path)):
-                yield index, label, jpeg
+                yield index, convert.label_of(label, manifest["num_classes"], sample_key(index)), jpeg
         except FileNotFoundError:
             raise UserError(f"{path}: missing") from None
         except ValueError as exc:

@@ -180,7 +180,7 @@ def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
 
 
 def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
-    from . import atomic
+    from . import atomic, lock
     from .convert import iter_shards, write_beton
     from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of
 
@@ -188,12 +188,13 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
     if WEBDATASET not in formats:
         raise UserError(f"{root}: has no shards to make a .beton from")
     out = DatasetDir(root)
-    samples = iter_shards(root / s["name"] for s in manifest["shards"])
-    record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
-    formats = (WEBDATASET, FFCV)
-    manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
-    atomic.write_text(out.card, card(manifest))
-    atomic.write_json(out.manifest, manifest)
+    with lock.hold(root, "mono-shards"):  # the dataset's files change: no mono-gen may write it meanwhile
+        samples = iter_shards(root, manifest["shards"], manifest["num_classes"])
+        record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
+        formats = (WEBDATASET, FFCV)
+        manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
+        atomic.write_text(out.card, card(manifest))
+        atomic.write_json(out.manifest, manifest)
     return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
 
 

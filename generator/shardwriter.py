@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,30 +120,22 @@ def write_shard(
     renderer: Renderer,
     on_samples: Callable[[int], None] = lambda n: None,
 ) -> ShardRecord:
-    """Render shard `shard` into a temporary file, then rename it into place and record its hash."""
-    tmp = out.partial / f"{shard_name(shard)}.{os.getpid()}.tmp"
+    """Render shard `shard` into a temporary file in the run state, then rename it into place and record its hash."""
     digest = hashlib.sha256()
     size = 0
-    try:
-        with open(tmp, "wb") as f:
-            pending, pending_bytes, pending_samples = [], 0, 0
-            for record in render_samples(config, shard, bank, renderer):
-                pending.append(record)
-                pending_bytes += len(record)
-                pending_samples += 1
-                if pending_bytes >= FLUSH_BYTES:
-                    size += _flush(f, digest, pending)
-                    on_samples(pending_samples)
-                    pending, pending_bytes, pending_samples = [], 0, 0
-            pending.append(tarfmt.END_OF_ARCHIVE)
-            size += _flush(f, digest, pending)
-            on_samples(pending_samples)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out.shard(shard))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic.replacing(out.shard(shard), staging=out.partial) as f:
+        pending, pending_bytes, pending_samples = [], 0, 0
+        for record in render_samples(config, shard, bank, renderer):
+            pending.append(record)
+            pending_bytes += len(record)
+            pending_samples += 1
+            if pending_bytes >= FLUSH_BYTES:
+                size += _flush(f, digest, pending)
+                on_samples(pending_samples)
+                pending, pending_bytes, pending_samples = [], 0, 0
+        pending.append(tarfmt.END_OF_ARCHIVE)
+        size += _flush(f, digest, pending)
+        on_samples(pending_samples)
     samples = config.output.shard_range(shard)
     record = ShardRecord(shard_name(shard), samples.start, len(samples), size, digest.hexdigest())
     atomic.write_json(out.done_record(shard), record.to_dict(), fsync=False)

@@ -7,6 +7,8 @@ the content only. Any tar reader, webdataset's included, reads the result.
 from __future__ import annotations
 
 import io
+import os
+import stat
 from typing import BinaryIO, Iterator
 
 BLOCK = 512
@@ -46,15 +48,28 @@ def sample(key: str, files: list[tuple[str, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def iter_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
-    """(name, data) of each regular member; raises ValueError on a damaged archive."""
+def iter_members(stream: BinaryIO, length: int | None = None) -> Iterator[tuple[str, bytes]]:
+    """(name, data) of each regular member; raises ValueError on a damaged archive.
+
+    `length`, the archive's size in bytes (by default the size of the file behind `stream`, if any), bounds
+    what a header may claim: a damaged or hostile header claiming gigabytes fails here with a ValueError,
+    not in an allocation of that size. Data is read in chunks, so without a length memory grows only with
+    the bytes that actually arrive."""
+    if length is None:
+        length = stream_length(stream)
+    offset = 0
     while True:
         header = stream.read(BLOCK)
+        offset += BLOCK
         if len(header) < BLOCK:
             raise ValueError("archive ends without its end-of-archive marker")
         if header == _ZERO_PAD:
             return
-        stored = int(header[148:156].split(b"\x00")[0].strip() or b"0", 8)
+        try:
+            stored = int(header[148:156].split(b"\x00")[0].strip() or b"0", 8)
+            size = int(header[124:136].split(b"\x00")[0].strip() or b"0", 8)
+        except ValueError:
+            raise ValueError("damaged tar header (a number field is not octal)") from None
         check = sum(header[:148]) + 8 * 32 + sum(header[156:])
         if stored != check:
             raise ValueError("damaged tar header (checksum mismatch)")
@@ -62,13 +77,39 @@ def iter_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
         prefix = header[345:500].split(b"\x00")[0].decode("utf-8")
         if prefix:
             name = prefix + "/" + name
-        size = int(header[124:136].split(b"\x00")[0].strip() or b"0", 8)
-        data = stream.read(size)
+        if length is not None and size > length - offset:
+            raise ValueError(f"member {name} claims {size:,} bytes, more than the {length:,}-byte archive holds")
+        data = read_exactly(stream, size)
         if len(data) < size:
             raise ValueError(f"archive truncated inside member {name}")
         stream.read(-size % BLOCK)
+        offset += size + -size % BLOCK
         if header[156] in (0x30, 0):
             yield name, data
+
+
+def stream_length(stream) -> int | None:
+    """The size of the regular file behind `stream`, or None (a pipe, a socket, an in-memory stream)."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def read_exactly(stream: BinaryIO, size: int, chunk: int = 1 << 22) -> bytes:
+    """`size` bytes, or fewer at the end of the stream; read in chunks, so that a size claimed by a damaged
+    header costs no more memory than the bytes that are there."""
+    if size <= chunk:
+        return stream.read(size)
+    parts = []
+    while size > 0:
+        part = stream.read(min(chunk, size))
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 def group_samples(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict[str, bytes]]]:
@@ -86,4 +127,4 @@ def group_samples(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, d
 
 
 def read_members(data: bytes) -> list[tuple[str, bytes]]:
-    return list(iter_members(io.BytesIO(data)))
+    return list(iter_members(io.BytesIO(data), len(data)))

@@ -230,7 +230,7 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     from learning.checkpoint import load_trunk
     from learning.models import build_trunk
     from probes.filters import filter_grid, first_layer_filters
-    from probes.report import atomic_write_bytes
+    from learning.atomic import write_bytes
 
     if ckpt is not None:
         trunk, _ = load_trunk(ckpt)
@@ -240,7 +240,7 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     weights = first_layer_filters(trunk)
     buffer = io.BytesIO()
     Image.fromarray(filter_grid(weights, columns=columns, scale=scale)).save(buffer, format="PNG")
-    atomic_write_bytes(out, buffer.getvalue())
+    write_bytes(out, buffer.getvalue(), fsync=False)
     click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import click
 
+from learning import atomic
 from learning.errors import OneLineErrorGroup, UserError
 
 from . import report
@@ -73,14 +75,15 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     saved = out / "config.json"
     if saved.exists() and json.loads(saved.read_text())["budget"] != config["budget"]:
         raise UserError(f"{out} holds a reproduction with another budget; use another --out")
-    saved.write_text(json.dumps(config, indent=2) + "\n")
+    atomic.write_text(saved, json.dumps(config, indent=2) + "\n")
     steps = Pipeline(out, quiet)
     progress = ["--quiet"] if quiet else []
     common_train = ["--seed", seed, "--workers", workers, "--device", device, *progress]
     source = ["--image", image] + (["--image-dir", image_dir] if image_dir else [])
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(image).name)  # an image file's name, never a path out of --out
 
     def experiment(name: str, augment: str) -> Path:
-        data, run = out / "data" / f"{image}-{name}", out / "train" / f"monogan-{name}"
+        data, run = out / "data" / f"{tag}-{name}", out / "train" / f"monogan-{name}"
         steps.run(f"generate {name}", "generator.cli",
                   [*source, "--preset", "cifar", "--samples", plan.samples, "--augment", augment, "--seed", seed,
                    "--workers", workers, "--quiet", "--out", data],
@@ -131,12 +134,12 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     compared = [probe_random, probe_monogan]
     steps.run("accuracy plot", "probes.cli", ["compare", *compared, "-o", out / "compare"])
     steps.run("sample preview", "generator.shards_cli",
-              ["preview", out / "data" / f"{image}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64])
+              ["preview", out / "data" / f"{tag}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64])
     steps.run("GAN samples", "trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
     steps.run("critic filters", "probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
     steps.run("random filters", "probes.cli",
               ["filters", "--arch", "monogan", "--random-init", "--seed", seed, "-o", figures / "filters-random.png"])
-    (figures / "accuracy.png").write_bytes((out / "compare" / "comparison.png").read_bytes())
+    atomic.write_bytes(figures / "accuracy.png", (out / "compare" / "comparison.png").read_bytes())
     results["seconds"] = steps.timings
     report.write(out, results, {
         "samples": figures / "samples.png", "gan": figures / "gan-samples.png", "filters": figures / "filters.png",

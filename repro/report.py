@@ -6,6 +6,8 @@ import html
 import json
 from pathlib import Path
 
+from learning import atomic
+
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 
 
@@ -29,10 +31,10 @@ def effect(random: dict, trained: dict) -> dict[str, float]:
 
 
 def write(run_dir: Path, results: dict, figures: dict[str, Path]) -> None:
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic.write_text(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
     markdown = _markdown(results, figures, run_dir)
-    (run_dir / "report.md").write_text(markdown)
-    (run_dir / "report.html").write_text(_html(results, figures))
+    atomic.write_text(run_dir / "report.md", markdown)
+    atomic.write_text(run_dir / "report.html", _html(results, figures))
 
 
 def _sections(results: dict) -> list[tuple[str, str]]:

@@ -86,8 +86,13 @@ def test_missing_and_foreign_files_are_user_errors(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": FORMAT, "payload": UserError("arbitrary object")}, path)
-    with pytest.raises(UserError, match="weights_only"):
+    with pytest.raises(UserError, match="weights_only") as error:
         load_checkpoint(path)
+    # One complete line: which global torch refused, not a page of advice cut mid-sentence.
+    message = str(error.value)
+    assert message.endswith("failed: Unsupported global: GLOBAL learning.errors.UserError was not an allowed "
+                            "global by default.)"), message
+    assert "\n" not in message and "\x1b" not in message
 
 
 def test_unknown_architecture_is_a_user_error(tmp_path):

@@ -11,6 +11,7 @@ from PIL import Image
 from generator.params import Params, sample_params
 from generator.protocol import Protocol
 from generator.render import Pyramid, Renderer, plan
+from generator.sources import embedded_default
 
 SENTINEL = (255, 0, 255, 255)
 
@@ -46,8 +47,9 @@ def test_no_output_pixel_comes_from_outside_the_source(size):
     assert all(np.all(image == expected) for image in images)
 
 
-def test_rotation_turns_the_content_counter_clockwise_like_pil(paper_images):
-    rgb = np.asarray(Image.open(paper_images / "ameyoko.jpg").convert("RGB").resize((640, 480), Image.BILINEAR))
+def test_rotation_turns_the_content_counter_clockwise_like_pil():
+    photo = embedded_default()  # a photograph that ships with matplotlib
+    rgb = np.asarray(Image.open(photo).convert("RGB").resize((640, 480), Image.BILINEAR))
     angle, size = 20.0, 128
     # Our whole valid region at 20 degrees, against PIL: rotate (counter-clockwise), then centre crop.
     protocol = Protocol(augment=("rotation",))

@@ -34,9 +34,9 @@ def test_help_shows_examples(probe_cli):
     assert "--protocol [imagenet|cifar]" in proc.stdout
 
 
-def test_linear_run_from_the_command_line(probe_cli, probe_cifar10, tmp_path):
+def test_linear_run_from_the_command_line(probe_cli, labelled_images, tmp_path):
     proc = probe_cli("linear", "--arch", "monogan", "--random-init", "--activation", "relu",
-                     "--train", probe_cifar10 / "train", "--val", probe_cifar10 / "test",
+                     "--train", labelled_images / "train", "--val", labelled_images / "test",
                      "--train-limit", 100, "--val-limit", 50, "--epochs", 1, "--batch-size", 50, "--seed", 3,
                      "--workers", 0, "--threads", 1, "--label", "tiny", "--no-progress", "--out", tmp_path / "run")
     assert proc.returncode == 0, proc.stderr

@@ -27,10 +27,10 @@ from learning.data.order import buffer_shuffle
 
 
 @pytest.fixture(scope="module")
-def data(paper_images, tmp_path_factory):
-    """The paper's three images as sources, 300 samples of 32 px: shards, train.beton, and a folder export."""
+def data(source_images, tmp_path_factory):
+    """Three source images, 300 samples of 32 px: shards, train.beton, and a folder export."""
     base = tmp_path_factory.mktemp("reader")
-    mono_gen("--source", paper_images, *SMALL, "--format", "both", "--out", base / "ds")
+    mono_gen("--source", source_images, *SMALL, "--format", "both", "--out", base / "ds")
     mono_shards(["export", str(base / "ds"), "--to", "folder", str(base / "folder"), "-q"])
     return base
 

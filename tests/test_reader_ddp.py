@@ -47,10 +47,10 @@ def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -
 
 
 @pytest.fixture(scope="module")
-def ranks(paper_images, tmp_path_factory):
+def ranks(source_image, tmp_path_factory):
     """What each of 2 ranks saw in each case."""
     base = tmp_path_factory.mktemp("ddp")
-    root = make_dataset(base / "ds", paper_images / "animals.png", fmt="webdataset")
+    root = make_dataset(base / "ds", source_image, fmt="webdataset")
     result = base / "result.json"
     torch.multiprocessing.spawn(_rank, args=(2, str(root), str(base / "rendezvous"), str(result)), nprocs=2)
     return json.loads(result.read_text())

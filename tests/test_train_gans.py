@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 
@@ -16,7 +17,7 @@ from conftest import assert_one_line_error, run_tool
 from learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
 from learning.errors import UserError
 from learning.models import build_trunk
-from train_helpers import metrics, tiny_dataset, train
+from train_helpers import metrics, seen_by_rank, tiny_dataset, torchrun, train
 from trainers import sample
 
 COMMON = ["--epochs", 1, "--workers", 0, "--quiet", "--log-every", 1]
@@ -27,13 +28,13 @@ BIGAN = [*COMMON, "--batch-size", 8, "--image-size", 72, "--crop", 64, "--gen-si
 
 
 @pytest.fixture(scope="module")
-def data32(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("gan32"), paper_images / "animals.png", samples=128, size=32)
+def data32(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("gan32"), source_image, samples=128, size=32)
 
 
 @pytest.fixture(scope="module")
-def data72(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("gan72"), paper_images / "animals.png", samples=128, size=72)
+def data72(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("gan72"), source_image, samples=128, size=72)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +51,16 @@ def bigan_run(data72, tmp_path_factory):
     return run
 
 
-def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, probe_cifar10, tmp_path):
+def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, labelled_images, tmp_path):
     trunk, ckpt = load_trunk(monogan_run / "checkpoint.pt")
     assert (ckpt.method, ckpt.arch, ckpt.epoch) == ("monogan", "monogan", 1)
     assert ckpt.normalization == {"mean": [0.5] * 3, "std": [0.5] * 3}
     assert ckpt.extra["architectures"]["generator"]["arch_args"]["prior"] == "normal"
     assert set(ckpt.extra["modules"]) == {"critic_head", "generator"}
     assert ckpt.extra["state"] == {"generator_steps": 2, "step": 4}
-    result = run_tool("probes.cli", "linear", "--ckpt", monogan_run / "checkpoint.pt", "--train", probe_cifar10 / "train",
-                      "--val", probe_cifar10 / "test", "--train-limit", 100, "--val-limit", 50, "--epochs", 1,
+    result = run_tool("probes.cli", "linear", "--ckpt", monogan_run / "checkpoint.pt",
+                      "--train", labelled_images / "train", "--val", labelled_images / "test",
+                      "--train-limit", 100, "--val-limit", 50, "--epochs", 1,
                       "--workers", 0, "--no-progress", "-o", tmp_path / "probe")  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "probe" / "results.json").read_text())
@@ -92,9 +94,17 @@ def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_
     cells = [grid[2 + 34 * (i // 5) :][:32, 2 + 34 * (i % 5) :][:, :32] for i in range(10)]
     assert all(cell.std() > 0 for cell in cells) and not np.array_equal(cells[0], cells[1])
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask, "as open() would make it, not 0600"
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
     sample.main([str(monogan_run), "--n", "4"])
     assert (monogan_run / "samples-epoch0001.png").exists()
+
+
+def test_an_unwritable_sample_grid_is_one_line(monogan_run, unwritable_dir):
+    result = run_tool("trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "--n", 4)
+    assert_one_line_error(result, "mono-train sample", str(unwritable_dir / "grid.png"))
 
 
 def test_bigan_checkpoint_holds_a_leaky_alexnet_encoder_and_its_gan(bigan_run, tmp_path):
@@ -166,3 +176,19 @@ def test_gan_option_mistakes_are_one_clear_line(monogan_run, data32, data72, tmp
                     method="rotnet", dataset_manifest_sha256=None, epoch=0, meta={})  # fmt: skip
     with pytest.raises(UserError, match="rotnet checkpoint without a generator"):
         sample.main([str(plain)])
+
+
+@pytest.mark.parametrize("method", ["monogan", "bigan"])
+def test_two_process_training_splits_the_data_and_checkpoints(method, data32, data72, tmp_path):
+    data, options = (data32, MONOGAN) if method == "monogan" else (data72, BIGAN)
+    run, seen = tmp_path / "ddp", tmp_path / "seen"
+    result = torchrun(method, "--data", data, "--out", run, *options, "--batch-size", 8, "--steps-per-epoch", 2,
+                      seen=seen)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    shares = seen_by_rank(seen)
+    assert [len(s) for s in shares] == [2 * 8, 2 * 8] and not set(shares[0]) & set(shares[1]), "disjoint shares"
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.epoch) == (method, 1) and ckpt.extra["state"]["step"] == 2
+    steps = [r for r in metrics(run)][:-1]
+    assert [int(r["step"]) for r in steps] == [1, 2] and all(math.isfinite(float(r[k])) for r in steps for k in r
+                                                             if k.endswith("loss") and r[k])  # fmt: skip

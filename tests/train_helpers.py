@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+
+from conftest import REPO
 from gen_helpers import mono_gen
 
 # AlexNet's smallest comfortable input: 64 px crops of 72 px images keep the CPU tests fast.
@@ -29,3 +35,16 @@ def train(method: str, *args) -> None:
 def metrics(run_dir: Path) -> list[dict]:
     with open(Path(run_dir) / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def torchrun(method: str, *args, seen: Path) -> subprocess.CompletedProcess:
+    """`torchrun --nproc-per-node=2 -m trainers.METHOD args` on the CPU (gloo), each rank recording the sample
+    indices it trains on under `seen`."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", f"trainers.{method}", *map(str, args), "--record-samples", str(seen)]  # fmt: skip
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def seen_by_rank(seen: Path, epoch: int = 0) -> list[np.ndarray]:
+    return [np.loadtxt(seen / f"rank{r}" / f"epoch{epoch:03d}.txt", dtype=int, ndmin=1) for r in (0, 1)]

@@ -208,8 +208,8 @@ def train(args) -> None:
                 session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
         progress.close()
         summary = means.means()
-        session.log.log(epoch, step, **summary, lr=lr, images_per_s=progress.images_per_second)
-        session.save(epoch + 1, trunk=trunk, normalization=GAN_NORMALIZATION, step=step, modules=modules, optimizers=optimizers)
+        session.end_epoch(epoch, step, {**summary, "lr": lr, "images_per_s": progress.images_per_second},
+                          trunk=trunk, normalization=GAN_NORMALIZATION, modules=modules, optimizers=optimizers)
         if session.dist.is_main and not args.quiet and summary:
             print(f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
                   f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "

@@ -76,6 +76,19 @@ class Classifier(nn.Module):
         return torch.relu(x) if final_relu else x
 
 
+class Network(nn.Module):
+    """The trunk, then the classifier: one module for DistributedDataParallel to wrap, so that training calls
+    the wrapper (whose forward synchronises the gradients) rather than reaching into it."""
+
+    def __init__(self, trunk: nn.Module, classifier: Classifier):
+        super().__init__()
+        self.trunk = trunk
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier(self.trunk(x))
+
+
 def new_top_layer(width: int, k: int, seed: int) -> nn.Linear:
     """A fresh last layer for this epoch's clusters, N(0, 0.01) weights and zero bias, seeded for resuming."""
     layer = nn.Linear(width, k)
@@ -147,8 +160,7 @@ def train(args) -> None:
                             scaler=session.precision.scaler)  # fmt: skip
     previous = state.get("assignments")
     previous = previous.numpy() if previous is not None else None
-    network = session.ddp(nn.ModuleDict({"trunk": trunk, "classifier": classifier}))
-    core = network.module if hasattr(network, "module") else network
+    network = session.ddp(Network(trunk, classifier))
     loader = session.loader()
     criterion = nn.CrossEntropyLoss()
     feature_dir = session.run_dir / ".features"
@@ -160,7 +172,7 @@ def train(args) -> None:
         if session.dist.is_main:
             feature_dir.mkdir(exist_ok=True)
         barrier()
-        compute_features(session, core["trunk"], core["classifier"], args, feature_dir)
+        compute_features(session, trunk, classifier, args, feature_dir)  # no gradients: the modules themselves
         barrier()
         if session.dist.is_main:
             assignments, clustering_loss = cluster(session, args, feature_dir, epoch)
@@ -190,7 +202,7 @@ def train(args) -> None:
         for _, (images, _, idx) in zip(range(total), loader):
             x = normalize(random_resized_crop(images, args.crop, augment), **IMAGENET_NORMALIZATION)
             with session.precision.autocast():
-                logits = top_ddp(network["classifier"](network["trunk"](session.precision.inputs(x))))
+                logits = top_ddp(network(session.precision.inputs(x)))
                 loss = criterion(logits.float(), labels[idx])
             values = session.check_finite(step + 1, loss=loss)
             optimizer.zero_grad(set_to_none=True)
@@ -208,11 +220,11 @@ def train(args) -> None:
         progress.close()
         loss_sum, count = all_reduce_mean(sums).tolist()
         mean_loss = loss_sum / max(count, 1)
-        session.log.log(epoch, step, loss=mean_loss, clustering_loss=clustering_loss, nmi=nmi, empty_clusters=empty,
-                        lr=args.lr, images_per_s=progress.images_per_second)  # fmt: skip
-        session.save(epoch + 1, trunk=trunk, normalization=IMAGENET_NORMALIZATION, step=step,
-                     modules={"classifier": classifier}, optimizers={"sgd": optimizer},
-                     state={"assignments": torch.from_numpy(assignments.astype(np.int32))})  # fmt: skip
+        row = {"loss": mean_loss, "clustering_loss": clustering_loss, "nmi": nmi, "empty_clusters": empty,
+               "lr": args.lr, "images_per_s": progress.images_per_second}
+        session.end_epoch(epoch, step, row, trunk=trunk, normalization=IMAGENET_NORMALIZATION,
+                          modules={"classifier": classifier}, optimizers={"sgd": optimizer},
+                          state={"assignments": torch.from_numpy(assignments.astype(np.int32))})  # fmt: skip
         if session.dist.is_main and not args.quiet:
             nmi_text = f", NMI to previous {nmi:.3f}" if nmi is not None else ""
             print(f"deepcluster: epoch {epoch + 1}/{args.epochs} loss {mean_loss:.4f}, clustering loss "

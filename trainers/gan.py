@@ -6,9 +6,8 @@ to the trained trunk), as in DCGAN and both original codes.
 """
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from learning import atomic
 from learning.errors import UserError
 from trainers.common.distributed import all_reduce_gradients
 from trainers.common.runtime import Precision
@@ -203,15 +203,10 @@ def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 
 
 
 def write_image_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
-    """Write `image_grid(images)` as a PNG, atomically: a reader never sees half a file."""
+    """Write `image_grid(images)` as a PNG, atomically (learning.atomic): a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(image_grid(images, columns)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    Image.fromarray(image_grid(images, columns)).save(buffer, format="PNG")
+    atomic.write_bytes(path, buffer.getvalue(), fsync=False)
     return path

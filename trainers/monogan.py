@@ -134,9 +134,9 @@ def train(args) -> None:
                                 images_per_s=progress.images_per_second)  # fmt: skip
         progress.close()
         summary = means.means()
-        session.log.log(epoch, step, **summary, generator_steps=generator_steps, lr=args.lr, images_per_s=progress.images_per_second)
-        session.save(epoch + 1, trunk=critic.trunk, normalization=GAN_NORMALIZATION, step=step, modules=modules,
-                     optimizers=optimizers, state={"generator_steps": generator_steps})  # fmt: skip
+        row = {**summary, "generator_steps": generator_steps, "lr": args.lr, "images_per_s": progress.images_per_second}
+        session.end_epoch(epoch, step, row, trunk=critic.trunk, normalization=GAN_NORMALIZATION, modules=modules,
+                          optimizers=optimizers, state={"generator_steps": generator_steps})  # fmt: skip
         if session.dist.is_main and not args.quiet and summary:
             print(f"monogan: epoch {epoch + 1}/{args.epochs} Wasserstein estimate {summary['wasserstein']:.4f}, "
                   f"gradient penalty {summary['gradient_penalty']:.4f}, {generator_steps} generator steps "

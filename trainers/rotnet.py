@@ -108,10 +108,10 @@ def train(args) -> None:
                 session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
         progress.close()
         loss_sum, correct, count = all_reduce_mean(sums).tolist()
-        session.log.log(epoch, step, loss=loss_sum / max(count, 1), accuracy=correct / max(count, 1), lr=lr,
-                        images_per_s=progress.images_per_second)  # fmt: skip
-        session.save(epoch + 1, trunk=trunk, normalization=IMAGENET_NORMALIZATION, step=step,
-                     modules={"head": head}, optimizers={"sgd": optimizer})  # fmt: skip
+        row = {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1), "lr": lr,
+               "images_per_s": progress.images_per_second}
+        session.end_epoch(epoch, step, row, trunk=trunk, normalization=IMAGENET_NORMALIZATION,
+                          modules={"head": head}, optimizers={"sgd": optimizer})  # fmt: skip
         if session.dist.is_main and not args.quiet:
             print(f"rotnet: epoch {epoch + 1}/{args.epochs} loss {loss_sum / max(count, 1):.4f} "
                   f"rotation accuracy {100 * correct / max(count, 1):.1f}% ({progress.images_per_second:,.0f} img/s)",

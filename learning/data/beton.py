@@ -35,10 +35,11 @@ def require_ffcv() -> None:
 
 
 class BetonBatches:
-    def __init__(self, path: str, num_workers: int):
+    def __init__(self, path: str, num_workers: int, num_classes: int):
         require_ffcv()
         self.path = path
         self.threads = max(1, num_workers)
+        self.num_classes = num_classes  # a label outside 0..num_classes-1 is refused, not passed on
 
     def batches(self, plan: RankPlan, copy: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The plan's batches. FFCV reuses its buffers a few batches later: with `copy` we hand out
@@ -66,6 +67,9 @@ class BetonBatches:
         try:
             for k, (images, labels) in enumerate(epoch):
                 labels = labels.reshape(-1)
+                if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < self.num_classes:
+                    raise UserError(f"{self.path}: batch {k} has labels outside the dataset's classes "
+                                    f"0..{self.num_classes - 1}; check the dataset with mono-shards verify")
                 if copy:
                     images, labels = images.clone(), labels.clone()
                 yield images, labels, torch.from_numpy(plan.batch(k)[1].copy())

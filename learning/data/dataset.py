@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class Dataset:
     layout: Layout = field(repr=False)
     requested: str | None = None  # the format asked for, if any
     shards: tuple[str, ...] = field(default=(), repr=False)  # path or URL per layout chunk
+    remote: bool = False  # the shards are URLs the user gave (else local files, opened as files only)
     beton: str | None = field(default=None, repr=False)
     folder: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)  # paths, labels by index
     problems: dict[str, str] = field(default_factory=dict, repr=False)  # why a listed format is not usable
@@ -177,7 +179,7 @@ def _open_shard_location(text: str) -> Dataset:
     return Dataset(
         location=text, formats=("webdataset",), num_samples=layout.num_samples, num_classes=manifest["num_classes"],
         image_size=manifest["image_size"], class_names=tuple(s["name"] for s in manifest["sources"]),
-        manifest=manifest, layout=layout, shards=tuple(urls),
+        manifest=manifest, layout=layout, shards=tuple(urls), remote=_is_url(text),
     )  # fmt: skip
 
 
@@ -211,23 +213,54 @@ def _parse_manifest(raw: bytes, where) -> dict:
         raise UserError(f"{where}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or (manifest.get("format"), manifest.get("format_version")) != MANIFEST_FORMAT:
         raise UserError(f"{where}: not a mono dataset manifest (format {MANIFEST_FORMAT[0]}, version {MANIFEST_FORMAT[1]})")
-    if not _well_formed(manifest):
-        raise UserError(f"{where}: unreadable manifest (missing or malformed entries)")
+    problem = _malformed(manifest)
+    if problem:
+        raise UserError(f"{where}: unreadable manifest ({problem})")
     return manifest
 
 
-def _well_formed(manifest: dict) -> bool:
-    try:
-        counts = [manifest[k] for k in ("num_samples", "num_classes", "image_size")]
-        shards = [(s["name"], s["first"], s["count"]) for s in manifest["shards"]]
-        names = [s["name"] for s in manifest["sources"]]
-    except (KeyError, TypeError):
-        return False
-    return (
-        all(isinstance(c, int) and c > 0 for c in counts)
-        and len(names) == manifest["num_classes"]
-        and all(isinstance(n, str) and isinstance(f, int) and isinstance(c, int) for n, f, c in shards)
-    )
+def plain_name(name) -> bool:
+    """Whether `name` names a file directly inside the dataset directory: no separator, scheme (`pipe:`,
+    `http:`), parent, absolute path or hidden file. The manifest's file names must be such names, so that
+    reading a dataset never opens anything outside it, nor runs anything (shards/README.md)."""
+    return isinstance(name, str) and len(name) <= 255 and _PLAIN_NAME.fullmatch(name) is not None
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def _malformed(manifest: dict) -> str | None:
+    """Why the fields this reader uses are missing or unusable, or None."""
+    def count(value, low: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    for key in ("num_samples", "num_classes", "image_size"):
+        if not count(manifest.get(key), 1):
+            return f"{key} must be a positive integer"
+    digest = manifest.get("config_sha256")
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        return "config_sha256 must be a SHA-256 hex digest"
+    sources, shards = manifest.get("sources"), manifest.get("shards")
+    if not isinstance(sources, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str)
+                                                for s in sources):
+        return "sources must be a list of named source images"
+    if len(sources) != manifest["num_classes"]:
+        return f"{len(sources)} sources for num_classes {manifest['num_classes']}"
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        return "shards must be a list of shard records"
+    for i, shard in enumerate(shards):
+        if not plain_name(shard.get("name")):
+            return f"shards[{i}].name {str(shard.get('name'))[:60]!r} is not a plain file name in the dataset directory"
+        if not (count(shard.get("first"), 0) and count(shard.get("count"), 1)):
+            return f"shards[{i}] must have integer first and count"
+    formats = manifest.get("formats", ["webdataset"])
+    if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+        return "formats must be a list of format names"
+    if "ffcv" in formats:
+        ffcv = manifest.get("ffcv")
+        if not isinstance(ffcv, dict) or not plain_name(ffcv.get("name")):
+            return "ffcv.name must be a plain file name in the dataset directory"
+    return None
 
 
 def _scan_folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:

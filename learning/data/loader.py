@@ -71,9 +71,9 @@ class Loader:
         self._plan: RankPlan | None = None
         make = BatchMaker(transform, seed)
         if self.format == "ffcv":
-            self._reader = BetonBatches(dataset.beton, num_workers)
+            self._reader = BetonBatches(dataset.beton, num_workers, dataset.num_classes)
         elif self.format == "webdataset":
-            self._reader = ShardBatches(list(dataset.shards), dataset.layout, make)
+            self._reader = ShardBatches(list(dataset.shards), dataset.layout, make, dataset.num_classes, dataset.remote)
         else:
             paths, labels = dataset.folder
             self._reader = FolderBatches(paths, labels, make)

@@ -18,10 +18,12 @@ from .tario import iter_samples
 
 
 class ShardBatches(PlannedBatches):
-    def __init__(self, shards: list[str], layout: Layout, make):
+    def __init__(self, shards: list[str], layout: Layout, make, num_classes: int, remote: bool = False):
         super().__init__(make)
         self.shards = shards  # one path or URL per chunk of the layout
         self.layout = layout
+        self.num_classes = num_classes  # a label outside 0..num_classes-1 is refused, not passed on
+        self.remote = remote  # URLs the user gave; local shards are only ever opened as files
 
     def batches(self, plan, mine: range) -> Iterator:
         layout = self.layout
@@ -43,7 +45,10 @@ class ShardBatches(PlannedBatches):
         for c, members in _runs(chunk[reading], needed[reading]):
             url = self.shards[c]
             wanted = set(members)
-            for index, jpg, label in _read(url, wanted):
+            for index, jpg, label in _read(url, wanted, self.remote):
+                if not 0 <= label < self.num_classes:
+                    raise UserError(f"{url}: sample {index} has label {label}, outside the dataset's classes "
+                                    f"0..{self.num_classes - 1}; check the dataset with mono-shards verify")
                 cache[index] = (jpg, label)
                 read += 1
                 while done < len(segments) and ready[done] < read:
@@ -70,11 +75,11 @@ def _runs(chunks: np.ndarray, indices: np.ndarray) -> Iterator[tuple[int, list[i
         yield int(part_chunks[0]), part.tolist()
 
 
-def _read(url: str, wanted: set[int]) -> Iterator[tuple[int, bytes, int]]:
+def _read(url: str, wanted: set[int], remote: bool) -> Iterator[tuple[int, bytes, int]]:
     """The wanted samples of one shard, all of them; stops reading once all are found."""
     left = len(wanted)
     try:
-        with _open(url) as stream:
+        with _open(url, remote) as stream:
             for sample in iter_samples(stream, wanted.__contains__, url):
                 yield sample
                 left -= 1
@@ -89,9 +94,11 @@ def _read(url: str, wanted: set[int]) -> Iterator[tuple[int, bytes, int]]:
         raise UserError(f"{url}: cannot read ({exc.strerror})" if exc.strerror else f"{url}: download failed") from None
 
 
-def _open(url: str):
-    if "://" in url or url.startswith("pipe:"):
+def _open(url: str, remote: bool):
+    """A local shard is a file, whatever its name looks like; only a location the user gave as a URL goes
+    through webdataset's opener (curl for http(s), and whatever else it can open, `pipe:` commands too)."""
+    if remote:
         import webdataset as wds
 
-        return wds.gopen(url)  # curl for http(s), and whatever else webdataset can open
+        return wds.gopen(url)
     return open(url, "rb")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from learning.errors import UserError
+from learning.errors import UserError, describe_os_error
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -68,11 +68,18 @@ def run_trainer(get_args_parser: Callable[[], argparse.ArgumentParser], train: C
 
 
 def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None, prog: str) -> None:
-    """Run a trainer's main with mono's error convention: user mistakes are one line and exit 2."""
+    """Run a trainer's main with mono's error convention: user mistakes are one line and exit 2, and so are
+    file-system errors that name a path (an unwritable --out, a full disk while saving a checkpoint)."""
     try:
         main(argv)
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        message = describe_os_error(exc)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)

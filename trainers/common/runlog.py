@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
+
+from learning import atomic
 
 
 class RunLog:
@@ -18,7 +21,8 @@ class RunLog:
 
     def __init__(self, run_dir: Path, columns: list[str], enabled: bool = True, resume_step: int | None = None,
                  prepare: Callable[[], None] | None = None):  # fmt: skip
-        """`prepare` runs once, just before the first file is written (it makes the run directory)."""
+        """`prepare` runs once, just before the first file is written (it makes the run directory).
+        `resume_step`: rows after it, left by an earlier run, are dropped when the log opens (0: all)."""
         self.enabled = enabled
         self.columns = ["epoch", "step", "time"] + list(columns)
         self.run_dir = Path(run_dir)
@@ -46,14 +50,17 @@ class RunLog:
         self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self._resume_step)
 
     def _truncate_after(self, step: int) -> None:
-        """Drop rows a killed run wrote after its last checkpoint, so the resumed log has no duplicates."""
-        with open(self.path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        kept = [r for r in rows if int(r["step"]) <= step]
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(kept)
+        """Drop rows a killed or failed run wrote after its last checkpoint (all of them when it left none), so
+        the log of the run that continues has no duplicates; rewritten atomically."""
+        kept = []
+        if step > 0:
+            with open(self.path, newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic.write_text(self.path, text.getvalue())
 
     def log(self, epoch: int, step: int, **metrics: float) -> None:
         if not self.enabled:

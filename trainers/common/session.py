@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from learning import atomic
 from learning.data import Loader, open_dataset
 from learning.errors import UserError
 
@@ -30,6 +32,8 @@ class Session:
         self.dist = init_distributed(args.device)
         self.precision = Precision(self.dist.device)
         self.run_dir = Path(args.out)
+        if self.dist.is_main:
+            _check_writable(self.run_dir)
         self.dataset = open_dataset(args.data, format=args.format)
         if self.dataset.num_samples == 0:
             raise UserError(f"{args.data}: the dataset holds no samples")
@@ -44,12 +48,13 @@ class Session:
         seed_everything(args.seed)
         # Nothing is written until the first metric row or checkpoint: a mistake found while the trainer
         # builds its models (a crop too small for the trunk, say) leaves no run directory behind.
+        # A fresh run (no checkpoint) keeps no rows a run before it left in RUN_DIR: it starts from step 0.
         self.log = RunLog(self.run_dir, metrics, enabled=self.dist.is_main, prepare=self._prepare_run_dir,
-                          resume_step=self.resume_step if self.resume_from else None)  # fmt: skip
+                          resume_step=self.resume_step if self.resume_from else 0)  # fmt: skip
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "args.json").write_text(json.dumps(_jsonable(vars(self.args)), indent=2) + "\n")
+        atomic.write_text(self.run_dir / "args.json", json.dumps(_jsonable(vars(self.args)), indent=2) + "\n")
 
     def begin(self) -> None:
         """Start writing the run (main process): RUN_DIR, args.json, the logs. The first metric row or
@@ -139,6 +144,16 @@ class Session:
         barrier()
         self.saved_epoch = epoch
 
+    def end_epoch(self, epoch: int, step: int, metrics: dict[str, float | None], **checkpoint) -> None:
+        """Checkpoint after epoch `epoch` (counted from 0), then write the epoch's metrics row.
+
+        In that order: a row is only ever written for an epoch whose checkpoint is safely on disk, so a
+        run that fails to save (a full disk) leaves no row that its rerun would write a second time.
+        `checkpoint` is what `save` takes besides the epoch and step.
+        """
+        self.save(epoch + 1, step=step, **checkpoint)
+        self.log.log(epoch, step, **metrics)
+
     def close(self) -> None:
         self.log.close()
 
@@ -162,6 +177,18 @@ class RecordingLoader:
             for images, labels, indices in self.loader:
                 record.write("".join(f"{i}\n" for i in indices.tolist()))
                 yield images, labels, indices
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Refuse an --out this user cannot create or write before training for an epoch, not after; nothing is
+    created here (the run directory appears with the run's first file)."""
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {run_dir}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {run_dir}: cannot write in {existing} (permission denied)")
 
 
 def _jsonable(args: dict) -> dict:

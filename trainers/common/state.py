@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from learning import atomic
 from learning.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from learning.errors import UserError
 
@@ -55,7 +56,7 @@ def save_state(
     )  # fmt: skip
     if keep_copy:
         copy = path.with_name(f"checkpoint-epoch{epoch:04d}.pt")
-        copy.write_bytes(path.read_bytes())
+        atomic.write_bytes(copy, path.read_bytes())
     return path
 
 
