@@ -85,8 +85,8 @@ def _check_data_options(train, val, dataset, data_root) -> None:
               help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
                    "for monogan (docs/probes.md lists them and their defaults).")
 @click.option("--flip/--no-flip", default=None,
-              help="Random horizontal flips of the training images [default: off for cifar; the imagenet protocol "
-                   "always flips]. With the cifar protocol, features of both orientations are cached.")
+              help="Random horizontal flips of the training images [default: on; the imagenet protocol always "
+                   "flips]. With the cifar protocol, features of both orientations are cached.")
 @click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="ImageFolder tree of training images.")
 @click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR",

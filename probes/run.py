@@ -42,7 +42,7 @@ from probes.transforms import Normalizer, eval_transform, train_transform
 
 __all__ = ["RANDOM_INIT_NORMALIZATION", "LinearConfig", "run_linear"]
 
-FLIP_DEFAULT = {"imagenet": True, "cifar": False}
+FLIP_DEFAULT = {"imagenet": True, "cifar": True}
 """Whether each protocol flips training images unless told otherwise (docs/protocol.md, "Calibration")."""
 
 STATE_FILE = "probe_state.pt"

