@@ -5,7 +5,7 @@ import json
 import pytest
 
 from learning.checkpoint import save_checkpoint
-from learning.models import build_trunk
+from learning.models import build_trunk, canonical_arch_args
 
 
 def _assert_one_line_error(proc, *fragments):
@@ -43,7 +43,8 @@ def test_linear_run_from_the_command_line(probe_cli, labelled_images, tmp_path):
     assert proc.stdout.startswith("tiny: conv1 ")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     config = results["config"]
-    assert (config["seed"], config["threads"], config["arch_args"]) == (3, 1, {"activation": "relu"})
+    expected_args = canonical_arch_args("monogan", activation="relu")  # what the checkpoint would store
+    assert (config["seed"], config["threads"], config["arch_args"]) == (3, 1, expected_args)
     assert config["schedule"]["batch_size"] == 50
     assert (results["dataset"]["train_images"], results["dataset"]["val_images"]) == (100, 50)
     assert (tmp_path / "run" / "results.md").is_file() and (tmp_path / "run" / "accuracy.png").is_file()
