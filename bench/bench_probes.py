@@ -59,8 +59,9 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     cfg = LinearConfig(
         out=out,
-        data=DataSpec(train=args.data / "train", val=args.data / "test",
-                      train_limit=args.train_limit, val_limit=args.val_limit),
+        data=DataSpec(
+            train=args.data / "train", val=args.data / "test", train_limit=args.train_limit, val_limit=args.val_limit
+        ),
         arch="monogan",
         schedule=Schedule(epochs=args.epochs),
         workers=args.workers,
@@ -76,11 +77,15 @@ def main() -> None:
     data = results["dataset"]
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"machine          {results['environment']['cpu']}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {args.workers} loader workers")
+    print(
+        f"machine          {results['environment']['cpu']}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {args.workers} loader workers"
+    )
     print(f"load average     before {load_before}; after {_load()}")
-    print(f"protocol         cifar, random-init monogan, {args.epochs} epochs, "
-          f"{data['train_images']} train / {data['val_images']} val images")
+    print(
+        f"protocol         cifar, random-init monogan, {args.epochs} epochs, "
+        f"{data['train_images']} train / {data['val_images']} val images"
+    )
     print(f"wall time        {finished - imported:8.1f} s  (run_linear; {finished - started:.1f} s with imports)")
     print(f"peak RSS         {peak_self:8.0f} MiB main process, {peak_children:.0f} MiB largest loader worker")
     print(f"feature cache    {stages.get('feature_cache_mib', 0):8.0f} MiB (float16)")

@@ -10,6 +10,7 @@ faster than training, the accelerator is not data-starved.
 
 Figures go to docs/benchmarks.md (with the device name).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,11 @@ def trainer_args(method: str, full: bool) -> list[str]:
         return []
     if full:
         return {"deepcluster": ["--k", "1000"]}.get(method, [])
-    small = {"rotnet": ["--crop", "64", "--head-width", "256"],
-             "deepcluster": ["--crop", "64", "--head-width", "256", "--k", "32", "--pca", "32"],
-             "bigan": ["--image-size", "72", "--crop", "64", "--gen-size", "32"]}  # fmt: skip
+    small = {
+        "rotnet": ["--crop", "64", "--head-width", "256"],
+        "deepcluster": ["--crop", "64", "--head-width", "256", "--k", "32", "--pca", "32"],
+        "bigan": ["--image-size", "72", "--crop", "64", "--gen-size", "32"],
+    }
     return small.get(method, [])
 
 
@@ -51,18 +54,62 @@ def make_data(root: Path, size: int, samples: int, env: dict) -> Path:
     if not (data / "manifest.json").exists():
         image = REPO.parent / "shared" / "images" / "ameyoko.jpg"
         source = ["--image", str(image)] if image.exists() else []
-        run([sys.executable, "-m", "generator.cli", *source, "--samples", str(samples), "--size", str(size),
-             "--format", "both", "--quiet", "--out", str(data)], env)  # fmt: skip
-        run([sys.executable, "-m", "generator.shards_cli", "export", str(data), "--to", "folder", str(root / f"folder-{size}")], env)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "generator.cli",
+                *source,
+                "--samples",
+                str(samples),
+                "--size",
+                str(size),
+                "--format",
+                "both",
+                "--quiet",
+                "--out",
+                str(data),
+            ],
+            env,
+        )
+        run(
+            [
+                sys.executable,
+                "-m",
+                "generator.shards_cli",
+                "export",
+                str(data),
+                "--to",
+                "folder",
+                str(root / f"folder-{size}"),
+            ],
+            env,
+        )
     return data
 
 
 def training_rate(method: str, data: str, fmt: str, args, env: dict, work: Path) -> float:
     out = work / f"run-{method}-{fmt}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", f"trainers.{method}", "--data", data, "--out", str(out), "--epochs", "1",
-           "--steps-per-epoch", str(args.steps), "--batch-size", str(args.batch_size), "--workers", str(args.workers),
-           "--quiet", *trainer_args(method, args.full)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        f"trainers.{method}",
+        "--data",
+        data,
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--workers",
+        str(args.workers),
+        "--quiet",
+        *trainer_args(method, args.full),
+    ]
     if fmt != "folder":
         cmd += ["--format", fmt]
     run(cmd, env)
@@ -76,8 +123,19 @@ def loader_rate(data: str, fmt: str, args, env: dict) -> float:
     Measured in a fresh interpreter, so that one format's threads (FFCV's) are not alive when the next
     format's DataLoader forks its workers.
     """
-    cmd = [sys.executable, __file__, "--measure-loader", data, fmt, "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--workers", str(args.workers)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--measure-loader",
+        data,
+        fmt,
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--workers",
+        str(args.workers),
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"bench: loader {fmt} on {data} failed:\n{result.stderr[-2000:]}")

@@ -8,11 +8,13 @@ field's type id so that plain ffcv reads the file without custom fields; (2) giv
 every run, where DatasetWriter's worker processes claim pages in a racy order; (3) stream from the
 shards in one pass. A side effect: writing needs no ffcv, only reading does.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -20,7 +22,13 @@ VERSION = 2  # ffcv.types.CURRENT_VERSION of the ffcv releases that read these f
 MIN_PAGE_SIZE = 1 << 23  # ffcv's default page size (4 × 2 MiB)
 
 HEADER = np.dtype(
-    [("version", "<u2"), ("num_fields", "<u2"), ("page_size", "<u4"), ("num_samples", "<u8"), ("alloc_table_ptr", "<u8")],
+    [
+        ("version", "<u2"),
+        ("num_fields", "<u2"),
+        ("page_size", "<u4"),
+        ("num_samples", "<u8"),
+        ("alloc_table_ptr", "<u8"),
+    ],
     align=True,
 )
 FIELD_DESCRIPTOR = np.dtype([("type_id", "<u1"), ("name", ("<u1", 16)), ("arguments", ("<u1", (1024,)))], align=True)
@@ -118,7 +126,9 @@ def iter_beton(path: Path) -> Iterator[tuple[int, bytes]]:
     data = np.memmap(path, np.uint8, mode="r")
     header = read_header(path)
     if header["version"] != VERSION or header["num_fields"] != len(FIELDS):
-        raise ValueError(f"not a .beton written by mono-gen (version {header['version']}, {header['num_fields']} fields)")
+        raise ValueError(
+            f"not a .beton written by mono-gen (version {header['version']}, {header['num_fields']} fields)"
+        )
     start = HEADER.itemsize + len(FIELDS) * FIELD_DESCRIPTOR.itemsize
     stop = start + header["num_samples"] * SAMPLE_METADATA.itemsize
     if stop > header["alloc_table_ptr"] or header["alloc_table_ptr"] > len(data):

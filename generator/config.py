@@ -1,4 +1,5 @@
 """The complete description of a dataset: protocol, output spec and sources. It fixes every byte."""
+
 from __future__ import annotations
 
 import hashlib

@@ -2,6 +2,7 @@
 
 Both copy the JPEG bytes of the shards, so sample i is byte-identical in every layout.
 """
+
 from __future__ import annotations
 
 import copy
@@ -9,8 +10,8 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
@@ -25,9 +26,14 @@ FFCV_FIELDS = {"image": "jpeg", "label": "int"}
 CHECKSUMS = "SHA256SUMS"  # an exported folder's per-file checksums
 
 
-def iter_shards(root: Path, records: Iterable[dict], num_classes: int, checked: bool = True,
-                recorded_in: str = "manifest.json",
-                remedy: str = "check the dataset with mono-shards verify") -> Iterator[tuple[int, int, bytes]]:
+def iter_shards(
+    root: Path,
+    records: Iterable[dict],
+    num_classes: int,
+    checked: bool = True,
+    recorded_in: str = "manifest.json",
+    remedy: str = "check the dataset with mono-shards verify",
+) -> Iterator[tuple[int, int, bytes]]:
     """(index, label, JPEG bytes) of every sample of the shards `records` lists (`name`, `bytes`, `sha256`),
     checking that they hold samples 0, 1, 2, … in order, each labelled with one of the `num_classes` classes.
 
@@ -55,8 +61,9 @@ def iter_shards(root: Path, records: Iterable[dict], num_classes: int, checked: 
         except FileNotFoundError:
             raise UserError(f"{path}: shard missing") from None
         if checked and not stream.matches(record):
-            raise UserError(f"{path}: its bytes differ from the SHA-256 {recorded_in} records; refusing to build "
-                            f"from it ({remedy})")  # fmt: skip
+            raise UserError(
+                f"{path}: its bytes differ from the SHA-256 {recorded_in} records; refusing to build from it ({remedy})"
+            )
         if damage is not None:
             raise UserError(f"{path}: damaged shard ({damage}); check it with mono-shards verify")
 
@@ -72,8 +79,9 @@ def label_of(raw: bytes | int, num_classes: int, key: str) -> int:
     return label
 
 
-def write_beton(target: Path, samples: Iterable[tuple[int, int, bytes]], num_samples: int, size: int,
-                progress: bool = True) -> dict:
+def write_beton(
+    target: Path, samples: Iterable[tuple[int, int, bytes]], num_samples: int, size: int, progress: bool = True
+) -> dict:
     """Write the .beton atomically from (index, label, JPEG) in index order; return its manifest record."""
     for stale in atomic.stale_temporaries(target):  # left by a killed run
         stale.unlink(missing_ok=True)
@@ -160,5 +168,12 @@ def _running(pid: int) -> bool:
 
 
 def _bar(total: int, desc: str, enabled: bool):
-    return tqdm(total=total, unit="samples", unit_scale=True, desc=desc, disable=not enabled, dynamic_ncols=True,
-                mininterval=0.2 if os.isatty(2) else 30)
+    return tqdm(
+        total=total,
+        unit="samples",
+        unit_scale=True,
+        desc=desc,
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.2 if os.isatty(2) else 30,
+    )

@@ -1,9 +1,11 @@
 """SHA-256 of files, streamed: the checksums the manifest records."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 
 def file_sha256(path: Path) -> tuple[int, str]:

@@ -1,4 +1,5 @@
 """Names of things in a dataset directory (specified in shards/README.md)."""
+
 from __future__ import annotations
 
 from pathlib import Path

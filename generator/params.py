@@ -2,6 +2,7 @@
 
 Sample i's parameters depend only on (protocol, seed, i, source size): see `rng.uniform`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

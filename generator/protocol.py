@@ -3,6 +3,7 @@
 Every number here is a default taken from the paper; `docs/protocol.md` gives the sources and the
 choices the paper leaves open.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,7 +82,9 @@ def parse_augment(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown or not names:
-        raise ValueError(f"--augment takes all, none, or a comma-separated subset of {', '.join(AUGMENTATIONS)}; got {text!r}")
+        raise ValueError(
+            f"--augment takes all, none, or a comma-separated subset of {', '.join(AUGMENTATIONS)}; got {text!r}"
+        )
     return names
 
 
@@ -111,11 +114,15 @@ class OutputSpec:
         # Checked before anything is written: a size beyond these would spend hours listing shards that
         # cannot be named, and leave run state behind.
         if self.samples > MAX_SAMPLES:
-            raise ValueError(f"--samples must be at most {MAX_SAMPLES:,} (sample keys have {KEY_DIGITS} digits), "
-                             f"got {self.samples:,}")  # fmt: skip
+            raise ValueError(
+                f"--samples must be at most {MAX_SAMPLES:,} (sample keys have {KEY_DIGITS} digits), "
+                f"got {self.samples:,}"
+            )
         if self.num_shards > MAX_SHARDS:
-            raise ValueError(f"{self.samples:,} samples in shards of {self.shard_size:,} make {self.num_shards:,} "
-                             f"shards; a manifest holds at most {MAX_SHARDS:,}: raise --shard-size")  # fmt: skip
+            raise ValueError(
+                f"{self.samples:,} samples in shards of {self.shard_size:,} make {self.num_shards:,} "
+                f"shards; a manifest holds at most {MAX_SHARDS:,}: raise --shard-size"
+            )
 
     @property
     def num_shards(self) -> int:

@@ -1,10 +1,11 @@
 """Read a dataset directory back: verify it against its manifest, summarise it, sample from it."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from . import beton as beton_mod
 from . import convert
@@ -54,13 +55,18 @@ def manifest_problems(manifest: dict) -> list[str]:
         return ["config does not match config_sha256 (the manifest was edited)"]
     output, sources = config["output"], config["sources"]
     problems = []
-    for key, expected in (("num_samples", output["samples"]), ("image_size", output["size"]),
-                          ("num_classes", len(sources))):  # fmt: skip
+    for key, expected in (
+        ("num_samples", output["samples"]),
+        ("image_size", output["size"]),
+        ("num_classes", len(sources)),
+    ):
         if manifest[key] != expected:
             problems.append(f"{key} is {manifest[key]}, the config makes {expected}")
     n, d = len(sources), output["samples"]
-    described = [{"index": j, "name": s["name"], "sha256": s["sha256"], "samples": d // n + (j < d % n)}
-                 for j, s in enumerate(sources)]  # fmt: skip
+    described = [
+        {"index": j, "name": s["name"], "sha256": s["sha256"], "samples": d // n + (j < d % n)}
+        for j, s in enumerate(sources)
+    ]
     listed = [{k: s[k] for k in ("index", "name", "sha256", "samples")} for s in manifest["sources"]]
     if listed != described:
         problems.append("sources differ from the config's")
@@ -189,7 +195,11 @@ def _check_samples(stream, entry: dict, num_classes: int, size: int, decode: boo
         return [f"damaged archive ({exc})"]
     problems = []
     if order != expected:
-        problems.append(f"holds {len(order)} samples, expected {len(expected)} with keys {expected[0]}..{expected[-1]}" if expected else "unexpected samples")
+        problems.append(
+            f"holds {len(order)} samples, expected {len(expected)} with keys {expected[0]}..{expected[-1]}"
+            if expected
+            else "unexpected samples"
+        )
     for key in order:
         files = seen[key]
         missing = [e for e in EXPECTED_EXTS if e not in files]
@@ -260,8 +270,10 @@ def iter_images(root: Path, checked: bool = True) -> Iterator[tuple[int, int, by
         path = root / manifest["ffcv"]["name"]
         record = manifest["ffcv"]
         if checked and path.is_file() and file_sha256(path) != (record["bytes"], record["sha256"]):
-            raise UserError(f"{path}: its bytes differ from the SHA-256 manifest.json records; refusing to use it "
-                            "(check the dataset with mono-shards verify)")  # fmt: skip
+            raise UserError(
+                f"{path}: its bytes differ from the SHA-256 manifest.json records; refusing to use it "
+                "(check the dataset with mono-shards verify)"
+            )
         try:
             for index, (label, jpeg) in enumerate(beton_mod.iter_beton(path)):
                 yield index, convert.label_of(label, manifest["num_classes"], sample_key(index)), jpeg

@@ -1,4 +1,5 @@
 """mono-shards: check, describe, preview and export generated datasets."""
+
 from __future__ import annotations
 
 import json
@@ -83,13 +84,18 @@ def info(dataset, as_json):
     formats = formats_of(manifest)
     total = sum(s["bytes"] for s in manifest["shards"])
     if "webdataset" in formats:
-        held = f"{len(manifest['shards'])} shards × {output['shard_size']:,} samples, {manifest['shard_pattern']}, {total / 1e6:,.1f} MB"
+        held = (
+            f"{len(manifest['shards'])} shards × {output['shard_size']:,} samples, {manifest['shard_pattern']}, "
+            f"{total / 1e6:,.1f} MB"
+        )
     else:
         held = "none (regenerate them with mono-gen --format both)" if "ffcv" in formats else "none"
     lines = [
         f"dataset      {root}",
-        f"samples      {manifest['num_samples']:,} of {output['size']}×{output['size']} px, JPEG quality {output['quality']}",
-        f"sources      {len(manifest['sources'])}: " + ", ".join(s["name"] for s in manifest["sources"][:5])
+        f"samples      {manifest['num_samples']:,} of {output['size']}×{output['size']} px, "
+        f"JPEG quality {output['quality']}",
+        f"sources      {len(manifest['sources'])}: "
+        + ", ".join(s["name"] for s in manifest["sources"][:5])
         + (" …" if len(manifest["sources"]) > 5 else ""),
         f"augment      {', '.join(proto['augment']) or 'none'} (beta {proto['beta']}, aspect {proto['aspect']:.4g}, "
         f"angle ±{proto['max_angle']}°, jitter b/c/s {proto['brightness']}/{proto['contrast']}/{proto['saturation']}, "
@@ -137,8 +143,13 @@ def preview(dataset, output, count, columns, start, tile):
 
 @mono_shards.command()
 @click.argument("dataset")
-@click.option("--to", "target", type=click.Choice(["folder", "ffcv"]), required=True,
-              help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["folder", "ffcv"]),
+    required=True,
+    help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.",
+)
 @click.argument("dest", required=False)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def export(dataset, target, dest, quiet):

@@ -1,12 +1,13 @@
 """Render one shard and write it atomically. A shard is a pure function of (config, shard index)."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
 from .layout import DatasetDir, sample_key, shard_name
 from .params import Params, sample_params
-from .render import Pyramid, RenderPlan, Renderer, plan
+from .render import Pyramid, Renderer, RenderPlan, plan
 
 BLOCK = 1024  # samples whose parameters are drawn together
 FLUSH_BYTES = 1 << 20
@@ -66,16 +67,47 @@ _JSON = (
 def sample_jsons(p: Params, source_names: list[str]) -> list[bytes]:
     """Each sample's augmentation parameters as compact JSON, formatted deterministically."""
     columns = zip(
-        p.index.tolist(), p.source.tolist(), p.angle.tolist(), p.cx.tolist(), p.cy.tolist(), p.w.tolist(),
-        p.h.tolist(), p.area.tolist(), (p.w / p.h).tolist(), p.flip.tolist(), p.brightness.tolist(),
-        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(), p.order.tolist(),
-    )  # fmt: skip
+        p.index.tolist(),
+        p.source.tolist(),
+        p.angle.tolist(),
+        p.cx.tolist(),
+        p.cy.tolist(),
+        p.w.tolist(),
+        p.h.tolist(),
+        p.area.tolist(),
+        (p.w / p.h).tolist(),
+        p.flip.tolist(),
+        p.brightness.tolist(),
+        p.contrast.tolist(),
+        p.saturation.tolist(),
+        p.hue.tolist(),
+        p.order.tolist(),
+    )
     out = []
     for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue, order in columns:
         out.append(
-            (_JSON % (i, src, source_names[src], angle, cx, cy, w, h, area, aspect,
-                      "true" if flip else "false", b, c, s, hue, order)).encode()
-        )  # fmt: skip
+            (
+                _JSON
+                % (
+                    i,
+                    src,
+                    source_names[src],
+                    angle,
+                    cx,
+                    cy,
+                    w,
+                    h,
+                    area,
+                    aspect,
+                    "true" if flip else "false",
+                    b,
+                    c,
+                    s,
+                    hue,
+                    order,
+                )
+            ).encode()
+        )
     return out
 
 

@@ -4,12 +4,14 @@ Python's tarfile costs ~15 µs per member; at 3 members per 32 px sample that al
 generator's speed. Headers here are fixed (mode 0644, owner 0, mtime 0) so that the bytes depend on
 the content only. Any tar reader, webdataset's included, reads the result.
 """
+
 from __future__ import annotations
 
 import io
 import os
 import stat
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 BLOCK = 512
 END_OF_ARCHIVE = bytes(2 * BLOCK)
@@ -44,7 +46,16 @@ def sample(key: str, files: list[tuple[str, bytes]]) -> bytes:
         size = len(data)
         size_field = b"%011o\x00" % size
         checksum = b"%06o\x00 " % (key_sum + 46 + sum(ext.encode("ascii")) + sum(size_field))
-        parts += (raw.ljust(100, b"\x00"), _MODE_OWNER, size_field, _MTIME, checksum, _TYPE_AND_REST, data, _ZERO_PAD[: -size % BLOCK])
+        parts += (
+            raw.ljust(100, b"\x00"),
+            _MODE_OWNER,
+            size_field,
+            _MTIME,
+            checksum,
+            _TYPE_AND_REST,
+            data,
+            _ZERO_PAD[: -size % BLOCK],
+        )
     return b"".join(parts)
 
 

@@ -71,8 +71,9 @@ class Sobel(nn.Module):
 class ConvBlock(nn.Module):
     """Convolution, then BatchNorm (or nothing), then the activation: the unit a probe taps."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int,
-                 batchnorm: bool, activation: str) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, batchnorm: bool, activation: str
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=padding)
         self.norm: nn.Module = nn.BatchNorm2d(out_ch) if batchnorm else nn.Identity()
@@ -93,8 +94,16 @@ def _activation(name: str) -> nn.Module:
 class Trunk(nn.Module):
     """Named conv blocks, each optionally followed by a max-pool, behind an optional fixed input layer."""
 
-    def __init__(self, arch: str, arch_args: Mapping[str, Any], input_size: int, in_channels: int,
-                 stem: nn.Module, blocks: Mapping[str, ConvBlock], pools: Mapping[str, nn.Module]) -> None:
+    def __init__(
+        self,
+        arch: str,
+        arch_args: Mapping[str, Any],
+        input_size: int,
+        in_channels: int,
+        stem: nn.Module,
+        blocks: Mapping[str, ConvBlock],
+        pools: Mapping[str, nn.Module],
+    ) -> None:
         super().__init__()
         self.arch = arch
         self.arch_args = dict(arch_args)
@@ -144,8 +153,10 @@ class Trunk(nn.Module):
             shapes = self._dry_run(size)
             if shapes is None:
                 smallest = next(s for s in range(size + 1, 4 * self.input_size) if self._dry_run(s) is not None)
-                raise UserError(f"{self.arch} needs inputs of at least {smallest}×{smallest} px "
-                                f"(its feature maps vanish at {size}×{size}); use larger crops or images")  # fmt: skip
+                raise UserError(
+                    f"{self.arch} needs inputs of at least {smallest}×{smallest} px "
+                    f"(its feature maps vanish at {size}×{size}); use larger crops or images"
+                )
         finally:
             self.train(was_training)
         return shapes
@@ -193,8 +204,15 @@ def _alexnet(sobel: bool = False, activation: str = "relu") -> Trunk:
         if pool:
             pools[name] = nn.MaxPool2d(kernel_size=3, stride=2)
         cin = cout
-    trunk = Trunk("alexnet", {"sobel": sobel, "activation": activation}, 224, in_channels,
-                  Sobel() if sobel else nn.Identity(), blocks, pools)
+    trunk = Trunk(
+        "alexnet",
+        {"sobel": sobel, "activation": activation},
+        224,
+        in_channels,
+        Sobel() if sobel else nn.Identity(),
+        blocks,
+        pools,
+    )
     trunk.apply(_init_deepcluster)
     return trunk
 
@@ -242,8 +260,7 @@ def _init_wgan_gp(m: nn.Module) -> None:
 _BUILDERS = {"alexnet": _alexnet, "monogan": _monogan}
 _DEFAULT_ARGS: dict[str, dict[str, Any]] = {
     "alexnet": {"sobel": False, "activation": "relu"},
-    "monogan": {"activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1],
-                "init": "wgan_gp"},
+    "monogan": {"activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1], "init": "wgan_gp"},
 }
 _LEGACY_ARGS: dict[str, dict[str, Any]] = {
     "monogan": {"widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1], "init": "wgan_gp"},
@@ -269,8 +286,9 @@ def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str
     defaults = _DEFAULT_ARGS[arch]
     unknown = sorted(set(arch_args) - set(defaults))
     if unknown:
-        raise UserError(f"{arch} takes no argument {', '.join(map(repr, unknown))}; "
-                        f"its arguments: {', '.join(defaults)}")
+        raise UserError(
+            f"{arch} takes no argument {', '.join(map(repr, unknown))}; its arguments: {', '.join(defaults)}"
+        )
     args = {**defaults, **(_LEGACY_ARGS.get(arch, {}) if stored else {}), **arch_args}
     if "sobel" in args and not isinstance(args["sobel"], bool):
         raise UserError(f"{arch}: sobel must be true or false, not {args['sobel']!r}")
@@ -285,8 +303,11 @@ def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str
 
 
 def _int_list(arch: str, key: str, value: Any, length: int, smallest: int) -> list[int]:
-    if (not isinstance(value, (list, tuple)) or len(value) != length
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in value)):
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != length
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in value)
+    ):
         raise UserError(f"{arch}: {key} must be {length} integers >= {smallest}, not {value!r}")
     return list(value)
 

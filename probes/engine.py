@@ -14,8 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probes.transforms import Normalizer, average_crops
 from probes.heads import ProbeSet
+from probes.transforms import Normalizer, average_crops
 
 __all__ = [
     "LayerMeter",
@@ -40,7 +40,7 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] =
     kmax = min(max(ks), logits.shape[1])
     top = logits.topk(kmax, dim=1).indices
     hits = top.eq(labels.view(-1, 1))
-    return {k: int(hits[:, :min(k, kmax)].any(dim=1).sum()) for k in ks}
+    return {k: int(hits[:, : min(k, kmax)].any(dim=1).sum()) for k in ks}
 
 
 class LayerMeter:
@@ -52,8 +52,9 @@ class LayerMeter:
         self.top1 = dict.fromkeys(self.loss, 0)
         self.top5 = dict.fromkeys(self.loss, 0)
 
-    def update(self, logits: Mapping[str, torch.Tensor], labels: torch.Tensor,
-               losses: Mapping[str, torch.Tensor] | None = None) -> None:
+    def update(
+        self, logits: Mapping[str, torch.Tensor], labels: torch.Tensor, losses: Mapping[str, torch.Tensor] | None = None
+    ) -> None:
         n = len(labels)
         self.count += n
         for name, out in logits.items():
@@ -77,15 +78,21 @@ class LayerMeter:
 
 
 @torch.no_grad()
-def extract_features(trunk: nn.Module, probes: ProbeSet, images: torch.Tensor, normalize: Normalizer,
-                     batch_size: int = 500, desc: str = "features", progress: bool = True) -> dict[str, torch.Tensor]:
+def extract_features(
+    trunk: nn.Module,
+    probes: ProbeSet,
+    images: torch.Tensor,
+    normalize: Normalizer,
+    batch_size: int = 500,
+    desc: str = "features",
+    progress: bool = True,
+) -> dict[str, torch.Tensor]:
     """Reduced features of every image for every probed layer, kept in CPU memory as float16 (float32 for a
     layer whose values exceed float16's range); the trunk runs where ``normalize`` puts the images."""
     layers, last = probes.layers, probes.layers[-1]
     cache: dict[str, torch.Tensor] = {}
-    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress,
-                      leave=False):
-        batch = normalize(images[start:start + batch_size])
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
+        batch = normalize(images[start : start + batch_size])
         reduced = probes.reduce(trunk.forward_features(batch, upto=last))
         for name in layers:
             z = reduced[name]
@@ -93,12 +100,17 @@ def extract_features(trunk: nn.Module, probes: ProbeSet, images: torch.Tensor, n
                 cache[name] = torch.empty((len(images), *z.shape[1:]), dtype=torch.float16)
             if cache[name].dtype == torch.float16 and z.abs().max() > FLOAT16_MAX:
                 cache[name] = cache[name].float()
-            cache[name][start:start + len(z)] = z.cpu()
+            cache[name][start : start + len(z)] = z.cpu()
     return cache
 
 
-def _step(probes: ProbeSet, optimizer: torch.optim.Optimizer, reduced: Mapping[str, torch.Tensor],
-          labels: torch.Tensor, meter: LayerMeter) -> None:
+def _step(
+    probes: ProbeSet,
+    optimizer: torch.optim.Optimizer,
+    reduced: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
+    meter: LayerMeter,
+) -> None:
     logits = probes.classify(reduced)
     losses = {name: F.cross_entropy(out, labels) for name, out in logits.items()}
     optimizer.zero_grad(set_to_none=True)
@@ -107,10 +119,17 @@ def _step(probes: ProbeSet, optimizer: torch.optim.Optimizer, reduced: Mapping[s
     meter.update(logits, labels, {k: v.detach() for k, v in losses.items()})
 
 
-def train_epoch_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], labels: torch.Tensor,
-                       optimizer: torch.optim.Optimizer, batch_size: int, generator: torch.Generator,
-                       progress: bool = True, desc: str = "train",
-                       flipped: Mapping[str, torch.Tensor] | None = None) -> dict[str, dict[str, float]]:
+def train_epoch_cached(
+    probes: ProbeSet,
+    features: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    progress: bool = True,
+    desc: str = "train",
+    flipped: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, dict[str, float]]:
     """One epoch over cached features in the order drawn from ``generator``; with ``flipped`` (the features
     of the mirrored images), each image is seen mirrored with probability 1/2, drawn from ``generator`` too."""
     probes.train()
@@ -118,37 +137,46 @@ def train_epoch_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], l
     meter = LayerMeter(probes.layers)
     order = torch.randperm(len(labels), generator=generator)
     mirror = torch.rand(len(labels), generator=generator) < 0.5 if flipped is not None else None
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress,
-                      leave=False):
-        idx = order[start:start + batch_size]
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
+        idx = order[start : start + batch_size]
         if len(idx) < 2:  # BatchNorm needs two samples; at most one image skipped per epoch
             continue
         if mirror is None:
             batch = {name: f[idx] for name, f in features.items()}
         else:
             pick = mirror[idx]
-            batch = {name: torch.where(pick.view(-1, *[1] * (f.dim() - 1)), flipped[name][idx], f[idx])
-                     for name, f in features.items()}
+            batch = {
+                name: torch.where(pick.view(-1, *[1] * (f.dim() - 1)), flipped[name][idx], f[idx])
+                for name, f in features.items()
+            }
         batch = {name: f.to(device, non_blocking=True).float() for name, f in batch.items()}
         _step(probes, optimizer, batch, labels[idx].to(device), meter)
     return meter.summary()
 
 
 @torch.no_grad()
-def evaluate_cached(probes: ProbeSet, features: Mapping[str, torch.Tensor], labels: torch.Tensor,
-                    batch_size: int = 1000) -> dict[str, dict[str, float]]:
+def evaluate_cached(
+    probes: ProbeSet, features: Mapping[str, torch.Tensor], labels: torch.Tensor, batch_size: int = 1000
+) -> dict[str, dict[str, float]]:
     probes.eval()
     device = _device(probes)
     meter = LayerMeter(probes.layers)
     for start in range(0, len(labels), batch_size):
-        chunk = {name: f[start:start + batch_size].to(device).float() for name, f in features.items()}
-        meter.update(probes.classify(chunk), labels[start:start + batch_size].to(device))
+        chunk = {name: f[start : start + batch_size].to(device).float() for name, f in features.items()}
+        meter.update(probes.classify(chunk), labels[start : start + batch_size].to(device))
     return meter.summary(with_loss=False)
 
 
-def train_epoch_streaming(trunk: nn.Module, probes: ProbeSet, batches: Iterable, normalize: Normalizer,
-                          optimizer: torch.optim.Optimizer, total: int | None = None, progress: bool = True,
-                          desc: str = "train") -> dict[str, dict[str, float]]:
+def train_epoch_streaming(
+    trunk: nn.Module,
+    probes: ProbeSet,
+    batches: Iterable,
+    normalize: Normalizer,
+    optimizer: torch.optim.Optimizer,
+    total: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict[str, dict[str, float]]:
     """One epoch on augmented images: the frozen trunk runs on every batch."""
     probes.train()
     meter = LayerMeter(probes.layers)
@@ -163,9 +191,15 @@ def train_epoch_streaming(trunk: nn.Module, probes: ProbeSet, batches: Iterable,
 
 
 @torch.no_grad()
-def evaluate_streaming(trunk: nn.Module, probes: ProbeSet, batches: Iterable, normalize: Normalizer,
-                       total: int | None = None, progress: bool = True,
-                       desc: str = "eval") -> dict[str, dict[str, float]]:
+def evaluate_streaming(
+    trunk: nn.Module,
+    probes: ProbeSet,
+    batches: Iterable,
+    normalize: Normalizer,
+    total: int | None = None,
+    progress: bool = True,
+    desc: str = "eval",
+) -> dict[str, dict[str, float]]:
     """Evaluate on batches of single images ``(B, 3, H, W)`` or of crops ``(B, crops, 3, H, W)``; with
     crops, each image's class scores are the average of its crops' scores."""
     probes.eval()

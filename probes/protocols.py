@@ -70,10 +70,12 @@ _WHY_NOT = {
     ("alexnet", "cifar"): (
         "alexnet needs the imagenet protocol: on native 32x32 images its stride-4 conv1 and three max-pools "
         "shrink conv3-conv5 to 1x1 and conv5's pool fails; use --protocol imagenet, which upscales CIFAR "
-        "images to 256 px and takes 224 crops"),
+        "images to 256 px and takes 224 crops"
+    ),
     ("monogan", "imagenet"): (
         "monogan needs the cifar protocol: it is a 32x32 encoder, and the imagenet protocol's 224 crops "
-        "and 9k-dimension pooling are defined for alexnet only; use --protocol cifar"),
+        "and 9k-dimension pooling are defined for alexnet only; use --protocol cifar"
+    ),
 }
 
 

@@ -38,13 +38,16 @@ def _fmt(value: float | None) -> str:
 
 # --- one run -------------------------------------------------------------------------------------------
 
+
 def _describe(results: dict[str, Any]) -> list[str]:
     cfg, data, ckpt = results["config"], results["dataset"], results.get("checkpoint")
     sched = cfg["schedule"]
     args = ", ".join(f"{k}={v}" for k, v in cfg["arch_args"].items())
-    protocol = (f"{cfg['protocol']}: {cfg['input_size']}×{cfg['input_size']} input"
-                + (f", shorter side {cfg['resize']}, random crops + flips, 10-crop evaluation" if cfg["augment"]
-                   else ", native images, no augmentation, features computed once"))
+    protocol = f"{cfg['protocol']}: {cfg['input_size']}×{cfg['input_size']} input" + (
+        f", shorter side {cfg['resize']}, random crops + flips, 10-crop evaluation"
+        if cfg["augment"]
+        else ", native images, no augmentation, features computed once"
+    )
     milestones = ", ".join(str(m) for m in sched["milestones"])
     if data["source"] == "torchvision":
         where = f"torchvision {data['name']} under `{data['root']}`"
@@ -60,31 +63,39 @@ def _describe(results: dict[str, Any]) -> list[str]:
         f"{data['num_classes']} classes",
     ]
     if ckpt:
-        lines.append(f"- checkpoint: `{ckpt['path']}` (sha256 {ckpt['sha256'][:12]}…), method {ckpt['method']}, "
-                     f"epoch {ckpt['epoch']}")
+        lines.append(
+            f"- checkpoint: `{ckpt['path']}` (sha256 {ckpt['sha256'][:12]}…), method {ckpt['method']}, "
+            f"epoch {ckpt['epoch']}"
+        )
     timing = results.get("timing", {})
     if "wall_s" in timing:
         wall = timing["wall_s"]
         resumed = timing.get("resumed_from_epoch")
-        lines.append((f"- wall time {wall:.0f} s" if wall < 120 else f"- wall time {wall / 60:.1f} min")
-                     + (f" (this session, resumed after epoch {resumed})" if resumed is not None else ""))
+        lines.append(
+            (f"- wall time {wall:.0f} s" if wall < 120 else f"- wall time {wall / 60:.1f} min")
+            + (f" (this session, resumed after epoch {resumed})" if resumed is not None else "")
+        )
     return lines
 
 
 def run_markdown(results: dict[str, Any]) -> str:
     dims = results["config"].get("feature_dims", {})
-    rows = [f"| {name} | {dims.get(name, '')} | {m['top1']:.2f} | {m['top5']:.2f} |"
-            for name, m in results["layers"].items()]
-    return "\n".join([
-        f"# Linear probes: {results['label']}",
-        "",
-        "| layer | probe dims | top-1 (%) | top-5 (%) |",
-        "|---|---:|---:|---:|",
-        *rows,
-        "",
-        *_describe(results),
-        "",
-    ])
+    rows = [
+        f"| {name} | {dims.get(name, '')} | {m['top1']:.2f} | {m['top5']:.2f} |"
+        for name, m in results["layers"].items()
+    ]
+    return "\n".join(
+        [
+            f"# Linear probes: {results['label']}",
+            "",
+            "| layer | probe dims | top-1 (%) | top-5 (%) |",
+            "|---|---:|---:|---:|",
+            *rows,
+            "",
+            *_describe(results),
+            "",
+        ]
+    )
 
 
 def _plot_run(results: dict[str, Any], path: Path) -> None:
@@ -112,6 +123,7 @@ def write_run_reports(out: Path, results: dict[str, Any], json_only: bool = Fals
 
 
 # --- several runs --------------------------------------------------------------------------------------
+
 
 def load_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     """A finished run's results.json; UserError if the directory holds none."""
@@ -147,8 +159,12 @@ def _layer_order(runs: Sequence[dict[str, Any]]) -> list[str]:
     return order
 
 
-def compare_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike,
-                 reference: str | os.PathLike | None = None, metric: str = "top1") -> dict[str, Any]:
+def compare_runs(
+    run_dirs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    reference: str | os.PathLike | None = None,
+    metric: str = "top1",
+) -> dict[str, Any]:
     """One table and one plot for several runs; with ``reference``, also each run's accuracy as a percentage
     of the reference's, layer by layer. Writes comparison.{json,md,png} into ``out``."""
     if metric not in ("top1", "top5"):
@@ -170,17 +186,30 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike,
         return None if v is None or not r else 100.0 * v / r
 
     table = {label: {layer: value(r, layer) for layer in layers} for label, r in zip(labels, runs)}
-    rel_table = ({label: {layer: relative(r, layer) for layer in layers} for label, r in zip(labels, runs)}
-                 if ref else None)
+    rel_table = (
+        {label: {layer: relative(r, layer) for layer in layers} for label, r in zip(labels, runs)} if ref else None
+    )
     summary = {
         "metric": metric,
         "layers": layers,
-        "runs": [{"label": label, "dir": str(d.resolve()), "protocol": (r.get("config") or {}).get("protocol"),
-                  "dataset": _dataset_name(r), "accuracy": table[label],
-                  "relative": rel_table[label] if rel_table else None}
-                 for label, d, r in zip(labels, dirs, runs)],
-        "reference": None if ref is None else {"label": ref["label"], "dir": str(Path(reference).resolve()),
-                                               "accuracy": {layer: value(ref, layer) for layer in layers}},
+        "runs": [
+            {
+                "label": label,
+                "dir": str(d.resolve()),
+                "protocol": (r.get("config") or {}).get("protocol"),
+                "dataset": _dataset_name(r),
+                "accuracy": table[label],
+                "relative": rel_table[label] if rel_table else None,
+            }
+            for label, d, r in zip(labels, dirs, runs)
+        ],
+        "reference": None
+        if ref is None
+        else {
+            "label": ref["label"],
+            "dir": str(Path(reference).resolve()),
+            "accuracy": {layer: value(ref, layer) for layer in layers},
+        },
     }
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -199,15 +228,16 @@ def _comparison_markdown(summary: dict, table: dict, rel_table: dict | None) -> 
     lines = [f"# Linear probes: {metric} accuracy (%) per layer", "", head, rule]
     if summary["reference"]:
         ref = summary["reference"]
-        lines.append(f"| {ref['label']} (reference) | "
-                     + " | ".join(_fmt(ref["accuracy"][layer]) for layer in layers) + " |")
-    lines += [f"| {label} | " + " | ".join(_fmt(row[layer]) for layer in layers) + " |"
-              for label, row in table.items()]
+        lines.append(
+            f"| {ref['label']} (reference) | " + " | ".join(_fmt(ref["accuracy"][layer]) for layer in layers) + " |"
+        )
+    lines += [f"| {label} | " + " | ".join(_fmt(row[layer]) for layer in layers) + " |" for label, row in table.items()]
     if rel_table:
-        lines += ["", f"## Relative to {summary['reference']['label']} (% of its {metric} accuracy)", "",
-                  head, rule]
-        lines += [f"| {label} | " + " | ".join(_fmt(row[layer]) for layer in layers) + " |"
-                  for label, row in rel_table.items()]
+        lines += ["", f"## Relative to {summary['reference']['label']} (% of its {metric} accuracy)", "", head, rule]
+        lines += [
+            f"| {label} | " + " | ".join(_fmt(row[layer]) for layer in layers) + " |"
+            for label, row in rel_table.items()
+        ]
     lines += ["", "Runs:", ""]
     lines += [f"- {r['label']}: `{r['dir']}` (protocol {r['protocol']}, data {r['dataset']})" for r in summary["runs"]]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,14 @@ def _load_source(cfg: LinearConfig) -> _Source:
             "format_version": ckpt.version,
             "meta": ckpt.meta,
         }
-        return _Source(trunk, ckpt.arch, ckpt.arch_args, ckpt.normalization, info,
-                       f"{ckpt.method} {ckpt.arch} (epoch {ckpt.epoch})")
+        return _Source(
+            trunk,
+            ckpt.arch,
+            ckpt.arch_args,
+            ckpt.normalization,
+            info,
+            f"{ckpt.method} {ckpt.arch} (epoch {ckpt.epoch})",
+        )
     if cfg.arch is None:
         raise UserError("give a checkpoint (--ckpt) or an architecture to initialise at random (--arch)")
     args = canonical_arch_args(cfg.arch, **cfg.arch_args)
@@ -186,8 +192,9 @@ def _load_state(out: Path, identity: dict[str, Any], epochs: int, require: bool)
         raise UserError(f"{path} is not a mono-probe state file")
     diff = _differences(state.get("identity") or {}, identity)
     if diff:
-        raise UserError(f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
-                        "use another --out")
+        raise UserError(
+            f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); use another --out"
+        )
     if state["epoch"] > epochs:
         raise UserError(f"{out} has already trained {state['epoch']} epochs, more than --epochs {epochs}")
     return state
@@ -250,8 +257,9 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     torch.manual_seed(_derived_seed(cfg.seed, "probes"))
     probes = build_probes(trunk, protocol, len(splits.classes))
     trunk, probes = trunk.to(device), probes.to(device)
-    optimizer = torch.optim.SGD(probes.parameters(), lr=schedule.lr, momentum=schedule.momentum,
-                                weight_decay=schedule.weight_decay)
+    optimizer = torch.optim.SGD(
+        probes.parameters(), lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
+    )
     identity = _identity(cfg, source, protocol, splits)
     _prepare_out(cfg.out)
     state = _load_state(cfg.out, identity, schedule.epochs, cfg.resume)
@@ -267,11 +275,22 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     done = final is not None and final.get("epoch") == schedule.epochs
     if not done:
         runner = _run_cached if protocol.caches_features else _run_streaming
-        final = runner(cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history,
-                       identity, timer)
+        final = runner(
+            cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history, identity, timer
+        )
 
-    results = _results(cfg, source, protocol, probes, splits, history, final, timer, started,
-                       resumed_from=start_epoch if state is not None else None)
+    results = _results(
+        cfg,
+        source,
+        protocol,
+        probes,
+        splits,
+        history,
+        final,
+        timer,
+        started,
+        resumed_from=start_epoch if state is not None else None,
+    )
     t = time.perf_counter()
     write_run_reports(cfg.out, results)
     timer.add("reports", t)
@@ -280,18 +299,22 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     return results
 
 
-def _save_state(cfg: LinearConfig, identity: dict, epoch: int, probes: ProbeSet, optimizer, history: list,
-                final: dict | None) -> None:
-    atomic_torch_save({
-        "format": STATE_FORMAT,
-        "version": STATE_VERSION,
-        "identity": identity,
-        "epoch": epoch,
-        "probes": probes.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "history": history,
-        "final": final,
-    }, cfg.out / STATE_FILE)
+def _save_state(
+    cfg: LinearConfig, identity: dict, epoch: int, probes: ProbeSet, optimizer, history: list, final: dict | None
+) -> None:
+    atomic_torch_save(
+        {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "identity": identity,
+            "epoch": epoch,
+            "probes": probes.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "history": history,
+            "final": final,
+        },
+        cfg.out / STATE_FILE,
+    )
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -299,16 +322,18 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def _run_cached(cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history, identity,
-                timer) -> dict:
+def _run_cached(
+    cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history, identity, timer
+) -> dict:
     """The cifar protocol: decode once, compute frozen features once, train every probe on the cache."""
     schedule = cfg.schedule
     # decode both splits before the feature cache exists, so the decoding workers fork from a small process
     images = {}
     for split, dataset in (("train", splits.train), ("val", splits.val)):
         t = time.perf_counter()
-        images[split] = decode_split(dataset, protocol.input_size, cfg.workers, desc=f"decode {split}",
-                                     progress=cfg.progress)
+        images[split] = decode_split(
+            dataset, protocol.input_size, cfg.workers, desc=f"decode {split}", progress=cfg.progress
+        )
         timer.add(f"decode_{split}", t)
     flips = _flips(cfg, protocol)
     if flips:  # a flipped image's features are cached beside the original's; each epoch picks one per image
@@ -316,21 +341,36 @@ def _run_cached(cfg, protocol, trunk, probes, optimizer, splits, normalize, star
     cached = {}
     for split in list(images):
         t = time.perf_counter()
-        cached[split] = extract_features(trunk, probes, images.pop(split), normalize, desc=f"features {split}",
-                                         progress=cfg.progress)
+        cached[split] = extract_features(
+            trunk, probes, images.pop(split), normalize, desc=f"features {split}", progress=cfg.progress
+        )
         timer.add(f"features_{split}", t)
     cache_bytes = sum(f.numel() * f.element_size() for feats in cached.values() for f in feats.values())
     timer.stages["feature_cache_mib"] = round(cache_bytes / 2**20, 1)
 
-    epochs = tqdm(range(start_epoch, schedule.epochs), initial=start_epoch, total=schedule.epochs,
-                  desc="epochs", unit="epoch", disable=not cfg.progress)
+    epochs = tqdm(
+        range(start_epoch, schedule.epochs),
+        initial=start_epoch,
+        total=schedule.epochs,
+        desc="epochs",
+        unit="epoch",
+        disable=not cfg.progress,
+    )
     for epoch in epochs:
         lr = schedule.lr_at(epoch)
         _set_lr(optimizer, lr)
         generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
         t = time.perf_counter()
-        train = train_epoch_cached(probes, cached["train"], splits.train_labels, optimizer, schedule.batch_size,
-                                   generator, progress=cfg.progress, flipped=cached.get("train_flipped"))
+        train = train_epoch_cached(
+            probes,
+            cached["train"],
+            splits.train_labels,
+            optimizer,
+            schedule.batch_size,
+            generator,
+            progress=cfg.progress,
+            flipped=cached.get("train_flipped"),
+        )
         timer.add("train", t)
         t = time.perf_counter()
         val = evaluate_cached(probes, cached["val"], splits.val_labels)
@@ -343,23 +383,37 @@ def _run_cached(cfg, protocol, trunk, probes, optimizer, splits, normalize, star
     return {"epoch": schedule.epochs, "layers": history[-1]["val"]}
 
 
-def _run_streaming(cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history, identity,
-                   timer) -> dict:
+def _run_streaming(
+    cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history, identity, timer
+) -> dict:
     """The imagenet protocol: augmented crops through the trunk every epoch, then a 10-crop evaluation."""
     schedule = cfg.schedule
     with_transform(splits.train, train_transform(protocol))
-    epochs = tqdm(range(start_epoch, schedule.epochs), initial=start_epoch, total=schedule.epochs,
-                  desc="epochs", unit="epoch", disable=not cfg.progress)
+    epochs = tqdm(
+        range(start_epoch, schedule.epochs),
+        initial=start_epoch,
+        total=schedule.epochs,
+        desc="epochs",
+        unit="epoch",
+        disable=not cfg.progress,
+    )
     for epoch in epochs:
         lr = schedule.lr_at(epoch)
         _set_lr(optimizer, lr)
         torch.manual_seed(_derived_seed(cfg.seed, f"augment:{epoch}"))
         generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
-        loader = make_loader(splits.train, schedule.batch_size, cfg.workers, shuffle=True, generator=generator,
-                             pin_memory=normalize.device.type == "cuda")
+        loader = make_loader(
+            splits.train,
+            schedule.batch_size,
+            cfg.workers,
+            shuffle=True,
+            generator=generator,
+            pin_memory=normalize.device.type == "cuda",
+        )
         t = time.perf_counter()
-        train = train_epoch_streaming(trunk, probes, iterate(loader), normalize, optimizer, total=len(loader),
-                                      progress=cfg.progress)
+        train = train_epoch_streaming(
+            trunk, probes, iterate(loader), normalize, optimizer, total=len(loader), progress=cfg.progress
+        )
         timer.add("train", t)
         history.append({"epoch": epoch + 1, "lr": lr, "train": train})
         _save_state(cfg, identity, epoch + 1, probes, optimizer, history, None)
@@ -367,11 +421,22 @@ def _run_streaming(cfg, protocol, trunk, probes, optimizer, splits, normalize, s
 
     with_transform(splits.val, eval_transform(protocol))
     crops_per_batch = 10 if protocol.ten_crop else 1
-    loader = make_loader(splits.val, max(1, schedule.batch_size // crops_per_batch), cfg.workers,
-                         pin_memory=normalize.device.type == "cuda")
+    loader = make_loader(
+        splits.val,
+        max(1, schedule.batch_size // crops_per_batch),
+        cfg.workers,
+        pin_memory=normalize.device.type == "cuda",
+    )
     t = time.perf_counter()
-    val = evaluate_streaming(trunk, probes, iterate(loader), normalize, total=len(loader), progress=cfg.progress,
-                             desc="eval (10 crops)" if protocol.ten_crop else "eval")
+    val = evaluate_streaming(
+        trunk,
+        probes,
+        iterate(loader),
+        normalize,
+        total=len(loader),
+        progress=cfg.progress,
+        desc="eval (10 crops)" if protocol.ten_crop else "eval",
+    )
     timer.add("eval", t)
     final = {"epoch": schedule.epochs, "layers": val}
     _save_state(cfg, identity, schedule.epochs, probes, optimizer, history, final)
@@ -379,10 +444,19 @@ def _run_streaming(cfg, protocol, trunk, probes, optimizer, splits, normalize, s
     return final
 
 
-def _results(cfg, source: _Source, protocol: Protocol, probes: ProbeSet, splits: LabelledSplits, history: list,
-             final: dict, timer: _Timer, started: float, resumed_from: int | None) -> dict[str, Any]:
-    layers = {name: {"top1": round(m["top1"], 4), "top5": round(m["top5"], 4)}
-              for name, m in final["layers"].items()}
+def _results(
+    cfg,
+    source: _Source,
+    protocol: Protocol,
+    probes: ProbeSet,
+    splits: LabelledSplits,
+    history: list,
+    final: dict,
+    timer: _Timer,
+    started: float,
+    resumed_from: int | None,
+) -> dict[str, Any]:
+    layers = {name: {"top1": round(m["top1"], 4), "top5": round(m["top5"], 4)} for name, m in final["layers"].items()}
     return {
         "layers": layers,
         "label": cfg.label or source.default_label,
@@ -422,6 +496,5 @@ def _results(cfg, source: _Source, protocol: Protocol, probes: ProbeSet, splits:
             "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(),
         },
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-

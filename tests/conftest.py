@@ -3,6 +3,7 @@
 The suite needs nothing outside the repository: source images and a labelled image folder
 are made once per session (tests/synthetic.py), and a skipped test fails the session (tests/no_skips.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -60,15 +61,21 @@ def unwritable_dir(tmp_path) -> Path:
     pytest.fail("no unwritable directory found for this test (running as root, and /sys accepts files)")
 
 
-def run_tool(module: str, *args, env: dict | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+def run_tool(
+    module: str, *args, env: dict | None = None, timeout: float = 300, **kwargs
+) -> subprocess.CompletedProcess:
     """Run `python -m module args...` as a user would, capturing its output."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=timeout, **kwargs,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragments: str) -> None:

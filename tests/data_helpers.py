@@ -1,5 +1,6 @@
 """Helpers for the format and loader tests: small datasets made with mono-gen, read back with the
 libraries users would use (webdataset, ffcv), not with mono's own readers."""
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,10 @@ def beton_samples(path: Path) -> list[tuple[int, bytes]]:
     sizes = dict(zip(reader.alloc_table["ptr"].tolist(), reader.alloc_table["size"].tolist()))
     image, label = reader.metadata["f0"], reader.metadata["f1"]
     assert set(image["mode"].tolist()) == {0}  # 0: JPEG
-    return [(int(lab), data[ptr : ptr + sizes[ptr]].tobytes()) for lab, ptr in zip(label.tolist(), image["data_ptr"].tolist())]
+    return [
+        (int(lab), data[ptr : ptr + sizes[ptr]].tobytes())
+        for lab, ptr in zip(label.tolist(), image["data_ptr"].tolist())
+    ]
 
 
 def without_ffcv(tmp_path: Path) -> dict:

@@ -1,4 +1,5 @@
 """Small in-process helpers for generator tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

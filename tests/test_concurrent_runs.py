@@ -1,5 +1,6 @@
 """One writer per dataset directory: a second mono-gen (or export --to ffcv) is refused in one line that
 names the first, and changes nothing; the first finishes as if alone."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,10 @@ SMALL = ["--samples", 40, "--size", 16, "--shard-size", 20, "--workers", 1, "--q
 
 
 def snapshot(root):
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}  # fmt: skip
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def test_a_run_into_a_held_directory_is_refused_and_changes_nothing(source_image, tmp_path):
@@ -26,8 +29,9 @@ def test_a_run_into_a_held_directory_is_refused_and_changes_nothing(source_image
     with lock.hold(out, "mono-gen"):
         before = snapshot(out)
         result = run_tool("generator.cli", "--image", source_image, *SMALL, "--out", out)
-        assert_one_line_error(result, "mono-gen", f"in use by another run (mono-gen, pid {os.getpid()} on host "
-                                                  f"{socket.gethostname()})")  # fmt: skip
+        assert_one_line_error(
+            result, "mono-gen", f"in use by another run (mono-gen, pid {os.getpid()} on host {socket.gethostname()})"
+        )
         assert snapshot(out) == before
     assert not (out / lock.LOCK).exists(), "the holder removes its lock file"
     mono_gen("--image", source_image, *SMALL, "--out", out)  # free again: finishes
@@ -48,8 +52,13 @@ def test_two_runs_at_once_one_finishes_the_other_is_refused(source_image, tmp_pa
     out = tmp_path / "out"
     args = ["--image", source_image, "--samples", 15000, "--size", 64, "--shard-size", 500, "--workers", 1, "-q"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    first = subprocess.Popen([sys.executable, "-m", "generator.cli", *map(str, args), "--out", str(out)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-m", "generator.cli", *map(str, args), "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (out / ".mono-gen" / "config.json").exists() and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -1,4 +1,5 @@
 """The Dockerfiles lint clean (no engine runs here) and ship every package the project installs."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,9 @@ def test_there_is_a_generation_and_a_training_image():
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_passes_hadolint(dockerfile):
-    result = subprocess.run([hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

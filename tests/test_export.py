@@ -1,4 +1,5 @@
 """mono-shards export --to folder: an ImageFolder tree with the shards' JPEG bytes, whole or not at all."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """FFCV output: train.beton holds the shards' exact JPEG bytes, is deterministic, resumes, and is verified."""
+
 from __future__ import annotations
 
 import hashlib
@@ -126,16 +127,27 @@ def test_writing_ffcv_output_needs_no_ffcv(both, source_image, tmp_path):
     blocked = subprocess.run([sys.executable, "-c", "import ffcv"], env={**os.environ, **env}, capture_output=True)
     assert blocked.returncode != 0, "the hook should make ffcv unimportable"
     out = tmp_path / "made-without-ffcv"
-    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--format", "ffcv",
-                      "--workers", 1, "-q", "--out", out, env=env)  # fmt: skip
+    result = run_tool(
+        "generator.cli",
+        "--image",
+        source_image,
+        *SMALL,
+        "--format",
+        "ffcv",
+        "--workers",
+        1,
+        "-q",
+        "--out",
+        out,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "train.beton").read_bytes() == (both / "train.beton").read_bytes()
     assert run_tool("generator.shards_cli", "verify", "-q", out, env=env).returncode == 0
 
 
 def test_format_mistakes_are_one_line_errors(both, source_image, tmp_path):
-    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--format", "tfrecord",
-                      "--out", tmp_path / "x")  # fmt: skip
+    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--format", "tfrecord", "--out", tmp_path / "x")
     assert_one_line_error(result, "mono-gen", "--format")
     result = run_tool("generator.shards_cli", "export", both, "--to", "ffcv", tmp_path / "somewhere")
     assert_one_line_error(result, "mono-shards", "no destination")
@@ -161,8 +173,9 @@ def test_an_interrupted_beton_is_not_written_again_from_changed_shards(source_im
     data = bytearray(shard.read_bytes())
     data[512 + 300] ^= 0x01  # inside a JPEG: the archive still reads, its bytes are no longer those rendered
     shard.write_bytes(bytes(data))
-    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--format", "ffcv", "--workers", 1, "-q",
-                      "--out", out)  # fmt: skip
+    result = run_tool(
+        "generator.cli", "--image", source_image, *SMALL, "--format", "ffcv", "--workers", 1, "-q", "--out", out
+    )
     assert_one_line_error(result, "mono-gen", "train-000002.tar", "differ from the SHA-256", "delete it")
     assert not (out / "train.beton").exists() and not (out / "manifest.json").exists()
     shard.unlink()  # what the message suggests: the shard is rendered again, and the run completes

@@ -1,4 +1,5 @@
 """The reading snippets of shards/README.md run exactly as written, and give what they say."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The GAN trainers' shared pieces: gradient penalty, generator, simultaneous updates, image grids."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_gradient_penalty_of_a_nonlinear_critic_matches_finite_differences():
     for x in flat:
         steps = torch.eye(len(x), dtype=torch.float64) * eps
         with torch.no_grad():
-            slope = (reference(((x + steps).view(-1, 3, 2, 2))) - reference((x - steps).view(-1, 3, 2, 2))) / (2 * eps)
+            slope = (reference((x + steps).view(-1, 3, 2, 2)) - reference((x - steps).view(-1, 3, 2, 2))) / (2 * eps)
         norms.append(slope.norm().item())
     expected = 10 * np.mean((np.array(norms) - 1) ** 2)
     assert penalty.item() == pytest.approx(expected, rel=1e-4)

@@ -1,4 +1,5 @@
 """The sampled parameters follow the paper's protocol, and each ablation switch does only what it names."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -96,7 +97,9 @@ def _identity_checks(p, enabled: set[str], sizes):
         assert p.area.min() < 0.01 and p.area.max() > 0.9
 
 
-@pytest.mark.parametrize("augment", ["none", "scale", "rotation", "jitter", "flip", "scale,rotation", "rotation,jitter", "all"])
+@pytest.mark.parametrize(
+    "augment", ["none", "scale", "rotation", "jitter", "flip", "scale,rotation", "rotation,jitter", "all"]
+)
 def test_each_ablation_switch_does_only_what_it_names(augment):
     enabled = set(parse_augment(augment))
     sizes = SIZES[1:2]

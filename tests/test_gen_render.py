@@ -1,4 +1,5 @@
 """Pixels: nothing from outside the source, the right rotation, no aliasing, exact colour maths."""
+
 from __future__ import annotations
 
 import cv2
@@ -29,8 +30,22 @@ def render_all(rgb, protocol, n, size, seed=0, border=cv2.BORDER_REPLICATE, para
 
 
 def one_param(**kw) -> Params:
-    base = dict(index=0, source=0, angle=0.0, cx=0.0, cy=0.0, w=1.0, h=1.0, area=1.0, flip=False,
-                brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0, order="bcsh")  # fmt: skip
+    base = dict(
+        index=0,
+        source=0,
+        angle=0.0,
+        cx=0.0,
+        cy=0.0,
+        w=1.0,
+        h=1.0,
+        area=1.0,
+        flip=False,
+        brightness=1.0,
+        contrast=1.0,
+        saturation=1.0,
+        hue=0.0,
+        order="bcsh",
+    )
     base.update(kw)
     return Params(**{k: np.array([v]) for k, v in base.items()})
 
@@ -57,7 +72,9 @@ def test_rotation_turns_the_content_counter_clockwise_like_pil():
     params.angle[:] = angle
     from generator import geometry
 
-    w, h = geometry.inscribed_rectangle(640 - 2 * geometry.BORDER_MARGIN, 480 - 2 * geometry.BORDER_MARGIN, np.deg2rad(angle))
+    w, h = geometry.inscribed_rectangle(
+        640 - 2 * geometry.BORDER_MARGIN, 480 - 2 * geometry.BORDER_MARGIN, np.deg2rad(angle)
+    )
     params.w[:], params.h[:] = w, h
     (ours,), _ = render_all(rgb, protocol, 1, size, params=params)
     ours = cv2.cvtColor(ours, cv2.COLOR_BGR2RGB).astype(np.float64)

@@ -1,5 +1,6 @@
 """Datasets are data: whatever a manifest or a shard says, reading it runs nothing, opens nothing outside
 the dataset directory, and a malformed or edited one ends in one line, never a traceback or an OK."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,6 +52,7 @@ COMMAND = "pipe:touch PWNED;cat train-000000.tar"
 def named(small, tmp_path, name):
     """A copy of the dataset whose manifest calls its first shard `name`, with the shard's bytes under that
     name when it can be a file name: exactly what verify checked, and passed, before."""
+
     def rename(manifest):
         manifest["shards"][0]["name"] = name
 
@@ -60,8 +62,18 @@ def named(small, tmp_path, name):
     return root
 
 
-@pytest.mark.parametrize("name", [COMMAND, "../train-000000.tar", "/etc/hostname", "http://127.0.0.1:9/x.tar",
-                                  "sub/train-000000.tar", ".hidden.tar", ".."])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        COMMAND,
+        "../train-000000.tar",
+        "/etc/hostname",
+        "http://127.0.0.1:9/x.tar",
+        "sub/train-000000.tar",
+        ".hidden.tar",
+        "..",
+    ],
+)
 def test_the_reader_refuses_a_shard_name_that_is_not_a_plain_file_name(small, tmp_path, monkeypatch, name):
     root = named(small, tmp_path, name)
     monkeypatch.chdir(root)
@@ -74,8 +86,13 @@ def test_the_reader_refuses_a_shard_name_that_is_not_a_plain_file_name(small, tm
 
 def test_mono_shards_refuses_a_shard_name_that_is_a_command(small, tmp_path):
     root = named(small, tmp_path, COMMAND)
-    for args in (["verify", "."], ["info", "."], ["preview", ".", "-o", tmp_path / "p.png"],
-                 ["export", ".", "--to", "folder", tmp_path / "f"], ["export", ".", "--to", "ffcv"]):  # fmt: skip
+    for args in (
+        ["verify", "."],
+        ["info", "."],
+        ["preview", ".", "-o", tmp_path / "p.png"],
+        ["export", ".", "--to", "folder", tmp_path / "f"],
+        ["export", ".", "--to", "ffcv"],
+    ):
         result = run_tool("generator.shards_cli", *args, cwd=root)
         assert_one_line_error(result, "mono-shards", "malformed manifest", "plain file name")
     assert not (root / "PWNED").exists(), "nothing ran"
@@ -93,6 +110,7 @@ def _set(path, value):
         for part in parents:
             target = target[part]
         target[last] = value
+
     return change
 
 
@@ -111,15 +129,28 @@ MALFORMED = {
 def test_a_malformed_manifest_is_one_line_for_every_tool(small, tmp_path, case):
     change, message = MALFORMED[case]
     root = copy_with(small, tmp_path, change)
-    for args in (["verify", root], ["info", root], ["preview", root, "-o", tmp_path / "p.png"],
-                 ["export", root, "--to", "folder", tmp_path / "f"]):  # fmt: skip
+    for args in (
+        ["verify", root],
+        ["info", root],
+        ["preview", root, "-o", tmp_path / "p.png"],
+        ["export", root, "--to", "folder", tmp_path / "f"],
+    ):
         result = run_tool("generator.shards_cli", *args)
         assert_one_line_error(result, "mono-shards", "malformed manifest", message)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists()
 
 
-@pytest.mark.parametrize("case", ["no shards", "shards not a list", "count a string", "num_samples negative",
-                                  "formats a string", "ffcv without its record"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no shards",
+        "shards not a list",
+        "count a string",
+        "num_samples negative",
+        "formats a string",
+        "ffcv without its record",
+    ],
+)
 def test_the_reader_refuses_a_malformed_manifest_in_one_line(small, tmp_path, case):
     root = copy_with(small, tmp_path, MALFORMED[case][0])
     with pytest.raises(UserError, match="unreadable manifest") as error:
@@ -174,8 +205,11 @@ def test_a_member_claiming_64_gib_is_one_line_not_a_memory_error(small, tmp_path
     claim = f"claims {HUGE:,} bytes"
     result = run_tool("generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and claim in result.stderr and "Traceback" not in result.stderr, result.stderr
-    for args in (["preview", root, "-o", tmp_path / "p.png"], ["export", root, "--to", "folder", tmp_path / "f", "-q"],
-                 ["export", root, "--to", "ffcv", "-q"]):  # fmt: skip
+    for args in (
+        ["preview", root, "-o", tmp_path / "p.png"],
+        ["export", root, "--to", "folder", tmp_path / "f", "-q"],
+        ["export", root, "--to", "ffcv", "-q"],
+    ):
         assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", claim)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
     with pytest.raises(UserError, match=claim) as error:
@@ -238,8 +272,9 @@ def test_a_label_outside_the_classes_is_one_line_not_a_wrong_folder(small, tmp_p
 
 def test_the_ffcv_reader_refuses_a_label_outside_the_classes(source_image, tmp_path):
     root = tmp_path / "both"
-    mono_gen("--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--format", "both",
-             "--out", root)  # fmt: skip
+    mono_gen(
+        "--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--format", "both", "--out", root
+    )
     samples = list(beton.iter_beton(root / "train.beton"))
     with open(root / "train.beton", "r+b") as f:  # the same file, the first sample labelled 7 of 1 class
         writer = beton.BetonWriter(f, len(samples), beton.page_size_for(16))

@@ -1,4 +1,5 @@
 """First-layer filter pictures: each filter normalised on its own, laid out in a grid, written by the CLI."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -94,9 +94,17 @@ def test_resume_needs_a_saved_state(labelled_images, tmp_path):
 def test_checkpoint_run_records_the_checkpoint_and_applies_its_normalization(labelled_images, tmp_path):
     torch.manual_seed(5)
     norm = {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
-    ckpt = save_checkpoint(tmp_path / "gan.pt", build_trunk("monogan"), arch="monogan", arch_args={},
-                           normalization=norm, method="monogan", dataset_manifest_sha256="0" * 64, epoch=4,
-                           meta={})
+    ckpt = save_checkpoint(
+        tmp_path / "gan.pt",
+        build_trunk("monogan"),
+        arch="monogan",
+        arch_args={},
+        normalization=norm,
+        method="monogan",
+        dataset_manifest_sha256="0" * 64,
+        epoch=4,
+        meta={},
+    )
     results = run_linear(_config(labelled_images, tmp_path / "run", epochs=1, arch=None, ckpt=ckpt))
     assert results["checkpoint"]["sha256"] == file_sha256(ckpt)
     assert results["checkpoint"]["method"] == "monogan" and results["checkpoint"]["epoch"] == 4
@@ -106,8 +114,14 @@ def test_checkpoint_run_records_the_checkpoint_and_applies_its_normalization(lab
 
 def test_imagenet_protocol_on_upscaled_32px_images(labelled_images, tmp_path):
     data = DataSpec(train=labelled_images / "train", val=labelled_images / "test", train_limit=12, val_limit=4)
-    cfg = LinearConfig(out=tmp_path / "alexnet", data=data, arch="alexnet", workers=1, progress=False,
-                       schedule=Schedule(epochs=1, batch_size=6))
+    cfg = LinearConfig(
+        out=tmp_path / "alexnet",
+        data=data,
+        arch="alexnet",
+        workers=1,
+        progress=False,
+        schedule=Schedule(epochs=1, batch_size=6),
+    )
     results = run_linear(cfg)
     assert results["config"]["protocol"] == "imagenet" and results["config"]["ten_crop"]
     assert list(results["config"]["feature_dims"].values()) == [9600, 9216, 9600, 9600, 9216]
@@ -121,8 +135,13 @@ def test_cifar_protocol_refuses_images_of_another_size(tmp_path):
         for cls in ("a", "b"):
             (tmp_path / split / cls).mkdir(parents=True)
             Image.new("RGB", (64, 48)).save(tmp_path / split / cls / "0.png")
-    cfg = LinearConfig(out=tmp_path / "run", data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
-                       arch="monogan", workers=0, progress=False)
+    cfg = LinearConfig(
+        out=tmp_path / "run",
+        data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
+        arch="monogan",
+        workers=0,
+        progress=False,
+    )
     expected = r"train/a/0.png is 64x48; the cifar protocol feeds images at their native size, which must be 32x32"
     with pytest.raises(UserError, match=expected):
         run_linear(cfg)
@@ -142,11 +161,17 @@ def test_a_wrong_image_met_by_a_loader_worker_is_reported_in_one_line(tmp_path):
             (tmp_path / split / cls).mkdir(parents=True)
             Image.new("RGB", (32, 32)).save(tmp_path / split / cls / "0.png")
     Image.new("RGB", (40, 40)).save(tmp_path / "train" / "b" / "1.png")  # not the first: found by a worker
-    cfg = LinearConfig(out=tmp_path / "run", data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
-                       arch="monogan", workers=1, progress=False)
+    cfg = LinearConfig(
+        out=tmp_path / "run",
+        data=DataSpec(train=tmp_path / "train", val=tmp_path / "val"),
+        arch="monogan",
+        workers=1,
+        progress=False,
+    )
     with pytest.raises(UserError) as info:
         run_linear(cfg)
     message = str(info.value)
     assert "\n" not in message and "Traceback" not in message
-    assert message.endswith("train/b/1.png is 40x40; the cifar protocol feeds images at their native size, "
-                            "which must be 32x32")
+    assert message.endswith(
+        "train/b/1.png is 40x40; the cifar protocol feeds images at their native size, which must be 32x32"
+    )

@@ -1,4 +1,5 @@
 """learning.data: the same batches from every format, any number of workers, local or over HTTP."""
+
 from __future__ import annotations
 
 import collections
@@ -135,8 +136,9 @@ def test_per_sample_and_batch_transforms(data):
     assert dataset.format == "ffcv"
     runs = []
     for workers in (0, 2):
-        loader = dataset.loader(50, shuffle=True, transform=crop, batch_transform=lambda x: x.float() / 255,
-                                num_workers=workers)  # fmt: skip
+        loader = dataset.loader(
+            50, shuffle=True, transform=crop, batch_transform=lambda x: x.float() / 255, num_workers=workers
+        )
         assert loader.format == "webdataset", "FFCV has no per-sample transform: the next format serves"
         runs.append(epoch(loader, 1))
     images = torch.cat([x for x, _, _ in runs[0]])
@@ -171,7 +173,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def http_root(tmp_path):
     """A local HTTP server: (directory it serves, its base URL)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
@@ -238,15 +242,20 @@ def test_without_ffcv_the_reader_falls_back_or_says_how_to_install(data, tmp_pat
 import sys
 from learning.data import UserError, open_dataset
 from learning.data.order import buffer_shuffle
-dataset = open_dataset({str(data / 'ds')!r})
+dataset = open_dataset({str(data / "ds")!r})
 print(dataset.format, len(dataset.loader(64)))
 try:
-    dataset = open_dataset({str(data / 'ds')!r}, format="ffcv").loader(64)
+    dataset = open_dataset({str(data / "ds")!r}, format="ffcv").loader(64)
 except UserError as exc:
     sys.exit(f"error: {{exc}}")
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, **without_ffcv(tmp_path)})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **without_ffcv(tmp_path)},
+    )
     assert result.stdout.split() == ["webdataset", "5"]
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "needs the optional ffcv package" in result.stderr and "pip install 'mono[ffcv]'" in result.stderr

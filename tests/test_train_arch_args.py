@@ -1,4 +1,5 @@
 """mono-train monogan --arch-args: the critic's trunk is built as asked and the checkpoint says so."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,30 @@ def data32(tmp_path_factory):
 
 def test_the_critic_trunk_takes_arch_args(data32, tmp_path):
     run = tmp_path / "run"
-    train("monogan", "--data", data32, "--out", run, "--epochs", 1, "--workers", 0, "--quiet", "--batch-size", 16,
-          "--n-critic", 2, "--gen-width", 8, "--steps-per-epoch", 2,
-          "--arch-args", "widths=8,16,24,32 activation=relu init=torch")
+    train(
+        "monogan",
+        "--data",
+        data32,
+        "--out",
+        run,
+        "--epochs",
+        1,
+        "--workers",
+        0,
+        "--quiet",
+        "--batch-size",
+        16,
+        "--n-critic",
+        2,
+        "--gen-width",
+        8,
+        "--steps-per-epoch",
+        2,
+        "--arch-args",
+        "widths=8,16,24,32 activation=relu init=torch",
+    )
     trunk, ckpt = load_trunk(run / "checkpoint.pt")
-    assert ckpt.arch_args == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 1],
-                              "init": "torch"}
+    assert ckpt.arch_args == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 1], "init": "torch"}
     assert [block.conv.out_channels for block in trunk.blocks.values()] == [8, 16, 24, 32]
 
 

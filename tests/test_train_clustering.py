@@ -1,4 +1,5 @@
 """DeepCluster's pipeline (PCA-whitening, L2, k-means, uniform sampling, NMI) on features with known clusters."""
+
 from __future__ import annotations
 
 import numpy as np

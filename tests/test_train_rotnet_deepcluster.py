@@ -1,4 +1,5 @@
 """RotNet and DeepCluster on tiny generated datasets: they learn, checkpoint for the probes, resume exactly."""
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,29 @@ def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, 
     assert ckpt.dataset_manifest_sha256 is not None and ckpt.normalization["mean"] == [0.485, 0.456, 0.406]
     assert metrics(run)[-1]["epoch"] == "0"
     probe = tmp_path / "probe"
-    result = run_tool("probes.cli", "linear", "--ckpt", run / "checkpoint.pt", "--train", labelled_images / "train",
-                      "--val", labelled_images / "test", "--train-limit", 20, "--val-limit", 10, "--epochs", 1,
-                      "--batch-size", 10, "--workers", 0, "--no-progress", "-o", probe)  # fmt: skip
+    result = run_tool(
+        "probes.cli",
+        "linear",
+        "--ckpt",
+        run / "checkpoint.pt",
+        "--train",
+        labelled_images / "train",
+        "--val",
+        labelled_images / "test",
+        "--train-limit",
+        20,
+        "--val-limit",
+        10,
+        "--epochs",
+        1,
+        "--batch-size",
+        10,
+        "--workers",
+        0,
+        "--no-progress",
+        "-o",
+        probe,
+    )
     assert result.returncode == 0, result.stderr
     assert (probe / "results.json").exists()
 
@@ -68,9 +89,25 @@ def test_a_finished_run_is_not_overwritten_without_resume(data, tmp_path):
 def test_two_process_ddp_splits_the_data(data, tmp_path):
     run = tmp_path / "ddp"
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "trainers.rotnet", "--data", str(data), "--out", str(run), *map(str, TINY),
-               "--batch-size", 4, "--record-samples", str(tmp_path / "seen")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "trainers.rotnet",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        *map(str, TINY),
+        "--batch-size",
+        4,
+        "--record-samples",
+        str(tmp_path / "seen"),
+    ]
     result = subprocess.run([str(c) for c in command], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     seen = [np.loadtxt(tmp_path / "seen" / f"rank{r}" / "epoch000.txt", dtype=int) for r in (0, 1)]
@@ -136,15 +173,33 @@ def test_a_rerun_after_a_run_that_saved_nothing_starts_the_log_afresh(data, tmp_
 
 
 def test_an_unwritable_out_is_one_line(data, unwritable_dir):
-    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", unwritable_dir / "run", *TINY,
-                      "--steps-per-epoch", 1)  # fmt: skip
+    result = run_tool(
+        "trainers.cli", "rotnet", "--data", data, "--out", unwritable_dir / "run", *TINY, "--steps-per-epoch", 1
+    )
     assert_one_line_error(result, "mono-train rotnet", str(unwritable_dir / "run"))
 
 
 def test_two_process_deepcluster_clusters_once_and_splits_the_epoch(data, tmp_path):
     run, seen = tmp_path / "ddp", tmp_path / "seen"
-    result = torchrun("deepcluster", "--data", data, "--out", run, *TINY, "--k", 8, "--pca", 16, "--batch-size", 4,
-                      "--steps-per-epoch", 3, "--epochs", 2, seen=seen)  # fmt: skip
+    result = torchrun(
+        "deepcluster",
+        "--data",
+        data,
+        "--out",
+        run,
+        *TINY,
+        "--k",
+        8,
+        "--pca",
+        16,
+        "--batch-size",
+        4,
+        "--steps-per-epoch",
+        3,
+        "--epochs",
+        2,
+        seen=seen,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ckpt = load_checkpoint(run / "checkpoint.pt")
     assert (ckpt.method, ckpt.epoch) == ("deepcluster", 2)

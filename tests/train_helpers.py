@@ -1,4 +1,5 @@
 """Helpers for trainer tests: tiny datasets made by mono-gen, and trainer runs in this process."""
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,19 @@ def torchrun(method: str, *args, seen: Path) -> subprocess.CompletedProcess:
     """`torchrun --nproc-per-node=2 -m trainers.METHOD args` on the CPU (gloo), each rank recording the sample
     indices it trains on under `seen`."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", f"trainers.{method}", *map(str, args), "--record-samples", str(seen)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        f"trainers.{method}",
+        *map(str, args),
+        "--record-samples",
+        str(seen),
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 

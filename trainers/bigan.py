@@ -14,10 +14,11 @@ full rate, then 50 with the rate decayed exponentially to 1% of it. Every choice
     torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
     mono-train sample runs/bigan-A        # a grid of G's images
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -43,20 +44,55 @@ LATENT_PROJECTION_STD = 0.02 * 5**2
 
 
 def get_args_parser():
-    parser = trainer_parser("mono-train bigan", "BiGAN: an encoder learns to invert a generator, judged by a joint discriminator D(x, z).",
-                            epochs=100, batch_size=128, lr=2e-4, examples=EXAMPLES)  # fmt: skip
+    parser = trainer_parser(
+        "mono-train bigan",
+        "BiGAN: an encoder learns to invert a generator, judged by a joint discriminator D(x, z).",
+        epochs=100,
+        batch_size=128,
+        lr=2e-4,
+        examples=EXAMPLES,
+    )
     method = parser.add_argument_group("BiGAN")
-    method.add_argument("--image-size", type=int, default=128, help="side the dataset's images are shrunk to (area averaging) before cropping (default 128)")
+    method.add_argument(
+        "--image-size",
+        type=int,
+        default=128,
+        help="side the dataset's images are shrunk to (area averaging) before cropping (default 128)",
+    )
     method.add_argument("--crop", type=int, default=112, help="side of the encoder's random crops (default 112)")
-    method.add_argument("--gen-size", type=int, default=64, help="side of the generated images, and of the crops as D sees them (default 64)")
+    method.add_argument(
+        "--gen-size",
+        type=int,
+        default=64,
+        help="side of the generated images, and of the crops as D sees them (default 64)",
+    )
     method.add_argument("--latent-dim", type=int, default=200, help="dimension of z ~ U(-1, 1)^d (default 200)")
-    method.add_argument("--gen-width", type=int, default=64, help="width of the generator's last hidden layer; it doubles towards z (default 64)")
-    method.add_argument("--disc-width", type=int, default=64, help="width of the discriminator's first layer; it doubles per layer (default 64)")
+    method.add_argument(
+        "--gen-width",
+        type=int,
+        default=64,
+        help="width of the generator's last hidden layer; it doubles towards z (default 64)",
+    )
+    method.add_argument(
+        "--disc-width",
+        type=int,
+        default=64,
+        help="width of the discriminator's first layer; it doubles per layer (default 64)",
+    )
     method.add_argument("--beta1", type=float, default=0.5, help="Adam β1 (default 0.5)")
     method.add_argument("--beta2", type=float, default=0.999, help="Adam β2 (default 0.999)")
-    method.add_argument("--weight-decay", type=float, default=2.5e-5, help="L2 weight decay, not on BatchNorm scales (default 2.5e-5)")
-    method.add_argument("--decay-epochs", type=int, default=None, help="final epochs over which the rate decays exponentially (default: half of --epochs)")
-    method.add_argument("--final-lr-mult", type=float, default=0.01, help="rate of the last epoch, as a fraction of --lr (default 0.01)")
+    method.add_argument(
+        "--weight-decay", type=float, default=2.5e-5, help="L2 weight decay, not on BatchNorm scales (default 2.5e-5)"
+    )
+    method.add_argument(
+        "--decay-epochs",
+        type=int,
+        default=None,
+        help="final epochs over which the rate decays exponentially (default: half of --epochs)",
+    )
+    method.add_argument(
+        "--final-lr-mult", type=float, default=0.01, help="rate of the last epoch, as a fraction of --lr (default 0.01)"
+    )
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -89,10 +125,14 @@ class JointDiscriminator(nn.Module):
     def __init__(self, latent_dim: int, image_size: int, width: int = 64):
         super().__init__()
         if image_size % 16 or image_size < 16:
-            raise UserError(f"the discriminator halves its input four times: --gen-size must be a multiple of 16, not {image_size}")
+            raise UserError(
+                f"the discriminator halves its input four times: --gen-size must be a multiple of 16, not {image_size}"
+            )
         self.arch_args = {"latent_dim": latent_dim, "image_size": image_size, "width": width}
         widths = [width * 2**i for i in range(4)]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 5, stride=2, padding=2, bias=False) for a, b in zip([3] + widths, widths))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 5, stride=2, padding=2, bias=False) for a, b in zip([3] + widths, widths)
+        )
         self.latent_biases = nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:])
         self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
         self.logit = nn.Linear(widths[-1] * (image_size // 16) ** 2, 1, bias=False)
@@ -118,7 +158,9 @@ def initialise(encoder: Encoder, generator: Generator, discriminator: JointDiscr
 def adam(modules: Sequence[nn.Module], args) -> torch.optim.Adam:
     """Adam with the original's coupled L2 decay (added to the gradient, as torch's weight_decay), which
     skips BatchNorm scales (`--no_decay_gain`) but not biases."""
-    scales = [m.weight for module in modules for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    scales = [
+        m.weight for module in modules for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))
+    ]
     scale_ids = {id(p) for p in scales}
     rest = [p for module in modules for p in module.parameters() if id(p) not in scale_ids]
     groups = [{"params": rest, "weight_decay": args.weight_decay}, {"params": scales, "weight_decay": 0.0}]
@@ -158,7 +200,9 @@ def check_args(args, dataset_size: int | None) -> None:
     if dataset_size and dataset_size < args.image_size:
         raise UserError(f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images")
     if not args.gen_size <= args.crop <= args.image_size:
-        raise UserError(f"need --gen-size <= --crop <= --image-size, got {args.gen_size}, {args.crop}, {args.image_size}")
+        raise UserError(
+            f"need --gen-size <= --crop <= --image-size, got {args.gen_size}, {args.crop}, {args.image_size}"
+        )
     if args.latent_dim < 1 or args.gen_width < 1 or args.disc_width < 1:
         raise UserError("--latent-dim, --gen-width and --disc-width must be positive")
     if not 0 <= (args.decay_epochs or 0) <= args.epochs or not 0 < args.final_lr_mult <= 1:
@@ -166,7 +210,11 @@ def check_args(args, dataset_size: int | None) -> None:
 
 
 def train(args) -> None:
-    session = Session(args, "bigan", metrics=["discriminator_loss", "encoder_generator_loss", "d_real", "d_fake", "lr", "images_per_s"])
+    session = Session(
+        args,
+        "bigan",
+        metrics=["discriminator_loss", "encoder_generator_loss", "d_real", "d_fake", "lr", "images_per_s"],
+    )
     check_args(args, session.dataset.image_size)
     trunk = build_trunk("alexnet", sobel=False, activation="leaky_relu")
     encoder = Encoder(trunk, args.crop, args.latent_dim)
@@ -199,21 +247,38 @@ def train(args) -> None:
                 fake = discriminator(generator(z), z).float()
             d_loss, eg_loss = losses(real, fake)
             step += 1  # this step's number, as metrics.csv counts
-            values = session.check_finite(step, discriminator_loss=d_loss, encoder_generator_loss=eg_loss,
-                                          d_real=torch.sigmoid(real).mean(), d_fake=torch.sigmoid(fake).mean())  # fmt: skip
-            simultaneous_update(session.precision, (d_loss, optimizers["discriminator"]), (eg_loss, optimizers["encoder_generator"]))
+            values = session.check_finite(
+                step,
+                discriminator_loss=d_loss,
+                encoder_generator_loss=eg_loss,
+                d_real=torch.sigmoid(real).mean(),
+                d_fake=torch.sigmoid(fake).mean(),
+            )
+            simultaneous_update(
+                session.precision, (d_loss, optimizers["discriminator"]), (eg_loss, optimizers["encoder_generator"])
+            )
             means.add(**values)
             progress.update(len(images), d=values["discriminator_loss"], eg=values["encoder_generator_loss"])
             if step % args.log_every == 0:
                 session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
         progress.close()
         summary = means.means()
-        session.end_epoch(epoch, step, {**summary, "lr": lr, "images_per_s": progress.images_per_second},
-                          trunk=trunk, normalization=GAN_NORMALIZATION, modules=modules, optimizers=optimizers)
+        session.end_epoch(
+            epoch,
+            step,
+            {**summary, "lr": lr, "images_per_s": progress.images_per_second},
+            trunk=trunk,
+            normalization=GAN_NORMALIZATION,
+            modules=modules,
+            optimizers=optimizers,
+        )
         if session.dist.is_main and not args.quiet and summary:
-            print(f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
-                  f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "
-                  f"D(fake) {summary['d_fake']:.3f} ({progress.images_per_second:,.0f} img/s)", file=sys.stderr)  # fmt: skip
+            print(
+                f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
+                f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "
+                f"D(fake) {summary['d_fake']:.3f} ({progress.images_per_second:,.0f} img/s)",
+                file=sys.stderr,
+            )
     session.close()
 
 

@@ -1,4 +1,5 @@
 """mono-train: one entry point for the trainers; each is also runnable as `python -m trainers.<method>`."""
+
 from __future__ import annotations
 
 import importlib

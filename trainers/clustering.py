@@ -5,6 +5,7 @@ reduced to 256 dimensions by PCA with whitening, L2-normalised, clustered by fai
 large clusters to refill empty ones), and each epoch draws the same number of images from every
 non-empty cluster, with replacement where a cluster is small.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +62,9 @@ def kmeans(x: np.ndarray, k: int, seed: int, iterations: int = 20, threads: int 
     return KMeansResult(labels.ravel().astype(np.int64), centroids, float(distances.sum()))
 
 
-def uniform_over_clusters(assignments: np.ndarray, num_samples: int, seed: int, num_clusters: int | None = None) -> np.ndarray:
+def uniform_over_clusters(
+    assignments: np.ndarray, num_samples: int, seed: int, num_clusters: int | None = None
+) -> np.ndarray:
     """The epoch's sample indices: `num_samples` drawn evenly from every non-empty cluster, shuffled.
 
     Each non-empty cluster contributes num_samples // (non-empty clusters) + 1 indices, with replacement
@@ -86,7 +89,9 @@ def normalized_mutual_information(a: np.ndarray, b: np.ndarray) -> float:
     a = np.unique(np.asarray(a), return_inverse=True)[1]
     b = np.unique(np.asarray(b), return_inverse=True)[1]
     n = len(a)
-    joint = np.bincount(a * (b.max() + 1) + b, minlength=(a.max() + 1) * (b.max() + 1)).reshape(a.max() + 1, b.max() + 1)
+    joint = np.bincount(a * (b.max() + 1) + b, minlength=(a.max() + 1) * (b.max() + 1)).reshape(
+        a.max() + 1, b.max() + 1
+    )
     p = joint / n
     pa, pb = p.sum(1), p.sum(0)
     nz = p > 0

@@ -1,4 +1,4 @@
-"""DeepCluster (Caron, Bojanowski, Joulin & Douze, ECCV 2018): alternate clustering features and learning to predict the clusters.
+"""DeepCluster (Caron, Bojanowski, Joulin & Douze, ECCV 2018): cluster the features, learn to predict the clusters.
 
 Each epoch: features of the whole dataset (centre crops) -> PCA to 256 dimensions with whitening, L2
 normalisation -> k-means (k = 10,000) -> pseudo-labels; the top layer is re-initialised and the network is
@@ -10,12 +10,13 @@ horizontal flips. Optimisation as facebookresearch/deepcluster main.py: SGD, lea
     mono-train deepcluster --data shards/ameyoko --out runs/deepcluster-A
     torchrun --nproc-per-node=8 -m trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A --k 10000
 """
+
 from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -38,19 +39,46 @@ EXAMPLES = """examples:
 
 
 def get_args_parser():
-    parser = trainer_parser("mono-train deepcluster", "DeepCluster: learn to predict k-means clusters of the network's own features.",
-                            epochs=200, batch_size=256, lr=0.05, seed=31, workers=4, examples=EXAMPLES)  # fmt: skip
+    parser = trainer_parser(
+        "mono-train deepcluster",
+        "DeepCluster: learn to predict k-means clusters of the network's own features.",
+        epochs=200,
+        batch_size=256,
+        lr=0.05,
+        seed=31,
+        workers=4,
+        examples=EXAMPLES,
+    )
     method = parser.add_argument_group("DeepCluster")
-    method.add_argument("--k", "--nmb_cluster", dest="k", type=int, default=10_000, help="number of k-means clusters (default 10000)")
+    method.add_argument(
+        "--k", "--nmb_cluster", dest="k", type=int, default=10_000, help="number of k-means clusters (default 10000)"
+    )
     method.add_argument("--pca", type=int, default=256, help="dimensions kept by PCA before k-means (default 256)")
-    method.add_argument("--kmeans-iters", type=int, default=20, help="k-means iterations (default 20, as faiss' default in the original)")
+    method.add_argument(
+        "--kmeans-iters",
+        type=int,
+        default=20,
+        help="k-means iterations (default 20, as faiss' default in the original)",
+    )
     method.add_argument("--crop", type=int, default=224, help="side of the crops seen by the network (default 224)")
     method.add_argument("--momentum", type=float, default=0.9)
-    method.add_argument("--weight-decay", "--wd", dest="weight_decay", type=float, default=1e-5,
-                        help="weight decay (default 1e-5; the original's --wd -5 is its log10)")
-    method.add_argument("--reassign", type=float, default=1.0,
-                        help="epoch length as a multiple of the dataset, between two clusterings (default 1)")
-    method.add_argument("--no-sobel", dest="sobel", action="store_false", help="feed RGB instead of the fixed Sobel layer")
+    method.add_argument(
+        "--weight-decay",
+        "--wd",
+        dest="weight_decay",
+        type=float,
+        default=1e-5,
+        help="weight decay (default 1e-5; the original's --wd -5 is its log10)",
+    )
+    method.add_argument(
+        "--reassign",
+        type=float,
+        default=1.0,
+        help="epoch length as a multiple of the dataset, between two clusterings (default 1)",
+    )
+    method.add_argument(
+        "--no-sobel", dest="sobel", action="store_false", help="feed RGB instead of the fixed Sobel layer"
+    )
     method.add_argument("--head-width", type=int, default=4096, help="width of fc6 and fc7 (default 4096)")
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
@@ -63,9 +91,13 @@ class Classifier(nn.Module):
     def __init__(self, in_features: int, width: int = 4096):
         super().__init__()
         self.fc = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.5), nn.Linear(in_features, width), nn.ReLU(inplace=True),
-            nn.Dropout(0.5), nn.Linear(width, width),
-        )  # fmt: skip
+            nn.Flatten(),
+            nn.Dropout(0.5),
+            nn.Linear(in_features, width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(width, width),
+        )
         for m in self.fc:
             if isinstance(m, nn.Linear):  # the original's init of its fully connected layers
                 nn.init.normal_(m.weight, 0, 0.01)
@@ -142,7 +174,9 @@ def cluster(session: Session, args, feature_dir: Path, epoch: int) -> tuple[np.n
 
 
 def train(args) -> None:
-    session = Session(args, "deepcluster", metrics=["loss", "clustering_loss", "nmi", "empty_clusters", "lr", "images_per_s"])
+    session = Session(
+        args, "deepcluster", metrics=["loss", "clustering_loss", "nmi", "empty_clusters", "lr", "images_per_s"]
+    )
     n = session.dataset.num_samples
     if args.k < 2 or args.k > n:
         raise UserError(f"--k {args.k} clusters for {n} samples: choose 2 <= k <= the number of samples")
@@ -154,10 +188,15 @@ def train(args) -> None:
     channels, height, width = trunk.feature_shapes(args.crop)["output"]
     classifier = Classifier(channels * height * width, args.head_width)
     trunk, classifier = session.precision.prepare(trunk), session.precision.prepare(classifier)
-    optimizer = torch.optim.SGD(list(trunk.parameters()) + list(classifier.parameters()), lr=args.lr,
-                                momentum=args.momentum, weight_decay=args.weight_decay)  # fmt: skip
-    state = session.restore(trunk=trunk, modules={"classifier": classifier}, optimizers={"sgd": optimizer},
-                            scaler=session.precision.scaler)  # fmt: skip
+    optimizer = torch.optim.SGD(
+        list(trunk.parameters()) + list(classifier.parameters()),
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+    )
+    state = session.restore(
+        trunk=trunk, modules={"classifier": classifier}, optimizers={"sgd": optimizer}, scaler=session.precision.scaler
+    )
     previous = state.get("assignments")
     previous = previous.numpy() if previous is not None else None
     network = session.ddp(Network(trunk, classifier))
@@ -187,8 +226,12 @@ def train(args) -> None:
 
         # 2. Sample uniformly over the clusters; a fresh top layer predicts them.
         epoch_size = int(args.reassign * n)
-        loader.set_epoch(epoch, indices=uniform_over_clusters(assignments, epoch_size, derive_seed(args.seed, epoch, 2), args.k))
-        top = session.precision.prepare(new_top_layer(classifier.fc[-1].out_features, args.k, derive_seed(args.seed, epoch, 3)))
+        loader.set_epoch(
+            epoch, indices=uniform_over_clusters(assignments, epoch_size, derive_seed(args.seed, epoch, 2), args.k)
+        )
+        top = session.precision.prepare(
+            new_top_layer(classifier.fc[-1].out_features, args.k, derive_seed(args.seed, epoch, 3))
+        )
         top_optimizer = torch.optim.SGD(top.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         top_ddp = session.ddp(top)
 
@@ -215,20 +258,44 @@ def train(args) -> None:
             sums += torch.stack([loss.detach() * len(idx), torch.tensor(float(len(idx)), device=session.device)])
             progress.update(len(images), loss=values["loss"])
             if step % args.log_every == 0:
-                session.log.log(epoch, step, loss=values["loss"], clustering_loss=clustering_loss, nmi=nmi,
-                                empty_clusters=empty, lr=args.lr, images_per_s=progress.images_per_second)  # fmt: skip
+                session.log.log(
+                    epoch,
+                    step,
+                    loss=values["loss"],
+                    clustering_loss=clustering_loss,
+                    nmi=nmi,
+                    empty_clusters=empty,
+                    lr=args.lr,
+                    images_per_s=progress.images_per_second,
+                )
         progress.close()
         loss_sum, count = all_reduce_mean(sums).tolist()
         mean_loss = loss_sum / max(count, 1)
-        row = {"loss": mean_loss, "clustering_loss": clustering_loss, "nmi": nmi, "empty_clusters": empty,
-               "lr": args.lr, "images_per_s": progress.images_per_second}
-        session.end_epoch(epoch, step, row, trunk=trunk, normalization=IMAGENET_NORMALIZATION,
-                          modules={"classifier": classifier}, optimizers={"sgd": optimizer},
-                          state={"assignments": torch.from_numpy(assignments.astype(np.int32))})  # fmt: skip
+        row = {
+            "loss": mean_loss,
+            "clustering_loss": clustering_loss,
+            "nmi": nmi,
+            "empty_clusters": empty,
+            "lr": args.lr,
+            "images_per_s": progress.images_per_second,
+        }
+        session.end_epoch(
+            epoch,
+            step,
+            row,
+            trunk=trunk,
+            normalization=IMAGENET_NORMALIZATION,
+            modules={"classifier": classifier},
+            optimizers={"sgd": optimizer},
+            state={"assignments": torch.from_numpy(assignments.astype(np.int32))},
+        )
         if session.dist.is_main and not args.quiet:
             nmi_text = f", NMI to previous {nmi:.3f}" if nmi is not None else ""
-            print(f"deepcluster: epoch {epoch + 1}/{args.epochs} loss {mean_loss:.4f}, clustering loss "
-                  f"{clustering_loss:.4g}{nmi_text}, {empty} empty clusters", file=sys.stderr)  # fmt: skip
+            print(
+                f"deepcluster: epoch {epoch + 1}/{args.epochs} loss {mean_loss:.4f}, clustering loss "
+                f"{clustering_loss:.4g}{nmi_text}, {empty} empty clusters",
+                file=sys.stderr,
+            )
     session.close()
 
 

@@ -4,6 +4,7 @@ WGAN-GP gradient penalty, initialisations and the image grid that shows what a g
 Images live in [-1, 1] on both sides of the adversarial game (GAN_NORMALIZATION, also what the probes apply
 to the trained trunk), as in DCGAN and both original codes.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,7 +29,9 @@ PRIORS = ("uniform", "normal")
 """Latent priors: U(-1, 1)^d (BiGAN) and N(0, 1)^d (WGAN-GP)."""
 
 
-def sample_latent(prior: str, n: int, dim: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+def sample_latent(
+    prior: str, n: int, dim: int, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """n latent codes drawn on the CPU from `generator` (so a run's noise does not depend on the device)."""
     if prior == "uniform":
         z = torch.rand(n, dim, generator=generator) * 2 - 1
@@ -60,22 +63,30 @@ class Generator(nn.Module):
 
     arch = "dcgan"
 
-    def __init__(self, latent_dim: int, image_size: int, width: int = 64, prior: str = "normal",
-                 latent_skip: bool = False):
+    def __init__(
+        self, latent_dim: int, image_size: int, width: int = 64, prior: str = "normal", latent_skip: bool = False
+    ):
         super().__init__()
         if prior not in PRIORS:
             raise UserError(f"unknown latent prior {prior!r}; choose one of {', '.join(PRIORS)}")
         if latent_dim < 1 or width < 1:
             raise UserError("the latent dimension and the generator width must be positive")
-        self.arch_args = {"latent_dim": latent_dim, "image_size": image_size, "width": width, "prior": prior,
-                          "latent_skip": latent_skip}  # fmt: skip
-        widths = [width * 2 ** i for i in reversed(range(upsamplings(image_size)))]
+        self.arch_args = {
+            "latent_dim": latent_dim,
+            "image_size": image_size,
+            "width": width,
+            "prior": prior,
+            "latent_skip": latent_skip,
+        }
+        widths = [width * 2**i for i in reversed(range(upsamplings(image_size)))]
         self.start = widths[0]
         self.project = nn.Linear(latent_dim, widths[0] * 16, bias=False)
         self.project_norm = nn.BatchNorm1d(widths[0] * 16)
         self.ups = nn.ModuleList(_upsample(a, b) for a, b in zip(widths, widths[1:]))
         self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
-        self.latent_biases = nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:]) if latent_skip else None
+        self.latent_biases = (
+            nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:]) if latent_skip else None
+        )
         self.to_rgb = _upsample(widths[-1], 3, bias=True)
 
     @property
@@ -121,8 +132,9 @@ def simultaneous_update(precision: Precision, *updates: tuple[torch.Tensor, torc
     precision.scaler.update()
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator,
-                     weight: float = 10.0) -> torch.Tensor:
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator, weight: float = 10.0
+) -> torch.Tensor:
     """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3): weight · E[(‖∇x̂ D(x̂)‖₂ − 1)²] at x̂ = real + α(fake − real),
     α ~ U(0, 1) per sample (drawn from `generator`). Differentiable with respect to the critic's weights.
 

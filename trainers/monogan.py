@@ -14,10 +14,11 @@ default 1280 epochs of a 50,000-image dataset are WGAN-GP's 200,000 generator it
     mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A
     mono-train sample runs/monogan-A       # a grid of the generator's images
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -28,7 +29,14 @@ from trainers.common.augment import downscale, normalize
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
 from trainers.common.session import Session
-from trainers.gan import GAN_NORMALIZATION, Generator, gradient_penalty, set_learning_rate, simultaneous_update, tflib_init
+from trainers.gan import (
+    GAN_NORMALIZATION,
+    Generator,
+    gradient_penalty,
+    set_learning_rate,
+    simultaneous_update,
+    tflib_init,
+)
 
 EXAMPLES = """examples:
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A
@@ -38,22 +46,42 @@ EXAMPLES = """examples:
 
 
 def get_args_parser():
-    parser = trainer_parser("mono-train monogan", "MonoGAN: WGAN-GP whose critic is the paper's small 32 px encoder.\n"
-                            "An epoch is one pass of the critic over the data (--steps-per-epoch counts critic steps);\n"
-                            "the default 1280 epochs of 50,000 images are WGAN-GP's 200,000 generator steps.",
-                            epochs=1280, batch_size=64, lr=1e-4, examples=EXAMPLES)  # fmt: skip
+    parser = trainer_parser(
+        "mono-train monogan",
+        "MonoGAN: WGAN-GP whose critic is the paper's small 32 px encoder.\n"
+        "An epoch is one pass of the critic over the data (--steps-per-epoch counts critic steps);\n"
+        "the default 1280 epochs of 50,000 images are WGAN-GP's 200,000 generator steps.",
+        epochs=1280,
+        batch_size=64,
+        lr=1e-4,
+        examples=EXAMPLES,
+    )
     method = parser.add_argument_group("MonoGAN (WGAN-GP)")
-    method.add_argument("--image-size", type=int, default=32, help="side of the images, shrunk by area averaging if the dataset's are larger (default 32)")
+    method.add_argument(
+        "--image-size",
+        type=int,
+        default=32,
+        help="side of the images, shrunk by area averaging if the dataset's are larger (default 32)",
+    )
     method.add_argument("--latent-dim", type=int, default=128, help="dimension of z ~ N(0, 1)^d (default 128)")
-    method.add_argument("--gen-width", type=int, default=64, help="width of the generator's last hidden layer, WGAN-GP's DIM (default 64)")
+    method.add_argument(
+        "--gen-width",
+        type=int,
+        default=64,
+        help="width of the generator's last hidden layer, WGAN-GP's DIM (default 64)",
+    )
     method.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (default 5)")
     method.add_argument("--gp-lambda", type=float, default=10.0, help="weight λ of the gradient penalty (default 10)")
     method.add_argument("--beta1", type=float, default=0.0, help="Adam β1 (default 0)")
     method.add_argument("--beta2", type=float, default=0.9, help="Adam β2 (default 0.9)")
     method.add_argument("--log-every", type=int, default=50, help="critic steps between log rows (default 50)")
-    method.add_argument("--arch-args", default="", metavar="'KEY=VALUE ...'",
-                        help="the critic trunk's arguments other than the defaults, e.g. 'activation=relu init=torch' "
-                             "(widths, padding, activation, init; docs/probes.md)")
+    method.add_argument(
+        "--arch-args",
+        default="",
+        metavar="'KEY=VALUE ...'",
+        help="the critic trunk's arguments other than the defaults, e.g. 'activation=relu init=torch' "
+        "(widths, padding, activation, init; docs/probes.md)",
+    )
     return parser
 
 
@@ -80,8 +108,19 @@ def check_args(args, dataset_size: int | None) -> None:
 
 
 def train(args) -> None:
-    session = Session(args, "monogan", metrics=["critic_loss", "generator_loss", "wasserstein", "gradient_penalty",
-                                                "generator_steps", "lr", "images_per_s"])  # fmt: skip
+    session = Session(
+        args,
+        "monogan",
+        metrics=[
+            "critic_loss",
+            "generator_loss",
+            "wasserstein",
+            "gradient_penalty",
+            "generator_steps",
+            "lr",
+            "images_per_s",
+        ],
+    )
     check_args(args, session.dataset.image_size)
     critic = Critic(build_trunk("monogan", **parse_arch_args(args.arch_args)), args.image_size)  # init: its own
     critic.head.apply(tflib_init)
@@ -89,8 +128,10 @@ def train(args) -> None:
     generator.apply(tflib_init)
     critic, generator = session.precision.prepare(critic), session.precision.prepare(generator)
     betas = (args.beta1, args.beta2)
-    optimizers = {"critic": torch.optim.Adam(critic.parameters(), lr=args.lr, betas=betas),
-                  "generator": torch.optim.Adam(generator.parameters(), lr=args.lr, betas=betas)}  # fmt: skip
+    optimizers = {
+        "critic": torch.optim.Adam(critic.parameters(), lr=args.lr, betas=betas),
+        "generator": torch.optim.Adam(generator.parameters(), lr=args.lr, betas=betas),
+    }
     modules = {"critic_head": critic.head, "generator": generator}
     state = session.restore(trunk=critic.trunk, modules=modules, optimizers=optimizers, scaler=session.precision.scaler)
     generator_steps = int(state.get("generator_steps", 0))
@@ -119,7 +160,9 @@ def train(args) -> None:
             penalty = gradient_penalty(critic, real, fake, mixing, weight=args.gp_lambda)
             critic_loss = penalty - wasserstein
             step += 1  # this critic step's number, as metrics.csv counts
-            values = session.check_finite(step, critic_loss=critic_loss, wasserstein=wasserstein, gradient_penalty=penalty)
+            values = session.check_finite(
+                step, critic_loss=critic_loss, wasserstein=wasserstein, gradient_penalty=penalty
+            )
             simultaneous_update(session.precision, (critic_loss, optimizers["critic"]))
             if step % args.n_critic == 0:
                 with session.precision.autocast():
@@ -130,17 +173,34 @@ def train(args) -> None:
             means.add(**values)
             progress.update(len(images), W=values["wasserstein"], gp=values["gradient_penalty"])
             if step % args.log_every == 0:
-                session.log.log(epoch, step, **values, generator_steps=generator_steps, lr=args.lr,
-                                images_per_s=progress.images_per_second)  # fmt: skip
+                session.log.log(
+                    epoch,
+                    step,
+                    **values,
+                    generator_steps=generator_steps,
+                    lr=args.lr,
+                    images_per_s=progress.images_per_second,
+                )
         progress.close()
         summary = means.means()
         row = {**summary, "generator_steps": generator_steps, "lr": args.lr, "images_per_s": progress.images_per_second}
-        session.end_epoch(epoch, step, row, trunk=critic.trunk, normalization=GAN_NORMALIZATION, modules=modules,
-                          optimizers=optimizers, state={"generator_steps": generator_steps})  # fmt: skip
+        session.end_epoch(
+            epoch,
+            step,
+            row,
+            trunk=critic.trunk,
+            normalization=GAN_NORMALIZATION,
+            modules=modules,
+            optimizers=optimizers,
+            state={"generator_steps": generator_steps},
+        )
         if session.dist.is_main and not args.quiet and summary:
-            print(f"monogan: epoch {epoch + 1}/{args.epochs} Wasserstein estimate {summary['wasserstein']:.4f}, "
-                  f"gradient penalty {summary['gradient_penalty']:.4f}, {generator_steps} generator steps "
-                  f"({progress.images_per_second:,.0f} img/s)", file=sys.stderr)  # fmt: skip
+            print(
+                f"monogan: epoch {epoch + 1}/{args.epochs} Wasserstein estimate {summary['wasserstein']:.4f}, "
+                f"gradient penalty {summary['gradient_penalty']:.4f}, {generator_steps} generator steps "
+                f"({progress.images_per_second:,.0f} img/s)",
+                file=sys.stderr,
+            )
     session.close()
 
 

@@ -9,10 +9,11 @@ config/ImageNet_RotNet_AlexNet.py): SGD with Nesterov momentum 0.9, weight decay
     mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
     torchrun --nproc-per-node=8 -m trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -32,15 +33,25 @@ EXAMPLES = """examples:
 
 
 def get_args_parser():
-    parser = trainer_parser("mono-train rotnet", "RotNet: predict which of four rotations an image shows.",
-                            epochs=50, batch_size=192, lr=0.01, examples=EXAMPLES)  # fmt: skip
+    parser = trainer_parser(
+        "mono-train rotnet",
+        "RotNet: predict which of four rotations an image shows.",
+        epochs=50,
+        batch_size=192,
+        lr=0.01,
+        examples=EXAMPLES,
+    )
     method = parser.add_argument_group("RotNet")
     method.add_argument("--crop", type=int, default=224, help="side of the random crops (default 224)")
-    method.add_argument("--lr-steps", default="15,30,45", help="epochs at which the learning rate is divided (default 15,30,45)")
+    method.add_argument(
+        "--lr-steps", default="15,30,45", help="epochs at which the learning rate is divided (default 15,30,45)"
+    )
     method.add_argument("--lr-decay", type=float, default=0.1, help="learning rate factor at each step (default 0.1)")
     method.add_argument("--momentum", type=float, default=0.9)
     method.add_argument("--weight-decay", type=float, default=5e-4)
-    method.add_argument("--head-width", type=int, default=4096, help="width of the classifier's hidden layers (default 4096)")
+    method.add_argument(
+        "--head-width", type=int, default=4096, help="width of the classifier's hidden layers (default 4096)"
+    )
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -52,10 +63,14 @@ class RotationHead(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
-            nn.Linear(width, width, bias=False), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
+            nn.Linear(in_features, width, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            nn.Linear(width, width, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
             nn.Linear(width, 4),
-        )  # fmt: skip
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -74,8 +89,9 @@ def train(args) -> None:
     channels, height, width = trunk.feature_shapes(args.crop)["output"]
     head = RotationHead(channels * height * width, args.head_width)
     model = session.precision.prepare(nn.Sequential(trunk, head))
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                                weight_decay=args.weight_decay, nesterov=True)  # fmt: skip
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True
+    )
     session.restore(trunk=trunk, modules={"head": head}, optimizers={"sgd": optimizer}, scaler=session.precision.scaler)
     model = session.ddp(model)
     loader = session.loader()
@@ -102,20 +118,39 @@ def train(args) -> None:
             values = session.check_finite(step + 1, loss=loss, accuracy=correct / len(targets))
             session.precision.step(loss, optimizer)
             step += 1
-            sums += torch.stack([loss.detach() * len(targets), correct.float(), torch.tensor(float(len(targets)), device=session.device)])
+            sums += torch.stack(
+                [
+                    loss.detach() * len(targets),
+                    correct.float(),
+                    torch.tensor(float(len(targets)), device=session.device),
+                ]
+            )
             progress.update(len(images), loss=values["loss"])
             if step % args.log_every == 0:
                 session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
         progress.close()
         loss_sum, correct, count = all_reduce_mean(sums).tolist()
-        row = {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1), "lr": lr,
-               "images_per_s": progress.images_per_second}
-        session.end_epoch(epoch, step, row, trunk=trunk, normalization=IMAGENET_NORMALIZATION,
-                          modules={"head": head}, optimizers={"sgd": optimizer})  # fmt: skip
+        row = {
+            "loss": loss_sum / max(count, 1),
+            "accuracy": correct / max(count, 1),
+            "lr": lr,
+            "images_per_s": progress.images_per_second,
+        }
+        session.end_epoch(
+            epoch,
+            step,
+            row,
+            trunk=trunk,
+            normalization=IMAGENET_NORMALIZATION,
+            modules={"head": head},
+            optimizers={"sgd": optimizer},
+        )
         if session.dist.is_main and not args.quiet:
-            print(f"rotnet: epoch {epoch + 1}/{args.epochs} loss {loss_sum / max(count, 1):.4f} "
-                  f"rotation accuracy {100 * correct / max(count, 1):.1f}% ({progress.images_per_second:,.0f} img/s)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"rotnet: epoch {epoch + 1}/{args.epochs} loss {loss_sum / max(count, 1):.4f} "
+                f"rotation accuracy {100 * correct / max(count, 1):.1f}% ({progress.images_per_second:,.0f} img/s)",
+                file=sys.stderr,
+            )
     session.close()
 
 

@@ -6,11 +6,12 @@ weights) and run in eval mode, so every image depends only on its own latent cod
     mono-train sample runs/monogan-A                    # runs/monogan-A/samples-epochNNNN.png
     mono-train sample runs/bigan-A/checkpoint.pt -o bigan.png --n 100 --seed 3
 """
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -25,14 +26,24 @@ BATCH = 256
 
 
 def get_args_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="mono-train sample", description="Write a PNG grid of a GAN run's generated images.",
-                            epilog="examples:\n" + __doc__.split("\n\n", 2)[-1], formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("run", type=Path, metavar="RUN_DIR", help="a bigan or monogan run directory (or its checkpoint file)")
-    parser.add_argument("-o", "--out", type=Path, default=None, help="PNG to write (default RUN_DIR/samples-epochNNNN.png)")
+    parser = ArgumentParser(
+        prog="mono-train sample",
+        description="Write a PNG grid of a GAN run's generated images.",
+        epilog="examples:\n" + __doc__.split("\n\n", 2)[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run", type=Path, metavar="RUN_DIR", help="a bigan or monogan run directory (or its checkpoint file)"
+    )
+    parser.add_argument(
+        "-o", "--out", type=Path, default=None, help="PNG to write (default RUN_DIR/samples-epochNNNN.png)"
+    )
     parser.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     parser.add_argument("--columns", type=int, default=None, help="images per row (default: a square grid)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
-    parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available")
+    parser.add_argument(
+        "--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available"
+    )
     return parser
 
 
@@ -54,7 +65,9 @@ def load_generator(path: Path) -> tuple[Generator, int]:
 def sample(generator: Generator, n: int, seed: int) -> torch.Tensor:
     """n images in [-1, 1] from latent codes drawn with `seed` (the same seed gives the same images)."""
     noise = seeded(seed)
-    return torch.cat([generator(generator.sample_latent(min(BATCH, n - start), noise)).cpu() for start in range(0, n, BATCH)])
+    return torch.cat(
+        [generator(generator.sample_latent(min(BATCH, n - start), noise)).cpu() for start in range(0, n, BATCH)]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,6 +13,7 @@
 The format, the number of DataLoader workers and the machine do not change the batches: they are a
 function of (seed, epoch, rank, world_size, batch_size). See docs/loading.md.
 """
+
 from .dataset import FORMATS, Dataset, open_dataset
 from .errors import UserError
 from .loader import DEFAULT_SHUFFLE_BUFFER, Loader

@@ -4,10 +4,11 @@ Shared by the WebDataset and folder readers, in DataLoader workers. The per-samp
 from torch's random generator seeded from (seed, epoch, position in the epoch), so a randomly
 augmented epoch is the same whatever the number of workers; the caller's generator is left alone.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -34,8 +35,9 @@ class BatchMaker:
     transform: Callable | None  # uint8 tensor (3, H, W) -> anything default_collate stacks
     seed: int
 
-    def __call__(self, encoded: Sequence[bytes], labels: Sequence[int], indices: Sequence[int],
-                 first_position: int, epoch: int):
+    def __call__(
+        self, encoded: Sequence[bytes], labels: Sequence[int], indices: Sequence[int], first_position: int, epoch: int
+    ):
         # Pixels stay in (H, W, 3) order: (3, H, W) views, and a channels_last (B, 3, H, W) batch
         # collated by memcpy straight into shared memory (in a worker); a transposing copy to
         # channels-first storage would cost as much as decoding the JPEG.

@@ -5,10 +5,11 @@ samples in the same batches as the other readers. FFCV decodes whole batches to 
 threads; it has no per-sample Python transform (that is what makes it fast): augment the batch
 instead, with the Loader's batch_transform, on the GPU if you like.
 """
+
 from __future__ import annotations
 
 import importlib.util
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -68,8 +69,10 @@ class BetonBatches:
             for k, (images, labels) in enumerate(epoch):
                 labels = labels.reshape(-1)
                 if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < self.num_classes:
-                    raise UserError(f"{self.path}: batch {k} has labels outside the dataset's classes "
-                                    f"0..{self.num_classes - 1}; check the dataset with mono-shards verify")
+                    raise UserError(
+                        f"{self.path}: batch {k} has labels outside the dataset's classes "
+                        f"0..{self.num_classes - 1}; check the dataset with mono-shards verify"
+                    )
                 if copy:
                     images, labels = images.clone(), labels.clone()
                 yield images, labels, torch.from_numpy(plan.batch(k)[1].copy())

@@ -1,8 +1,9 @@
 """Read a rank's epoch from an ImageFolder tree (`<class>/<file>`), such as `mono-shards export --to folder`."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -1,7 +1,8 @@
 """The Loader: one rank's batches of (images, labels, indices), epoch after epoch, in any format."""
+
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -100,10 +101,17 @@ class Loader:
         """This rank's share of the current epoch."""
         if self._plan is None:
             self._plan = plan(
-                self.dataset.layout, epoch=self.epoch, shuffle=self.shuffle, seed=self.seed,
-                buffer=self.shuffle_buffer, batch_size=self.batch_size, rank=self.rank,
-                world_size=self.world_size, drop_last=self.drop_last, counts=self._counts,
-            )  # fmt: skip
+                self.dataset.layout,
+                epoch=self.epoch,
+                shuffle=self.shuffle,
+                seed=self.seed,
+                buffer=self.shuffle_buffer,
+                batch_size=self.batch_size,
+                rank=self.rank,
+                world_size=self.world_size,
+                drop_last=self.drop_last,
+                counts=self._counts,
+            )
         return self._plan
 
     @property

@@ -3,10 +3,11 @@
 torch's DataLoader takes one item from each worker in turn, so when worker w of W makes batches
 w, w + W, w + 2W, … of the rank's plan, the batches come out as 0, 1, 2, … for any W (0 included).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from torch.utils.data import IterableDataset, get_worker_info
 

@@ -5,9 +5,10 @@ batches, keeps those samples (skipping the others; a seek on local files) and em
 as all its samples have been read. Because the plan's order is a shuffle buffer's output, that is
 never more than about `shuffle_buffer + batch_size` encoded samples held per worker.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -47,8 +48,10 @@ class ShardBatches(PlannedBatches):
             wanted = set(members)
             for index, jpg, label in _read(url, wanted, self.remote):
                 if not 0 <= label < self.num_classes:
-                    raise UserError(f"{url}: sample {index} has label {label}, outside the dataset's classes "
-                                    f"0..{self.num_classes - 1}; check the dataset with mono-shards verify")
+                    raise UserError(
+                        f"{url}: sample {index} has label {label}, outside the dataset's classes "
+                        f"0..{self.num_classes - 1}; check the dataset with mono-shards verify"
+                    )
                 cache[index] = (jpg, label)
                 read += 1
                 while done < len(segments) and ready[done] < read:

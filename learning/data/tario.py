@@ -4,11 +4,13 @@ The shards are POSIX ustar archives (shards/README.md). Python's tarfile, which 
 costs about 100 µs per member in streaming mode; parsing the 512-byte headers directly costs a few,
 and a sample not wanted here is skipped with a seek when the stream is a local file.
 """
+
 from __future__ import annotations
 
 import os
 import stat
-from typing import BinaryIO, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 BLOCK = 512
 _ZEROS = bytes(BLOCK)

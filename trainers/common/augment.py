@@ -4,13 +4,13 @@ Every trainer receives uint8 batches (B, 3, S, S) from the reader, whatever the 
 applies its method's native augmentation here. Random numbers come from an explicit CPU generator, so a
 run is reproducible and does not depend on the device.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 import torch.nn.functional as F
-
 
 # ImageNet's channel statistics, which RotNet and DeepCluster normalise their inputs with.
 IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -42,8 +42,15 @@ def random_crop(batch: torch.Tensor, size: int, generator: torch.Generator, flip
     return batch[index_b, index_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def resized_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
-                       generator: torch.Generator, attempts: int = 10) -> torch.Tensor:
+def resized_crop_boxes(
+    n: int,
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    generator: torch.Generator,
+    attempts: int = 10,
+) -> torch.Tensor:
     """(n, 4) boxes (top, left, h, w) drawn as torchvision's RandomResizedCrop draws them.
 
     Area fraction ~ U(scale), log aspect ~ U(log ratio); the first of `attempts` draws that fits is used,
@@ -77,9 +84,14 @@ def resized_crop_boxes(n: int, height: int, width: int, scale: tuple[float, floa
     return torch.stack([top, left, h, w], dim=1)
 
 
-def random_resized_crop(batch: torch.Tensor, size: int, generator: torch.Generator,
-                        scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                        flip: bool = True) -> torch.Tensor:
+def random_resized_crop(
+    batch: torch.Tensor,
+    size: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    flip: bool = True,
+) -> torch.Tensor:
     """torchvision's RandomResizedCrop (+ RandomHorizontalFlip) for a whole batch, bilinear, as float in [0, 255]."""
     b, _, height, width = batch.shape
     boxes = resized_crop_boxes(b, height, width, scale, ratio, generator)

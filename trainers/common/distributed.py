@@ -1,4 +1,5 @@
 """Process-group set-up for single-process and torchrun runs (NCCL on GPUs, gloo on CPU)."""
+
 from __future__ import annotations
 
 import os

@@ -1,10 +1,11 @@
 """Command-line options every trainer shares, and one-line errors for argparse programs."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from learning.errors import UserError, describe_os_error
 
@@ -16,26 +17,56 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def trainer_parser(prog: str, description: str, *, epochs: int, batch_size: int, lr: float, workers: int = 8,
-                   seed: int = 0, examples: str = "") -> ArgumentParser:
+def trainer_parser(
+    prog: str,
+    description: str,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    workers: int = 8,
+    seed: int = 0,
+    examples: str = "",
+) -> ArgumentParser:
     """The options common to every trainer, with the method's own defaults."""
-    parser = ArgumentParser(prog=prog, description=description, epilog=examples,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = ArgumentParser(
+        prog=prog, description=description, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     data = parser.add_argument_group("data and run")
     data.add_argument("--data", required=True, help="dataset directory, URL or shard pattern (see shards/README.md)")
     data.add_argument("--out", required=True, type=Path, help="run directory: checkpoint.pt, metrics.csv, tensorboard/")
-    data.add_argument("--format", choices=["ffcv", "webdataset", "folder"], default=None,
-                      help="on-disk format to read (default: the fastest present)")
-    data.add_argument("--workers", type=int, default=workers, help=f"data loading workers per process (default {workers})")
+    data.add_argument(
+        "--format",
+        choices=["ffcv", "webdataset", "folder"],
+        default=None,
+        help="on-disk format to read (default: the fastest present)",
+    )
+    data.add_argument(
+        "--workers", type=int, default=workers, help=f"data loading workers per process (default {workers})"
+    )
     data.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    data.add_argument("--seed", type=int, default=seed, help=f"seed for initialisation, data order and augmentation (default {seed})")
+    data.add_argument(
+        "--seed", type=int, default=seed, help=f"seed for initialisation, data order and augmentation (default {seed})"
+    )
     data.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available")
-    data.add_argument("--save-every", type=int, default=0, metavar="N",
-                      help="also keep checkpoint-epochNNNN.pt every N epochs (default: only the latest)")
-    data.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
-                      help="stop each epoch after N batches (quick checks and benchmarks)")
+    data.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also keep checkpoint-epochNNNN.pt every N epochs (default: only the latest)",
+    )
+    data.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop each epoch after N batches (quick checks and benchmarks)",
+    )
     data.add_argument("--quiet", action="store_true", help="no progress bars")
-    data.add_argument("--record-samples", type=Path, default=None, help=argparse.SUPPRESS)  # tests: indices seen per rank
+    data.add_argument(
+        "--record-samples", type=Path, default=None, help=argparse.SUPPRESS
+    )  # tests: indices seen per rank
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
     optim.add_argument("--batch-size", type=int, default=batch_size, help=f"per process (default {batch_size})")
@@ -55,8 +86,11 @@ def check_common(args: argparse.Namespace) -> None:
         raise UserError("--steps-per-epoch must be at least 1")
 
 
-def run_trainer(get_args_parser: Callable[[], argparse.ArgumentParser], train: Callable[[argparse.Namespace], None],
-                argv: Sequence[str] | None) -> None:
+def run_trainer(
+    get_args_parser: Callable[[], argparse.ArgumentParser],
+    train: Callable[[argparse.Namespace], None],
+    argv: Sequence[str] | None,
+) -> None:
     """A trainer's main: parse its options, train, and always leave the process group."""
     from .distributed import shutdown
 

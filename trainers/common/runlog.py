@@ -1,4 +1,5 @@
 """Run logs: a CSV file anyone can plot, TensorBoard events, and a progress bar with images/s."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,14 @@ class RunLog:
     The CSV columns are fixed when the log is made, so a resumed run appends to the same table.
     """
 
-    def __init__(self, run_dir: Path, columns: list[str], enabled: bool = True, resume_step: int | None = None,
-                 prepare: Callable[[], None] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        run_dir: Path,
+        columns: list[str],
+        enabled: bool = True,
+        resume_step: int | None = None,
+        prepare: Callable[[], None] | None = None,
+    ):
         """`prepare` runs once, just before the first file is written (it makes the run directory).
         `resume_step`: rows after it, left by an earlier run, are dropped when the log opens (0: all)."""
         self.enabled = enabled
@@ -85,8 +92,14 @@ class Progress:
     """A per-epoch progress bar showing images/s and the latest losses (main process only)."""
 
     def __init__(self, total: int, epoch: int, epochs: int, enabled: bool):
-        self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not enabled,
-                        dynamic_ncols=True, leave=False)  # fmt: skip
+        self.bar = tqdm(
+            total=total,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            disable=not enabled,
+            dynamic_ncols=True,
+            leave=False,
+        )
         self.started = time.monotonic()
         self.images = 0
 

@@ -1,4 +1,5 @@
 """Numerics and randomness of a run: mixed precision on CUDA, plain float32 on CPU, derived seeds."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """What every training run sets up the same way: processes, numerics, run directory, data, logs, checkpoints."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ class Session:
         # Nothing is written until the first metric row or checkpoint: a mistake found while the trainer
         # builds its models (a crop too small for the trunk, say) leaves no run directory behind.
         # A fresh run (no checkpoint) keeps no rows a run before it left in RUN_DIR: it starts from step 0.
-        self.log = RunLog(self.run_dir, metrics, enabled=self.dist.is_main, prepare=self._prepare_run_dir,
-                          resume_step=self.resume_step if self.resume_from else 0)  # fmt: skip
+        self.log = RunLog(
+            self.run_dir,
+            metrics,
+            enabled=self.dist.is_main,
+            prepare=self._prepare_run_dir,
+            resume_step=self.resume_step if self.resume_from else 0,
+        )
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -69,12 +75,19 @@ class Session:
     def device(self) -> torch.device:
         return self.dist.device
 
-    def loader(self, batch_size: int | None = None, *, shuffle: bool = True, drop_last: bool = True, **options) -> Loader:
+    def loader(
+        self, batch_size: int | None = None, *, shuffle: bool = True, drop_last: bool = True, **options
+    ) -> Loader:
         """Batches of uint8 images for this rank (see learning.data.Loader), seeded by --seed."""
         loader = self.dataset.loader(
-            batch_size or self.args.batch_size, shuffle=shuffle, seed=self.args.seed, num_workers=self.args.workers,
-            drop_last=drop_last, device=self.device, **options,
-        )  # fmt: skip
+            batch_size or self.args.batch_size,
+            shuffle=shuffle,
+            seed=self.args.seed,
+            num_workers=self.args.workers,
+            drop_last=drop_last,
+            device=self.device,
+            **options,
+        )
         if self.args.record_samples and shuffle:
             return RecordingLoader(loader, Path(self.args.record_samples) / f"rank{self.dist.rank}")
         return loader
@@ -119,8 +132,10 @@ class Session:
     def _kept(self) -> str:
         if self.saved_epoch is None:
             return "no checkpoint had been written yet; lower --lr and start again"
-        return (f"the last good checkpoint (epoch {self.saved_epoch}) is kept in {self.run_dir / state.CHECKPOINT}; "
-                "lower --lr and continue with --resume")  # fmt: skip
+        return (
+            f"the last good checkpoint (epoch {self.saved_epoch}) is kept in {self.run_dir / state.CHECKPOINT}; "
+            "lower --lr and continue with --resume"
+        )
 
     def save(self, epoch: int, *, trunk: nn.Module, normalization: dict, step: int, **parts) -> None:
         """Checkpoint after `epoch` completed epochs (main process writes, everyone waits).
@@ -130,17 +145,26 @@ class Session:
         """
         broken = state.non_finite({"trunk": trunk, **(parts.get("modules") or {})})
         if broken:
-            raise Diverged(f"training diverged in epoch {epoch}: the {broken} weights hold NaN or infinity; {self._kept()}")
+            raise Diverged(
+                f"training diverged in epoch {epoch}: the {broken} weights hold NaN or infinity; {self._kept()}"
+            )
         if self.dist.is_main:
             self.begin()
             trainer_state = dict(parts.pop("state", {}) or {})
             trainer_state["step"] = step
             state.save_state(
-                self.run_dir, trunk=trunk, normalization=normalization, method=self.method,
-                dataset_sha256=self.dataset_sha256, epoch=epoch, args=vars(self.args),
-                scaler=self.precision.scaler, state=trainer_state,
-                keep_copy=bool(self.args.save_every) and epoch % self.args.save_every == 0, **parts,
-            )  # fmt: skip
+                self.run_dir,
+                trunk=trunk,
+                normalization=normalization,
+                method=self.method,
+                dataset_sha256=self.dataset_sha256,
+                epoch=epoch,
+                args=vars(self.args),
+                scaler=self.precision.scaler,
+                state=trainer_state,
+                keep_copy=bool(self.args.save_every) and epoch % self.args.save_every == 0,
+                **parts,
+            )
         barrier()
         self.saved_epoch = epoch
 

@@ -2,9 +2,11 @@
 
 The trunk goes where `mono-probe` reads it; the method's heads, optimisers, loss scaler and any trainer
 state go into the checkpoint's `extra` dict, with the architecture arguments of every module that states
-them (e.g. a GAN's generator, which `mono-train sample` rebuilds from the checkpoint alone). A checkpoint is written after every epoch (atomically), so a
-run killed at any moment resumes from its last completed epoch with `--resume`.
+them (e.g. a GAN's generator, which `mono-train sample` rebuilds from the checkpoint alone). A checkpoint is
+written after every epoch (atomically), so a run killed at any moment resumes from its last completed epoch
+with `--resume`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,9 +53,17 @@ def save_state(
     }
     path = Path(run_dir) / CHECKPOINT
     save_checkpoint(
-        path, core, arch=core.arch, arch_args=core.arch_args, normalization=normalization, method=method,
-        dataset_manifest_sha256=dataset_sha256, epoch=epoch, meta={"args": _plain(args)}, extra=extra,
-    )  # fmt: skip
+        path,
+        core,
+        arch=core.arch,
+        arch_args=core.arch_args,
+        normalization=normalization,
+        method=method,
+        dataset_manifest_sha256=dataset_sha256,
+        epoch=epoch,
+        meta={"args": _plain(args)},
+        extra=extra,
+    )
     if keep_copy:
         copy = path.with_name(f"checkpoint-epoch{epoch:04d}.pt")
         atomic.write_bytes(copy, path.read_bytes())
@@ -100,7 +110,9 @@ def find_resume(run_dir: Path, resume: bool) -> Checkpoint | None:
     path = Path(run_dir) / CHECKPOINT
     if not resume:
         if path.exists():
-            raise UserError(f"{run_dir} already holds a run ({CHECKPOINT}); pass --resume to continue it or choose another --out")
+            raise UserError(
+                f"{run_dir} already holds a run ({CHECKPOINT}); pass --resume to continue it or choose another --out"
+            )
         return None
     if not path.exists():
         raise UserError(f"--resume: no {CHECKPOINT} in {run_dir} to continue from")
@@ -124,14 +136,18 @@ def restore_state(
         raise UserError(f"--resume: {checkpoint.path} was trained on another dataset (manifest hash differs)")
     core = unwrap(trunk)
     if (checkpoint.arch, checkpoint.arch_args) != (core.arch, core.arch_args):
-        raise UserError(f"--resume: {checkpoint.path} holds {checkpoint.arch} {checkpoint.arch_args}, "
-                        f"this run builds {core.arch} {core.arch_args}")  # fmt: skip
+        raise UserError(
+            f"--resume: {checkpoint.path} holds {checkpoint.arch} {checkpoint.arch_args}, "
+            f"this run builds {core.arch} {core.arch_args}"
+        )
     extra = checkpoint.extra or {}
     stored = extra.get("architectures") or {}
     for name, built in architectures(modules or {}).items():
         if name in stored and stored[name] != built:
-            raise UserError(f"--resume: {checkpoint.path} holds a {name} {stored[name]['arch_args']}, "
-                            f"this run builds {built['arch_args']}")  # fmt: skip
+            raise UserError(
+                f"--resume: {checkpoint.path} holds a {name} {stored[name]['arch_args']}, "
+                f"this run builds {built['arch_args']}"
+            )
     core.load_state_dict(checkpoint.state_dict)
     for name, module in (modules or {}).items():
         if name not in (extra.get("modules") or {}):
