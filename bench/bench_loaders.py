@@ -71,7 +71,7 @@ def decode_only(root: Path, count: int) -> float:
     import cv2
     import numpy as np
 
-    from learning.data.tario import iter_samples
+    from learning.data.tar_reader import iter_samples
 
     cv2.setNumThreads(1)
     with open(next(root.glob("train-*.tar")), "rb") as f:
@@ -90,7 +90,7 @@ def gpu_decode(root: Path, batch: int, repeats: int) -> float | None:
         return None
     from torchvision.io import decode_jpeg
 
-    from learning.data.tario import iter_samples
+    from learning.data.tar_reader import iter_samples
 
     with open(next(root.glob("train-*.tar")), "rb") as f:
         jpegs = [

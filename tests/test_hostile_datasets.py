@@ -14,7 +14,7 @@ from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen
 from generator import beton, tarfmt
 from learning.data import UserError, open_dataset
-from learning.data.tario import iter_samples
+from learning.data.tar_reader import iter_samples
 
 
 @pytest.fixture(scope="module")

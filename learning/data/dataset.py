@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .beton import ffcv_installed
 from .errors import UserError
+from .ffcv_reader import ffcv_installed
 from .order import Layout
 
 if TYPE_CHECKING:

@@ -8,14 +8,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .batches import BatchMaker
-from .beton import BetonBatches
 from .dataset import Dataset
+from .decode import BatchMaker
 from .errors import UserError
-from .folder import FolderBatches
+from .ffcv_reader import BetonBatches
+from .folder_reader import FolderBatches
 from .order import RankPlan, plan
-from .planned import Failure
-from .shards import ShardBatches
+from .shard_reader import ShardBatches
+from .workers import Failure
 
 DEFAULT_SHUFFLE_BUFFER = 5_000
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .batches import BatchMaker
+from .decode import BatchMaker
 from .errors import UserError
 from .order import RankPlan, worker_batches
 
@@ -25,7 +25,7 @@ class Failure:
     message: str
 
 
-class PlannedBatches(IterableDataset):
+class WorkerBatches(IterableDataset):
     """Batches of one rank's epoch; subclasses say how to fetch the encoded samples of some batches."""
 
     def __init__(self, make: BatchMaker):

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .planned import PlannedBatches
+from .workers import WorkerBatches
 
 
-class FolderBatches(PlannedBatches):
+class FolderBatches(WorkerBatches):
     def __init__(self, paths: list[str], labels: np.ndarray, make):
         super().__init__(make)
         self.paths = paths  # by sample index

@@ -14,11 +14,11 @@ import numpy as np
 
 from .errors import UserError
 from .order import Layout
-from .planned import PlannedBatches
-from .tario import iter_samples
+from .tar_reader import iter_samples
+from .workers import WorkerBatches
 
 
-class ShardBatches(PlannedBatches):
+class ShardBatches(WorkerBatches):
     def __init__(self, shards: list[str], layout: Layout, make, num_classes: int, remote: bool = False):
         super().__init__(make)
         self.shards = shards  # one path or URL per chunk of the layout
