@@ -36,9 +36,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from generator.config import DatasetConfig  # noqa: E402
+from generator.augmentation import Augmentation  # noqa: E402
+from generator.config import DatasetConfig, OutputSpec  # noqa: E402
 from generator.layout import DatasetDir  # noqa: E402
-from generator.protocol import OutputSpec, Protocol  # noqa: E402
 from generator.render import Renderer  # noqa: E402
 from generator.shardwriter import SourceBank, init_worker_threads, plan_block, write_shard  # noqa: E402
 from generator.sources import embedded_default, inspect  # noqa: E402
@@ -122,7 +122,7 @@ def main() -> None:
     for colour in ("torchvision", "linear"):
         for size, shard in ((256, 300), (32, 3000)):
             output = OutputSpec(samples=shard * (args.repeats + 1), size=size, shard_size=shard)
-            pipeline, encode_only = measure(DatasetConfig(Protocol(colour=colour), output, (source,)), args.repeats)
+            pipeline, encode_only = measure(DatasetConfig(Augmentation(colour=colour), output, (source,)), args.repeats)
             per_sample = statistics.median(pipeline)
             ratio = statistics.median(p / e for p, e in zip(pipeline, encode_only))
             results[colour, size] = (per_sample, statistics.median(encode_only), ratio)

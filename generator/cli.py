@@ -11,12 +11,12 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import DatasetConfig, check_sources_fit
+from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
+from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS
 from .layout import BETON
 from .manifest import OUTPUT_FORMATS
-from .protocol import AUGMENTATIONS, PRESETS, OutputSpec, Protocol, parse_augment
 
 EXAMPLES = """
 \b
@@ -101,26 +101,26 @@ def _default_workers() -> int:
 )
 @click.option("--shards", "shard_range", metavar="a:b", help="Generate only shards a..b-1 (split a run over machines).")
 @click.option("--workers", "-j", type=int, default=_default_workers, show_default="all cores", help="Worker processes.")
-@click.option("--beta", type=float, default=Protocol.beta, show_default=True, help="Smallest crop area fraction.")
+@click.option("--beta", type=float, default=Augmentation.beta, show_default=True, help="Smallest crop area fraction.")
 @click.option(
     "--aspect",
     type=float,
-    default=Protocol.aspect,
+    default=Augmentation.aspect,
     show_default="3/4",
     help="Crop aspect ratio range [aspect, 1/aspect].",
 )
 @click.option(
-    "--max-angle", type=float, default=Protocol.max_angle, show_default=True, help="Rotation range in degrees."
+    "--max-angle", type=float, default=Augmentation.max_angle, show_default=True, help="Rotation range in degrees."
 )
-@click.option("--brightness", type=float, default=Protocol.brightness, show_default=True)
-@click.option("--contrast", type=float, default=Protocol.contrast, show_default=True)
-@click.option("--saturation", type=float, default=Protocol.saturation, show_default=True)
-@click.option("--hue", type=float, default=Protocol.hue, show_default=True)
-@click.option("--flip-prob", type=float, default=Protocol.flip_prob, show_default=True)
+@click.option("--brightness", type=float, default=Augmentation.brightness, show_default=True)
+@click.option("--contrast", type=float, default=Augmentation.contrast, show_default=True)
+@click.option("--saturation", type=float, default=Augmentation.saturation, show_default=True)
+@click.option("--hue", type=float, default=Augmentation.hue, show_default=True)
+@click.option("--flip-prob", type=float, default=Augmentation.flip_prob, show_default=True)
 @click.option(
     "--colour",
     type=click.Choice(["torchvision", "linear"]),
-    default=Protocol.colour,
+    default=Augmentation.colour,
     show_default=True,
     help="Colour jitter semantics: torchvision's ColorJitter (random order, clamped steps, HSV hue), "
     "or one fast linear map in a fixed order (docs/protocol.md).",
@@ -151,7 +151,7 @@ def mono_gen(**opts):
 
     preset = PRESETS[opts["preset"]]
     try:
-        protocol = Protocol(
+        augmentation = Augmentation(
             augment=parse_augment(opts["augment"]),
             beta=opts["beta"],
             aspect=opts["aspect"],
@@ -183,8 +183,8 @@ def mono_gen(**opts):
         raise UserError(
             f"{len(sources)} source images but only {output.samples} samples: every source needs at least one"
         )
-    check_sources_fit(protocol, tuple(sources))
-    config = DatasetConfig(protocol, output, tuple(sources))
+    check_sources_fit(augmentation, tuple(sources))
+    config = DatasetConfig(augmentation, output, tuple(sources))
 
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
@@ -244,7 +244,7 @@ def canonical_command(opts: dict) -> str:
     if opts["augment"] != "all":
         words += ["--augment", opts["augment"]]
     words += ["--seed", str(opts["seed"])]
-    defaults = Protocol()
+    defaults = Augmentation()
     for name in ("beta", "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour"):
         value = opts[name]
         if value != getattr(defaults, name):

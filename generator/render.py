@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .augmentation import Params
 from .colour import LUMA, jitter_matrices, jitter_torchvision
 from .geometry import output_to_source
-from .params import Params
 
 LEVEL_STEP = 2**0.5  # pyramid levels are half an octave apart
 SMALLEST_LEVEL = 2  # stop when a side would fall below this many pixels

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 
 from . import atomic, tarfmt
+from .augmentation import Params, sample_params
 from .config import DatasetConfig
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
 from .layout import DatasetDir, sample_key, shard_name
-from .params import Params, sample_params
 from .render import Pyramid, Renderer, RenderPlan, plan
 
 BLOCK = 1024  # samples whose parameters are drawn together
@@ -112,8 +112,10 @@ def sample_jsons(p: Params, source_names: list[str]) -> list[bytes]:
 
 
 def plan_block(config: DatasetConfig, indices: np.ndarray) -> RenderPlan:
-    params = sample_params(config.protocol, config.output.seed, indices, config.sizes)
-    return plan(params, config.sizes, config.output.size, config.protocol.uses("jitter"), config.protocol.colour)
+    params = sample_params(config.augmentation, config.output.seed, indices, config.sizes)
+    return plan(
+        params, config.sizes, config.output.size, config.augmentation.uses("jitter"), config.augmentation.colour
+    )
 
 
 def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer: Renderer) -> Iterator[bytes]:

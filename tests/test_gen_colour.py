@@ -13,9 +13,8 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from gen_helpers import mono_gen
+from generator.augmentation import Augmentation, sample_params
 from generator.colour import OPERATIONS, jitter_torchvision
-from generator.params import sample_params
-from generator.protocol import Protocol
 from generator.render import Pyramid, Renderer, plan
 from generator.sources import embedded_default
 
@@ -32,7 +31,7 @@ def _torchvision(rgb: np.ndarray, factors: dict[str, float], order: str) -> np.n
 
 def test_colour_step_matches_torchvision_on_real_images_for_1000_parameter_sets():
     photo = np.asarray(Image.open(embedded_default()).convert("RGB"))
-    params = sample_params(Protocol(augment=("jitter",)), 11, np.arange(1000), np.array([[512.0, 600.0]]))
+    params = sample_params(Augmentation(augment=("jitter",)), 11, np.arange(1000), np.array([[512.0, 600.0]]))
     rng = np.random.default_rng(0)
     means, worst = [], 0
     for k in range(len(params)):
@@ -60,7 +59,7 @@ def test_clamping_between_steps_matters_and_is_done():
 
 
 def test_the_order_changes_the_result_and_is_uniform_over_all_24():
-    params = sample_params(Protocol(), 0, np.arange(24_000), np.array([[512.0, 600.0]]))
+    params = sample_params(Augmentation(), 0, np.arange(24_000), np.array([[512.0, 600.0]]))
     counts = collections.Counter(params.order.tolist())
     assert set(counts) == {"".join(p) for p in itertools.permutations(OPERATIONS)}
     assert max(counts.values()) < 1.15 * 1000 and min(counts.values()) > 0.85 * 1000
@@ -71,7 +70,7 @@ def test_the_order_changes_the_result_and_is_uniform_over_all_24():
 
 
 def test_linear_semantics_keep_the_fixed_order():
-    params = sample_params(Protocol(colour="linear"), 0, np.arange(100), np.array([[512.0, 600.0]]))
+    params = sample_params(Augmentation(colour="linear"), 0, np.arange(100), np.array([[512.0, 600.0]]))
     assert set(params.order.tolist()) == {"bcsh"}
 
 
@@ -84,7 +83,7 @@ def test_each_sample_records_its_order_and_the_pixels_follow_it(tmp_path):
     ]
     photo = np.asarray(Image.open(embedded_default()).convert("RGB"))
     sizes = np.array([[photo.shape[1], photo.shape[0]]], np.float64)
-    params = sample_params(Protocol(augment=("jitter",)), 0, np.arange(40), sizes)
+    params = sample_params(Augmentation(augment=("jitter",)), 0, np.arange(40), sizes)
     assert [r["order"] for r in records] == params.order.tolist()
     assert len(set(params.order.tolist())) > 10
     # the renderer applies the recorded order: its pixels (before JPEG) are torchvision's on the plain sample

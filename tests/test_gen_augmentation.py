@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from generator import geometry
-from generator.params import sample_params
-from generator.protocol import AUGMENTATIONS, Protocol, parse_augment
+from generator.augmentation import AUGMENTATIONS, Augmentation, parse_augment, sample_params
 
 SIZES = np.array([[600, 225], [2560, 1920], [585, 1165]], np.float64)  # wide, 4:3 and tall sources
 N = 60_000
@@ -15,11 +14,11 @@ N = 60_000
 
 @pytest.fixture(scope="module")
 def params():
-    return sample_params(Protocol(), seed=3, index=np.arange(N), sizes=SIZES)
+    return sample_params(Augmentation(), seed=3, index=np.arange(N), sizes=SIZES)
 
 
 def test_parameters_stay_inside_the_protocol_bounds(params):
-    p = Protocol()
+    p = Augmentation()
     assert np.all(np.abs(params.angle) <= p.max_angle)
     assert np.all((params.area >= p.beta * (1 - 1e-9)) & (params.area <= 1 + 1e-9))
     aspect = params.w / params.h
@@ -64,11 +63,11 @@ def test_crop_positions_cover_the_valid_placements(params):
 
 
 def test_parameters_are_a_pure_function_of_the_index():
-    full = sample_params(Protocol(), 7, np.arange(5000), SIZES)
-    part = sample_params(Protocol(), 7, np.arange(1234, 1300), SIZES)
+    full = sample_params(Augmentation(), 7, np.arange(5000), SIZES)
+    part = sample_params(Augmentation(), 7, np.arange(1234, 1300), SIZES)
     for name in ("angle", "cx", "cy", "w", "h", "flip", "brightness", "hue"):
         assert np.array_equal(getattr(full, name)[1234:1300], getattr(part, name))
-    other_seed = sample_params(Protocol(), 8, np.arange(5000), SIZES)
+    other_seed = sample_params(Augmentation(), 8, np.arange(5000), SIZES)
     assert not np.allclose(full.angle, other_seed.angle)
 
 
@@ -103,7 +102,7 @@ def _identity_checks(p, enabled: set[str], sizes):
 def test_each_ablation_switch_does_only_what_it_names(augment):
     enabled = set(parse_augment(augment))
     sizes = SIZES[1:2]
-    p = sample_params(Protocol(augment=tuple(enabled)), 0, np.arange(4000), sizes)
+    p = sample_params(Augmentation(augment=tuple(enabled)), 0, np.arange(4000), sizes)
     _identity_checks(p, enabled, sizes)
 
 
