@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from generator.augmentation import Augmentation  # noqa: E402
 from generator.config import DatasetConfig, OutputSpec  # noqa: E402
-from generator.layout import DatasetDir  # noqa: E402
+from generator.dataset_dir import DatasetDir  # noqa: E402
 from generator.render import Renderer  # noqa: E402
 from generator.shardwriter import SourceBank, init_worker_threads, plan_block, write_shard  # noqa: E402
 from generator.sources import embedded_default, inspect  # noqa: E402

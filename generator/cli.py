@@ -13,9 +13,9 @@ import click
 from . import __version__
 from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
 from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit
+from .dataset_dir import BETON
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS
-from .layout import BETON
 from .manifest import OUTPUT_FORMATS
 
 EXAMPLES = """

@@ -11,8 +11,8 @@ import numpy as np
 
 from . import geometry
 from .augmentation import Augmentation
+from .dataset_dir import KEY_DIGITS
 from .errors import UserError
-from .layout import KEY_DIGITS
 from .sources import SourceImage
 
 # Bumped whenever a change to the code changes the bytes produced for the same configuration, so

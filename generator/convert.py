@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from . import atomic
 from .beton import BetonWriter, page_size_for
+from .dataset_dir import MANIFEST, sample_key
 from .digest import HashingReader, file_sha256
 from .errors import UserError
-from .layout import MANIFEST, sample_key
 from .tarfmt import group_samples, iter_members
 
 FFCV_FIELDS = {"image": "jpeg", "label": "int"}

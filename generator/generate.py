@@ -21,9 +21,9 @@ from pathlib import Path
 
 from . import atomic, convert, lock, manifest
 from .config import DatasetConfig
+from .dataset_dir import STATE_DIR, DatasetDir
 from .digest import file_sha256
 from .errors import UserError
-from .layout import STATE_DIR, DatasetDir
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
 from .shardwriter import ShardRecord, SourceBank, init_worker_threads, write_shard

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import __version__
 from .config import DatasetConfig
+from .dataset_dir import MANIFEST, shard_pattern
 from .errors import UserError
-from .layout import MANIFEST, shard_pattern
 
 FORMAT = "mono-dataset"
 FORMAT_VERSION = 1

@@ -11,9 +11,9 @@ from . import beton as beton_mod
 from . import convert
 from . import manifest as manifest_mod
 from .config import config_sha256
+from .dataset_dir import SHARD_PREFIX, DatasetDir, sample_key, shard_name
 from .digest import HashingReader, file_sha256
 from .errors import UserError
-from .layout import SHARD_PREFIX, DatasetDir, sample_key, shard_name
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .tarfmt import group_samples, iter_members
 

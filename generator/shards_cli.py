@@ -10,8 +10,8 @@ import click
 
 from . import __version__
 from .cli import run_cli
+from .dataset_dir import DatasetDir
 from .errors import UserError
-from .layout import DatasetDir
 
 
 def _dataset_dir(path: str) -> Path:

@@ -15,9 +15,9 @@ import numpy as np
 from . import atomic, tarfmt
 from .augmentation import Params, sample_params
 from .config import DatasetConfig
+from .dataset_dir import DatasetDir, sample_key, shard_name
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
-from .layout import DatasetDir, sample_key, shard_name
 from .render import Pyramid, Renderer, RenderPlan, plan
 
 BLOCK = 1024  # samples whose parameters are drawn together
