@@ -43,7 +43,7 @@ class HashingReader:
             pass
 
     def fileno(self) -> int:
-        """The file's descriptor: its size bounds what an archive's headers may claim (tarfmt.iter_members)."""
+        """The file's descriptor: its size bounds what an archive's headers may claim (tar_format.iter_members)."""
         return self.raw.fileno()
 
     def matches(self, record: dict) -> bool:

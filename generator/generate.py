@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import atomic, convert, lock, manifest
+from . import atomic, export, lock, manifest
 from .config import DatasetConfig
 from .dataset_dir import STATE_DIR, DatasetDir
 from .digest import file_sha256
 from .errors import UserError
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
+from .samples import iter_shards
 from .shardwriter import ShardRecord, SourceBank, init_worker_threads, write_shard
 
 
@@ -260,7 +261,7 @@ def _finalise(
     ffcv = existing.get("ffcv") if _beton_done(out, existing) else None
     if FFCV in formats and ffcv is None:  # from shards whose bytes are those recorded when they were rendered
         if existing is None:
-            samples = convert.iter_shards(
+            samples = iter_shards(
                 out.root,
                 records,
                 len(config.sources),
@@ -268,8 +269,8 @@ def _finalise(
                 remedy="delete it and run the same command again to render it again",
             )
         else:
-            samples = convert.iter_shards(out.root, records, len(config.sources))
-        ffcv = convert.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
+            samples = iter_shards(out.root, records, len(config.sources))
+        ffcv = export.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
     if existing is None:
         data = manifest.build(config, records, command, formats, ffcv)
     else:  # keep the record of how the samples were made; add the new formats

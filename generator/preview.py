@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .readback import iter_images
+from .samples import iter_images
 
 
 def contact_sheet(

@@ -45,8 +45,8 @@ def verify(dataset, decode, quiet):
     from tqdm import tqdm
 
     from .manifest import load
-    from .readback import verified_bytes
-    from .readback import verify as run_verify
+    from .verify import verified_bytes
+    from .verify import verify as run_verify
 
     root = _dataset_dir(dataset)
     total = verified_bytes(load(root))
@@ -180,9 +180,9 @@ def export(dataset, target, dest, quiet):
 
 
 def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
-    from .convert import export_folder
+    from .export import export_folder
     from .manifest import FFCV, WEBDATASET, formats_of
-    from .readback import iter_images
+    from .samples import iter_images
 
     if not {WEBDATASET, FFCV} & set(formats_of(manifest)):
         raise UserError(f"{root}: holds neither shards nor a .beton to export from")
@@ -192,8 +192,9 @@ def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
 
 def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
     from . import atomic, lock
-    from .convert import iter_shards, write_beton
+    from .export import write_beton
     from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of
+    from .samples import iter_shards
 
     formats = formats_of(manifest)
     if WEBDATASET not in formats:

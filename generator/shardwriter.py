@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import atomic, tarfmt
+from . import atomic, tar_format
 from .augmentation import Params, sample_params
 from .config import DatasetConfig
 from .dataset_dir import DatasetDir, sample_key, shard_name
@@ -128,7 +128,7 @@ def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer
         jsons = sample_jsons(block.params, names)
         labels = block.params.source.tolist()
         for k, bgr in renderer.render_plan(bank.pyramid, block):
-            yield tarfmt.sample(
+            yield tar_format.sample(
                 sample_key(start + k),
                 [("jpg", renderer.encode(bgr)), ("cls", b"%d" % labels[k]), ("json", jsons[k])],
             )
@@ -167,7 +167,7 @@ def write_shard(
                 size += _flush(f, digest, pending)
                 on_samples(pending_samples)
                 pending, pending_bytes, pending_samples = [], 0, 0
-        pending.append(tarfmt.END_OF_ARCHIVE)
+        pending.append(tar_format.END_OF_ARCHIVE)
         size += _flush(f, digest, pending)
         on_samples(pending_samples)
     samples = config.output.shard_range(shard)

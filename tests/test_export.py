@@ -13,7 +13,7 @@ from torchvision.datasets import ImageFolder
 from conftest import assert_one_line_error, run_tool
 from data_helpers import SMALL, shard_samples
 from gen_helpers import mono_gen
-from generator import readback
+from generator import samples
 from generator.shards_cli import main as mono_shards
 
 
@@ -64,8 +64,8 @@ def test_folder_export_is_whole_or_absent(three, tmp_path, monkeypatch):
     assert_one_line_error(result, "mono-shards", "not an empty directory")
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
 
-    real = readback.iter_images
-    monkeypatch.setattr(readback, "iter_images", lambda root: _cut(real(root), 100))
+    real = samples.iter_images
+    monkeypatch.setattr(samples, "iter_images", lambda root: _cut(real(root), 100))
     with pytest.raises(SystemExit) as exit_info:
         mono_shards(["export", str(three), "--to", "folder", str(tmp_path / "dest"), "-q"])
     assert exit_info.value.code == 130

@@ -14,7 +14,7 @@ import pytest
 from conftest import assert_one_line_error, run_tool
 from data_helpers import SMALL, beton_samples, make_dataset, shard_samples, without_ffcv
 from gen_helpers import shard_bytes
-from generator.beton import BetonWriter
+from generator.beton_format import BetonWriter
 
 
 @pytest.fixture(scope="module")

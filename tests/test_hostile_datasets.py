@@ -12,7 +12,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen
-from generator import beton, tarfmt
+from generator import beton_format, tar_format
 from learning.data import UserError, open_dataset
 from learning.data.tar_reader import iter_samples
 
@@ -239,16 +239,17 @@ def test_a_stream_of_unknown_length_is_read_by_what_arrives(small, tmp_path):
     with pytest.raises(ValueError, match="more than any sample's image"):
         list(iter_samples(io.BufferedReader(Unseekable(data)), lambda i: True, "stream"))
     with pytest.raises(ValueError, match="archive truncated inside member 000000000.jpg"):
-        list(tarfmt.iter_members(io.BufferedReader(Unseekable(data))))
+        list(tar_format.iter_members(io.BufferedReader(Unseekable(data))))
 
 
 def relabel(root, label: bytes) -> None:
     """Give the first sample of the first shard the label `label`, keeping the shard a valid archive and its
     manifest record true: a consistent dataset whose label names no class."""
     shard = root / "train-000000.tar"
-    members = tarfmt.read_members(shard.read_bytes())
-    members[1] = (members[1][0], label)  # 000000000.cls
-    data = b"".join(tarfmt.member(name, payload) for name, payload in members) + tarfmt.END_OF_ARCHIVE
+    with open(shard, "rb") as f:
+        samples = list(tar_format.group_samples(tar_format.iter_members(f)))
+    samples[0][1]["cls"] = label  # sample 000000000
+    data = b"".join(tar_format.sample(key, list(files.items())) for key, files in samples) + tar_format.END_OF_ARCHIVE
     shard.write_bytes(data)
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["shards"][0].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -275,9 +276,9 @@ def test_the_ffcv_reader_refuses_a_label_outside_the_classes(source_image, tmp_p
     mono_gen(
         "--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--format", "both", "--out", root
     )
-    samples = list(beton.iter_beton(root / "train.beton"))
+    samples = list(beton_format.iter_beton(root / "train.beton"))
     with open(root / "train.beton", "r+b") as f:  # the same file, the first sample labelled 7 of 1 class
-        writer = beton.BetonWriter(f, len(samples), beton.page_size_for(16))
+        writer = beton_format.BetonWriter(f, len(samples), beton_format.page_size_for(16))
         for k, (label, jpeg) in enumerate(samples):
             writer.add(jpeg, 16, 16, 7 if k == 0 else label)
         writer.close()

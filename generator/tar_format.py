@@ -24,18 +24,6 @@ _TYPE_AND_REST = b"0" + bytes(100) + b"ustar\x0000" + bytes(BLOCK - 265)
 _CHECKSUM_BASE = sum(_MODE_OWNER) + sum(_MTIME) + 8 * 32 + sum(_TYPE_AND_REST)
 
 
-def member(name: str, data: bytes) -> bytes:
-    """One archive member: header, data, padding to a whole block."""
-    raw = name.encode("utf-8")
-    if len(raw) > 100:
-        raise ValueError(f"tar member name too long: {name}")
-    size = len(data)
-    size_field = b"%011o\x00" % size
-    checksum = b"%06o\x00 " % (_CHECKSUM_BASE + sum(raw) + sum(size_field))
-    header = raw.ljust(100, b"\x00") + _MODE_OWNER + size_field + _MTIME + checksum + _TYPE_AND_REST
-    return header + data + _ZERO_PAD[: -size % BLOCK]
-
-
 def sample(key: str, files: list[tuple[str, bytes]]) -> bytes:
     """All members of one WebDataset sample, `key.ext` each, in the given order."""
     raw_key = key.encode("ascii")
@@ -135,7 +123,3 @@ def group_samples(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, d
         files[ext] = data
     if key is not None:
         yield key, files
-
-
-def read_members(data: bytes) -> list[tuple[str, bytes]]:
-    return list(iter_members(io.BytesIO(data), len(data)))

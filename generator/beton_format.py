@@ -1,4 +1,4 @@
-"""Write FFCV's dataset file (.beton) holding the shards' JPEG bytes unchanged.
+"""FFCV's dataset file (.beton): written holding the shards' JPEG bytes unchanged, and read back (verify, export).
 
 The layout is FFCV's file format, version 2 (ffcv 1.0): a header, one descriptor per field, one
 fixed-size metadata record per sample, the JPEG bytes in pages, and an allocation table. It is

@@ -1,4 +1,5 @@
-"""Other layouts of a dataset, made from its shards without re-encoding: FFCV's .beton, an ImageFolder tree.
+"""`mono-shards export` and the .beton of `mono-gen --format ffcv`: other layouts of a dataset, made from its
+samples without re-encoding (FFCV's .beton, an ImageFolder tree).
 
 Both copy the JPEG bytes of the shards, so sample i is byte-identical in every layout.
 """
@@ -10,73 +11,19 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import atomic
-from .beton import BetonWriter, page_size_for
+from .beton_format import BetonWriter, page_size_for
 from .dataset_dir import MANIFEST, sample_key
-from .digest import HashingReader, file_sha256
+from .digest import file_sha256
 from .errors import UserError
-from .tarfmt import group_samples, iter_members
 
 FFCV_FIELDS = {"image": "jpeg", "label": "int"}
 CHECKSUMS = "SHA256SUMS"  # an exported folder's per-file checksums
-
-
-def iter_shards(
-    root: Path,
-    records: Iterable[dict],
-    num_classes: int,
-    checked: bool = True,
-    recorded_in: str = "manifest.json",
-    remedy: str = "check the dataset with mono-shards verify",
-) -> Iterator[tuple[int, int, bytes]]:
-    """(index, label, JPEG bytes) of every sample of the shards `records` lists (`name`, `bytes`, `sha256`),
-    checking that they hold samples 0, 1, 2, … in order, each labelled with one of the `num_classes` classes.
-
-    With `checked`, a shard whose bytes differ from its record (size or SHA-256) is a UserError once its
-    samples are read, in the same pass: whoever builds from the samples commits only after the last one, so
-    nothing is ever built from changed bytes (a damaged shard is reported as changed when it is).
-    """
-    expected = 0
-    for record in records:
-        path = Path(root) / record["name"]
-        damage = None
-        try:
-            with open(path, "rb") as raw:
-                stream = HashingReader(raw)
-                try:
-                    for key, files in group_samples(iter_members(stream)):
-                        if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
-                            raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
-                        yield expected, label_of(files["cls"], num_classes, key), files["jpg"]
-                        expected += 1
-                except (ValueError, UnicodeDecodeError) as exc:
-                    damage = exc
-                if checked:
-                    stream.drain()
-        except FileNotFoundError:
-            raise UserError(f"{path}: shard missing") from None
-        if checked and not stream.matches(record):
-            raise UserError(
-                f"{path}: its bytes differ from the SHA-256 {recorded_in} records; refusing to build from it ({remedy})"
-            )
-        if damage is not None:
-            raise UserError(f"{path}: damaged shard ({damage}); check it with mono-shards verify")
-
-
-def label_of(raw: bytes | int, num_classes: int, key: str) -> int:
-    """A sample's label, which must name one of the classes (a folder, an index into the sources); ValueError."""
-    try:
-        label = int(raw)
-    except ValueError:
-        raise ValueError(f"sample {key} has an unreadable label") from None
-    if not 0 <= label < num_classes:
-        raise ValueError(f"sample {key} has label {label}, outside the dataset's classes 0..{num_classes - 1}")
-    return label
 
 
 def write_beton(

@@ -1,21 +1,20 @@
-"""Read a dataset directory back: verify it against its manifest, summarise it, sample from it."""
+"""`mono-shards verify`: recompute every file's size and SHA-256 and each shard's samples, and compare them with
+the manifest; and check that the manifest agrees with itself."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import beton as beton_mod
-from . import convert
+from . import beton_format
 from . import manifest as manifest_mod
 from .config import config_sha256
 from .dataset_dir import SHARD_PREFIX, DatasetDir, sample_key, shard_name
 from .digest import HashingReader, file_sha256
-from .errors import UserError
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
-from .tarfmt import group_samples, iter_members
+from .tar_format import iter_members
 
 EXPECTED_EXTS = ("jpg", "cls", "json")
 
@@ -124,8 +123,8 @@ def _verify_beton(root: Path, manifest: dict, on_bytes, report: Report) -> None:
         stream.drain()
     problems = _check_file(stream, entry)
     if not problems:  # the bytes are the ones recorded; check that they say what the manifest says
-        header = beton_mod.read_header(path)
-        if header["num_samples"] != manifest["num_samples"] or header["version"] != beton_mod.VERSION:
+        header = beton_format.read_header(path)
+        if header["num_samples"] != manifest["num_samples"] or header["version"] != beton_format.VERSION:
             problems.append(f"header says {header['num_samples']} samples, format version {header['version']}")
     report.problems += [f"{entry['name']}: {p}" for p in problems]
     report.bytes += stream.size
@@ -234,52 +233,3 @@ def _check_jpeg(data: bytes, size: int) -> str | None:
     if image.shape[:2] != (size, size):
         return f"image is {image.shape[1]}×{image.shape[0]}, expected {size}×{size}"
     return None
-
-
-def shard_paths(root: Path) -> list[Path]:
-    """Shards listed by the manifest, or, for an unfinished dataset, those present."""
-    root = Path(root)
-    if (root / manifest_mod.MANIFEST).exists():
-        return [root / s["name"] for s in manifest_mod.load(root)["shards"]]
-    return sorted(root.glob(f"{SHARD_PREFIX}-*.tar"))
-
-
-def iter_samples(root: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {ext: bytes}) of every sample in order."""
-    for path in shard_paths(root):
-        with open(path, "rb") as f:
-            yield from group_samples(iter_members(f))
-
-
-def iter_images(root: Path, checked: bool = True) -> Iterator[tuple[int, int, bytes]]:
-    """(index, label, JPEG bytes) of every sample in order: from the shards or, without them, the .beton.
-
-    `checked`: each file's SHA-256 is compared with the manifest's, a shard's by the end of its samples, the
-    .beton's before its first (UserError on a mismatch): what is built from these samples is committed only
-    once they are all read, so it is never built from changed bytes. A preview, which builds nothing, skips it.
-    """
-    root = Path(root)
-    if not (root / manifest_mod.MANIFEST).exists():  # unfinished: the shards present
-        yield from ((int(key), int(files["cls"]), files["jpg"]) for key, files in iter_samples(root))
-        return
-    manifest = manifest_mod.load(root)
-    formats = formats_of(manifest)
-    if WEBDATASET in formats:
-        yield from convert.iter_shards(root, manifest["shards"], manifest["num_classes"], checked=checked)
-    elif FFCV in formats:
-        path = root / manifest["ffcv"]["name"]
-        record = manifest["ffcv"]
-        if checked and path.is_file() and file_sha256(path) != (record["bytes"], record["sha256"]):
-            raise UserError(
-                f"{path}: its bytes differ from the SHA-256 manifest.json records; refusing to use it "
-                "(check the dataset with mono-shards verify)"
-            )
-        try:
-            for index, (label, jpeg) in enumerate(beton_mod.iter_beton(path)):
-                yield index, convert.label_of(label, manifest["num_classes"], sample_key(index)), jpeg
-        except FileNotFoundError:
-            raise UserError(f"{path}: missing") from None
-        except ValueError as exc:
-            raise UserError(f"{path}: {exc}; check it with mono-shards verify") from None
-    else:
-        raise UserError(f"{root}: holds neither shards nor a .beton")
