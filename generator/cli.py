@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
-import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
+from .cli_errors import run_cli
 from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit
 from .dataset_dir import BETON
 from .errors import UserError
@@ -253,36 +252,6 @@ def canonical_command(opts: dict) -> str:
         words += ["--quality", str(opts["quality"])]
     words += ["--out", str(opts["out"])]
     return shlex.join(words)
-
-
-def run_cli(command: click.Command, prog: str, args=None) -> None:
-    """Run a click command with one-line errors: `prog: error: message`, exit status 2."""
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        command.main(args=args, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except UserError as exc:
-        click.echo(f"{prog}: error: {exc}", err=True)
-        sys.exit(2)
-    except OSError as exc:  # the file system refused a path the user gave (an unwritable output, a full disk)
-        if exc.filename is None:
-            raise
-        click.echo(f"{prog}: error: {exc.filename}: {exc.strerror or exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo(f"{prog}: interrupted; complete shards are kept, run the same command again to resume", err=True)
-        sys.exit(130)
 
 
 def main(args=None) -> None:

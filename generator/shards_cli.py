@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli import run_cli
+from .cli_errors import run_cli
 from .dataset_dir import DatasetDir
 from .errors import UserError
 
