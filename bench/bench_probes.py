@@ -50,8 +50,8 @@ def main() -> None:
     import torch
 
     from probes.data import DataSpec
+    from probes.linear import LinearConfig, run_linear
     from probes.protocols import Schedule
-    from probes.run import LinearConfig, run_linear
 
     imported = time.perf_counter()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-probes-"))

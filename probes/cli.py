@@ -234,8 +234,8 @@ def linear(
         canonical_arch_args(arch, **extra_args)
 
     from probes.data import DataSpec
+    from probes.linear import LinearConfig, run_linear
     from probes.protocols import Schedule
-    from probes.run import LinearConfig, run_linear
 
     cfg = LinearConfig(
         out=out,
@@ -288,7 +288,7 @@ def compare(run_dirs, reference, metric, out) -> None:
     Example:
       mono-probe compare runs/rotnet-1img runs/rotnet-imagenet --reference runs/supervised -o runs/fig6
     """
-    from probes.report import compare_runs
+    from probes.results import compare_runs
 
     summary = compare_runs(run_dirs, out, reference=reference, metric=metric)
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")

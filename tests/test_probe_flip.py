@@ -3,8 +3,8 @@
 import torch
 
 from learning.models import build_trunk
-from probes.engine import train_epoch_cached
 from probes.heads import build_probes
+from probes.loops import train_epoch_cached
 from probes.protocols import PROTOCOLS
 
 

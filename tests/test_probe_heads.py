@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from learning.errors import UserError
 from learning.models import build_trunk
-from probes.frozen import freeze_for_probing
+from probes.features import freeze_for_probing
 from probes.heads import build_probes
 from probes.protocols import PROTOCOLS, Schedule, check_protocol
 

@@ -27,17 +27,16 @@ from learning.errors import UserError
 from learning.models import build_trunk, canonical_arch_args
 from probes import __version__
 from probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
-from probes.engine import (
+from probes.features import extract_features, freeze_for_probing
+from probes.heads import ProbeSet, build_probes
+from probes.loops import (
     evaluate_cached,
     evaluate_streaming,
-    extract_features,
     train_epoch_cached,
     train_epoch_streaming,
 )
-from probes.frozen import freeze_for_probing
-from probes.heads import ProbeSet, build_probes
 from probes.protocols import ARCH_PROTOCOL, Protocol, Schedule, check_protocol
-from probes.report import write_run_reports
+from probes.results import write_run_reports
 from probes.transforms import Normalizer, eval_transform, train_transform
 
 __all__ = ["RANDOM_INIT_NORMALIZATION", "LinearConfig", "run_linear"]

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from learning.models import build_trunk
-from probes.frozen import absorb_batchnorm, freeze_for_probing
+from probes.features import absorb_batchnorm, freeze_for_probing
 
 
 def _trained_looking_alexnet() -> nn.Module:

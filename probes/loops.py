@@ -1,4 +1,4 @@
-"""Training and evaluation loops for a set of probes on a frozen trunk.
+"""The probes' training and evaluation loops on a frozen trunk.
 
 Two paths: *cached* (no augmentation: the reduced features of every image are computed once and the probes
 train on them for all epochs) and *streaming* (augmented training and 10-crop evaluation: the trunk runs on
@@ -21,13 +21,10 @@ __all__ = [
     "LayerMeter",
     "evaluate_cached",
     "evaluate_streaming",
-    "extract_features",
     "topk_correct",
     "train_epoch_cached",
     "train_epoch_streaming",
 ]
-
-FLOAT16_MAX = float(torch.finfo(torch.float16).max)
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -75,33 +72,6 @@ class LayerMeter:
                 row["loss"] = self.loss[name] / max(self.count, 1)
             out[name] = row
         return out
-
-
-@torch.no_grad()
-def extract_features(
-    trunk: nn.Module,
-    probes: ProbeSet,
-    images: torch.Tensor,
-    normalize: Normalizer,
-    batch_size: int = 500,
-    desc: str = "features",
-    progress: bool = True,
-) -> dict[str, torch.Tensor]:
-    """Reduced features of every image for every probed layer, kept in CPU memory as float16 (float32 for a
-    layer whose values exceed float16's range); the trunk runs where ``normalize`` puts the images."""
-    layers, last = probes.layers, probes.layers[-1]
-    cache: dict[str, torch.Tensor] = {}
-    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
-        batch = normalize(images[start : start + batch_size])
-        reduced = probes.reduce(trunk.forward_features(batch, upto=last))
-        for name in layers:
-            z = reduced[name]
-            if name not in cache:
-                cache[name] = torch.empty((len(images), *z.shape[1:]), dtype=torch.float16)
-            if cache[name].dtype == torch.float16 and z.abs().max() > FLOAT16_MAX:
-                cache[name] = cache[name].float()
-            cache[name][start : start + len(z)] = z.cpu()
-    return cache
 
 
 def _step(

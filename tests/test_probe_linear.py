@@ -11,8 +11,8 @@ from learning.checkpoint import file_sha256, save_checkpoint
 from learning.errors import UserError
 from learning.models import build_trunk
 from probes.data import DataSpec
+from probes.linear import LinearConfig, run_linear
 from probes.protocols import Schedule
-from probes.run import LinearConfig, run_linear
 
 TRAIN, VAL = 200, 80  # of the folder's 256 and 96 images, 4 classes
 
