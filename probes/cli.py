@@ -10,13 +10,14 @@ from pathlib import Path
 
 import click
 
-from learning.errors import OneLineErrorGroup, UserError
+from learning.cli_errors import run_cli
+from learning.errors import UserError
 
 PROG = "mono-probe"
 _DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
     """Linear probes per layer after Asano, Rupprecht & Vedaldi (ICLR 2020), section 4.1.
 
@@ -342,8 +343,8 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
 
 
-def main() -> None:
-    cli.main(prog_name=PROG)
+def main(argv=None) -> None:
+    run_cli(lambda: cli.main(argv, prog_name=PROG, standalone_mode=False), PROG)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from learning import atomic
-from learning.errors import OneLineErrorGroup, UserError
+from learning.cli_errors import run_cli
+from learning.errors import UserError
 
 from . import report
 from .budgets import BUDGETS
@@ -32,7 +33,7 @@ ABLATION = {
 }
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
     """Reproduce the paper's experiments end to end."""
 
@@ -255,8 +256,8 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     )
 
 
-def main() -> None:
-    cli.main(prog_name="mono-repro")
+def main(argv=None) -> None:
+    run_cli(lambda: cli.main(argv, prog_name="mono-repro", standalone_mode=False), "mono-repro")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ The format, the number of DataLoader workers and the machine do not change the b
 function of (seed, epoch, rank, world_size, batch_size). See docs/loading.md.
 """
 
+from ..errors import UserError
 from .dataset import FORMATS, Dataset, open_dataset
-from .errors import UserError
 from .loader import DEFAULT_SHUFFLE_BUFFER, Loader
 
 __all__ = ["DEFAULT_SHUFFLE_BUFFER", "FORMATS", "Dataset", "Loader", "UserError", "open_dataset"]

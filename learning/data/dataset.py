@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .ffcv_reader import ffcv_installed
 from .order import Layout
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from .errors import UserError
+from ..errors import UserError
 from .order import sample_seed
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 from .order import RankPlan
 
 INSTALL = "apt-get install pkg-config libturbojpeg0-dev libopencv-dev && pip install 'mono[ffcv]'"

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import UserError
 from .dataset import Dataset
 from .decode import BatchMaker
-from .errors import UserError
 from .ffcv_reader import BetonBatches
 from .folder_reader import FolderBatches
 from .order import RankPlan, plan

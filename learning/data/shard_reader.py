@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .order import Layout
 from .tar_reader import iter_samples
 from .workers import WorkerBatches

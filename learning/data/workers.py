@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ..errors import UserError
 from .decode import BatchMaker
-from .errors import UserError
 from .order import RankPlan, worker_batches
 
 

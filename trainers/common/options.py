@@ -1,13 +1,13 @@
-"""Command-line options every trainer shares, and one-line errors for argparse programs."""
+"""Command-line options every trainer shares, and one-line errors for them (learning.cli_errors)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from learning.errors import UserError, describe_os_error
+from learning.cli_errors import run_cli
+from learning.errors import UserError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -102,19 +102,8 @@ def run_trainer(
 
 
 def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None, prog: str) -> None:
-    """Run a trainer's main with mono's error convention: user mistakes are one line and exit 2, and so are
-    file-system errors that name a path (an unwritable --out, a full disk while saving a checkpoint)."""
-    try:
-        main(argv)
-    except UserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as exc:
-        message = describe_os_error(exc)
-        if message is None:
-            raise
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
-        sys.exit(130)
+    """Run a trainer's main with mono's one-line errors (learning.cli_errors): user mistakes and file-system
+    errors that name a path (an unwritable --out, a full disk while saving a checkpoint) are one line, exit 2."""
+    run_cli(
+        lambda: main(argv), prog, interrupted="interrupted; rerun with --resume to continue from the last checkpoint"
+    )
