@@ -37,6 +37,8 @@ from learning.errors import UserError
 __all__ = [
     "ARCHITECTURES",
     "ACTIVATIONS",
+    "GAN_NORMALIZATION",
+    "IMAGENET_NORMALIZATION",
     "LEAKY_RELU_SLOPE",
     "ConvBlock",
     "Sobel",
@@ -48,6 +50,12 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu")
+
+IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+"""ImageNet's channel statistics, which RotNet and DeepCluster normalise alexnet's inputs with."""
+
+GAN_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+"""Pixels x in [0, 1] enter as 2x - 1, the range of a GAN generator's tanh (BiGAN, MonoGAN)."""
 LEAKY_RELU_SLOPE = 0.2
 """Negative slope of LeakyReLU, the usual value for GAN discriminators and BiGAN encoders."""
 

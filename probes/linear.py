@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
 from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args
+from learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
 from probes import __version__
 from probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
 from probes.features import extract_features, freeze_for_probing
@@ -51,8 +51,8 @@ STATE_VERSION = 1
 RANDOM_INIT_NORMALIZATION = {
     # what each architecture's trainers feed it: ImageNet statistics (DeepCluster, RotNet) for alexnet,
     # [-1, 1] (GAN convention) for monogan
-    "alexnet": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-    "monogan": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+    "alexnet": IMAGENET_NORMALIZATION,
+    "monogan": GAN_NORMALIZATION,
 }
 
 

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from learning.errors import UserError
-from learning.models import build_trunk
+from learning.models import IMAGENET_NORMALIZATION, build_trunk
 from trainers.clustering import kmeans, normalized_mutual_information, preprocess_features, uniform_over_clusters
-from trainers.common.augment import IMAGENET_NORMALIZATION, normalize, random_resized_crop
+from trainers.common.augment import normalize, random_resized_crop
 from trainers.common.distributed import all_reduce_mean, barrier, broadcast_object
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runtime import derive_seed, generator

@@ -1,8 +1,8 @@
 """What the two GAN trainers (BiGAN, MonoGAN) share: the generator, latent priors, the update rule, the
 WGAN-GP gradient penalty, initialisations and the image grid that shows what a generator learned.
 
-Images live in [-1, 1] on both sides of the adversarial game (GAN_NORMALIZATION, also what the probes apply
-to the trained trunk), as in DCGAN and both original codes.
+Images live in [-1, 1] on both sides of the adversarial game (learning.models.GAN_NORMALIZATION, also what the
+probes apply to the trained trunk), as in DCGAN and both original codes.
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ from learning import atomic
 from learning.errors import UserError
 from trainers.common.distributed import all_reduce_gradients
 from trainers.common.runtime import Precision
-
-GAN_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-"""Pixels x in [0, 1] enter as 2x - 1, the range of the generator's tanh."""
 
 PRIORS = ("uniform", "normal")
 """Latent priors: U(-1, 1)^d (BiGAN) and N(0, 1)^d (WGAN-GP)."""

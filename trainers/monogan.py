@@ -24,13 +24,12 @@ import torch
 from torch import nn
 
 from learning.errors import UserError
-from learning.models import Trunk, build_trunk, parse_arch_args
+from learning.models import GAN_NORMALIZATION, Trunk, build_trunk, parse_arch_args
 from trainers.common.augment import downscale, normalize
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
 from trainers.common.session import Session
 from trainers.gan import (
-    GAN_NORMALIZATION,
     Generator,
     gradient_penalty,
     set_learning_rate,

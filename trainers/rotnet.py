@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from learning.errors import UserError
-from learning.models import build_trunk
-from trainers.common.augment import IMAGENET_NORMALIZATION, normalize, random_crop, rotations
+from learning.models import IMAGENET_NORMALIZATION, build_trunk
+from trainers.common.augment import normalize, random_crop, rotations
 from trainers.common.distributed import all_reduce_mean
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.session import Session

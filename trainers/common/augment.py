@@ -12,9 +12,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-# ImageNet's channel statistics, which RotNet and DeepCluster normalise their inputs with.
-IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
