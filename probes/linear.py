@@ -25,6 +25,7 @@ from tqdm import tqdm
 from learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
 from learning.errors import UserError
 from learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
+from learning.schedules import set_learning_rate
 from probes import __version__
 from probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
 from probes.features import extract_features, freeze_for_probing
@@ -316,11 +317,6 @@ def _save_state(
     )
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
 def _run_cached(
     cfg, protocol, trunk, probes, optimizer, splits, normalize, start_epoch, history, identity, timer
 ) -> dict:
@@ -357,7 +353,7 @@ def _run_cached(
     )
     for epoch in epochs:
         lr = schedule.lr_at(epoch)
-        _set_lr(optimizer, lr)
+        set_learning_rate(optimizer, lr)
         generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
         t = time.perf_counter()
         train = train_epoch_cached(
@@ -398,7 +394,7 @@ def _run_streaming(
     )
     for epoch in epochs:
         lr = schedule.lr_at(epoch)
-        _set_lr(optimizer, lr)
+        set_learning_rate(optimizer, lr)
         torch.manual_seed(_derived_seed(cfg.seed, f"augment:{epoch}"))
         generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
         loader = make_loader(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from learning.errors import UserError
+from learning.schedules import step_decay
 
 __all__ = ["ARCH_PROTOCOL", "PROTOCOLS", "Protocol", "Schedule", "check_protocol"]
 
@@ -33,7 +34,7 @@ class Schedule:
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate for 0-based ``epoch``: ``lr`` times ``gamma`` per milestone reached."""
-        return self.lr * self.gamma ** sum(epoch >= m for m in self.milestones)
+        return step_decay(self.lr, epoch, self.milestones, self.gamma)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "milestones": list(self.milestones)}

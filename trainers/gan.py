@@ -146,12 +146,6 @@ def gradient_penalty(
     return weight * ((norms - 1) ** 2).mean()
 
 
-def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Apply the command line's (or the schedule's) rate, also over a resumed optimiser's stored one."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
 @torch.no_grad()
 def normal_init(module: nn.Module, std: float = 0.02) -> None:
     """DCGAN's initialisation: weights N(0, std), biases 0, BatchNorm at identity (apply with Module.apply)."""

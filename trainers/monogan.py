@@ -25,6 +25,7 @@ from torch import nn
 
 from learning.errors import UserError
 from learning.models import GAN_NORMALIZATION, Trunk, build_trunk, parse_arch_args
+from learning.schedules import set_learning_rate
 from trainers.common.augment import downscale, normalize
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
@@ -32,7 +33,6 @@ from trainers.common.session import Session
 from trainers.gan import (
     Generator,
     gradient_penalty,
-    set_learning_rate,
     simultaneous_update,
     tflib_init,
 )

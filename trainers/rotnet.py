@@ -20,6 +20,7 @@ from torch import nn
 
 from learning.errors import UserError
 from learning.models import IMAGENET_NORMALIZATION, build_trunk
+from learning.schedules import set_learning_rate, step_decay
 from trainers.common.augment import normalize, random_crop, rotations
 from trainers.common.distributed import all_reduce_mean
 from trainers.common.options import run_main, run_trainer, trainer_parser
@@ -77,8 +78,7 @@ class RotationHead(nn.Module):
 
 
 def learning_rate(args, epoch: int) -> float:
-    steps = [int(s) for s in args.lr_steps.split(",") if s.strip()]
-    return args.lr * args.lr_decay ** sum(epoch >= s for s in steps)
+    return step_decay(args.lr, epoch, [int(s) for s in args.lr_steps.split(",") if s.strip()], args.lr_decay)
 
 
 def train(args) -> None:
@@ -100,8 +100,7 @@ def train(args) -> None:
 
     for epoch in range(session.start_epoch, args.epochs):
         lr = learning_rate(args, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(optimizer, lr)
         loader.set_epoch(epoch)
         generator = session.generator(epoch)
         model.train()
