@@ -23,6 +23,7 @@ import torchvision
 from tqdm import tqdm
 
 from learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
+from learning.device import choose_device
 from learning.errors import UserError
 from learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
 from learning.schedules import set_learning_rate
@@ -96,20 +97,6 @@ class _Source:
 def _derived_seed(seed: int, purpose: str) -> int:
     """A 60-bit seed for one purpose (e.g. one epoch's data order), stable across runs and machines."""
     return int(hashlib.sha256(f"{seed}:{purpose}".encode()).hexdigest()[:15], 16)
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {name}: only cpu and cuda are supported")
-    return device
 
 
 def _load_source(cfg: LinearConfig) -> _Source:
@@ -247,7 +234,7 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     schedule = cfg.schedule
     if schedule.epochs < 1 or schedule.batch_size < 2 or schedule.lr <= 0:
         raise UserError("--epochs must be >= 1, --batch-size >= 2 and --lr > 0")
-    device = _resolve_device(cfg.device)
+    device = choose_device(cfg.device)
 
     t = time.perf_counter()
     source = _load_source(cfg)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from learning.checkpoint import load_checkpoint
+from learning.device import choose_device
 from learning.errors import UserError
 from trainers.common.options import ArgumentParser
 from trainers.common.runtime import generator as seeded
@@ -76,10 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError("--n and --columns must be positive and --seed not negative")
     path = args.run / CHECKPOINT if args.run.is_dir() else args.run
     generator, epoch = load_generator(path)
-    use_cuda = torch.cuda.is_available() if args.device == "auto" else args.device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but no CUDA device is available")
-    generator.to("cuda" if use_cuda else "cpu")
+    generator.to(choose_device(args.device))
     out = args.out or path.parent / f"samples-epoch{epoch:04d}.png"
     write_image_grid(sample(generator, args.n, args.seed), out, args.columns)
     print(out)

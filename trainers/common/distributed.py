@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from learning.device import choose_device
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -33,16 +35,11 @@ def init_distributed(device: str = "auto") -> Distributed:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda:
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda asked for, but no CUDA device is available")
-        torch.cuda.set_device(local_rank)
-        where = torch.device("cuda", local_rank)
-    else:
-        where = torch.device("cpu")
+    where = choose_device(device, local_rank)
+    if where.type == "cuda":
+        torch.cuda.set_device(where)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo", init_method="env://")
+        dist.init_process_group(backend="nccl" if where.type == "cuda" else "gloo", init_method="env://")
     return Distributed(rank, world_size, local_rank, where)
 
 
