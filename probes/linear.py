@@ -7,7 +7,6 @@ init, the probes' init, data order, augmentation) derives from ``seed``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import resource
@@ -27,6 +26,7 @@ from learning.device import choose_device
 from learning.errors import UserError
 from learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
 from learning.schedules import set_learning_rate
+from learning.seeds import derive_seed, seeded_generator
 from probes import __version__
 from probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
 from probes.features import extract_features, freeze_for_probing
@@ -94,11 +94,6 @@ class _Source:
     default_label: str
 
 
-def _derived_seed(seed: int, purpose: str) -> int:
-    """A 60-bit seed for one purpose (e.g. one epoch's data order), stable across runs and machines."""
-    return int(hashlib.sha256(f"{seed}:{purpose}".encode()).hexdigest()[:15], 16)
-
-
 def _load_source(cfg: LinearConfig) -> _Source:
     if cfg.ckpt is not None:
         trunk, ckpt = load_trunk(cfg.ckpt)
@@ -125,7 +120,7 @@ def _load_source(cfg: LinearConfig) -> _Source:
     if cfg.arch is None:
         raise UserError("give a checkpoint (--ckpt) or an architecture to initialise at random (--arch)")
     args = canonical_arch_args(cfg.arch, **cfg.arch_args)
-    torch.manual_seed(_derived_seed(cfg.seed, "trunk"))
+    torch.manual_seed(derive_seed(cfg.seed, "trunk"))
     trunk = build_trunk(cfg.arch, **args).eval()
     return _Source(trunk, cfg.arch, args, RANDOM_INIT_NORMALIZATION[cfg.arch], None, f"random {cfg.arch}")
 
@@ -241,7 +236,7 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     protocol = check_protocol(source.arch, cfg.protocol or ARCH_PROTOCOL.get(source.arch, ""))
     trunk = freeze_for_probing(source.trunk)
     splits = open_splits(cfg.data)
-    torch.manual_seed(_derived_seed(cfg.seed, "probes"))
+    torch.manual_seed(derive_seed(cfg.seed, "probes"))
     probes = build_probes(trunk, protocol, len(splits.classes))
     trunk, probes = trunk.to(device), probes.to(device)
     optimizer = torch.optim.SGD(
@@ -341,7 +336,7 @@ def _run_cached(
     for epoch in epochs:
         lr = schedule.lr_at(epoch)
         set_learning_rate(optimizer, lr)
-        generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
+        generator = seeded_generator(cfg.seed, "order", epoch)
         t = time.perf_counter()
         train = train_epoch_cached(
             probes,
@@ -382,8 +377,8 @@ def _run_streaming(
     for epoch in epochs:
         lr = schedule.lr_at(epoch)
         set_learning_rate(optimizer, lr)
-        torch.manual_seed(_derived_seed(cfg.seed, f"augment:{epoch}"))
-        generator = torch.Generator().manual_seed(_derived_seed(cfg.seed, f"order:{epoch}"))
+        torch.manual_seed(derive_seed(cfg.seed, "augment", epoch))
+        generator = seeded_generator(cfg.seed, "order", epoch)
         loader = make_loader(
             splits.train,
             schedule.batch_size,

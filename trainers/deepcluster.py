@@ -24,11 +24,11 @@ from torch import nn
 
 from learning.errors import UserError
 from learning.models import IMAGENET_NORMALIZATION, build_trunk
+from learning.seeds import derive_seed, seeded_generator
 from trainers.clustering import kmeans, normalized_mutual_information, preprocess_features, uniform_over_clusters
 from trainers.common.augment import normalize, random_resized_crop
 from trainers.common.distributed import all_reduce_mean, barrier, broadcast_object
 from trainers.common.options import run_main, run_trainer, trainer_parser
-from trainers.common.runtime import derive_seed, generator
 from trainers.common.session import Session
 
 EXAMPLES = """examples:
@@ -125,7 +125,7 @@ def new_top_layer(width: int, k: int, seed: int) -> nn.Linear:
     """A fresh last layer for this epoch's clusters, N(0, 0.01) weights and zero bias, seeded for resuming."""
     layer = nn.Linear(width, k)
     with torch.no_grad():
-        layer.weight.normal_(0, 0.01, generator=generator(seed))
+        layer.weight.normal_(0, 0.01, generator=seeded_generator(seed))
         layer.bias.zero_()
     return layer
 

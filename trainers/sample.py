@@ -18,8 +18,8 @@ import torch
 from learning.checkpoint import load_checkpoint
 from learning.device import choose_device
 from learning.errors import UserError
+from learning.seeds import seeded_generator
 from trainers.common.options import ArgumentParser
-from trainers.common.runtime import generator as seeded
 from trainers.common.state import CHECKPOINT
 from trainers.gan import Generator, write_image_grid
 
@@ -65,7 +65,7 @@ def load_generator(path: Path) -> tuple[Generator, int]:
 @torch.no_grad()
 def sample(generator: Generator, n: int, seed: int) -> torch.Tensor:
     """n images in [-1, 1] from latent codes drawn with `seed` (the same seed gives the same images)."""
-    noise = seeded(seed)
+    noise = seeded_generator(seed)
     return torch.cat(
         [generator(generator.sample_latent(min(BATCH, n - start), noise)).cpu() for start in range(0, n, BATCH)]
     )

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import default_collate
 
 from ..errors import UserError
-from .order import sample_seed
+from ..seeds import derive_seed
 
 
 def decode_rgb(data: bytes) -> torch.Tensor:
@@ -49,7 +49,7 @@ class BatchMaker:
         else:
             with torch.random.fork_rng(devices=[]):
                 for k, image in enumerate(images):
-                    torch.manual_seed(sample_seed(self.seed, epoch, first_position + k))
+                    torch.manual_seed(derive_seed(self.seed, epoch, first_position + k))
                     images[k] = self.transform(image.permute(2, 0, 1))
             batch = default_collate(images)
         return batch, torch.tensor(labels, dtype=torch.int64), torch.tensor(indices, dtype=torch.int64)

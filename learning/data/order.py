@@ -110,14 +110,6 @@ def worker_batches(num_batches: int, worker: int, num_workers: int) -> range:
     return range(worker, num_batches, num_workers)
 
 
-def sample_seed(seed: int, epoch: int, position: int) -> int:
-    """A seed for the random augmentation of the sample at `position` of the epoch (splitmix64 mix)."""
-    x = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + position) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return (x ^ (x >> 31)) >> 1  # torch.manual_seed takes values below 2**63
-
-
 def _ranges(first: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Concatenation of range(first[k], first[k] + count[k]) for all k, vectorised."""
     total = int(count.sum())

@@ -52,22 +52,8 @@ class Precision:
         self.scaler.update()
 
 
-def derive_seed(*parts: int) -> int:
-    """A seed for one purpose of one run (e.g. seed, rank, epoch), stable across machines."""
-    seed = 0x6D6F6E6F  # "mono"
-    for part in parts:
-        seed = (seed * 1_000_003 + int(part)) % (2**63 - 1)
-    return seed
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch; per-epoch randomness derives its own seeds from this one."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def generator(*parts: int, device: torch.device | str = "cpu") -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(derive_seed(*parts))
-    return g

@@ -15,12 +15,13 @@ from torch import nn
 from learning import atomic
 from learning.data import Loader, open_dataset
 from learning.errors import UserError
+from learning.seeds import seeded_generator
 
 from . import state
 from .distributed import all_reduce_mean, barrier, init_distributed
 from .options import check_common
 from .runlog import Progress, RunLog
-from .runtime import Diverged, Precision, generator, seed_everything
+from .runtime import Diverged, Precision, seed_everything
 
 
 class Session:
@@ -94,7 +95,7 @@ class Session:
 
     def generator(self, epoch: int, purpose: int = 0) -> torch.Generator:
         """Augmentation randomness for one epoch of this rank: a function of (seed, rank, epoch, purpose)."""
-        return generator(self.args.seed, self.dist.rank, epoch, purpose)
+        return seeded_generator(self.args.seed, self.dist.rank, epoch, purpose)
 
     def ddp(self, module: nn.Module) -> nn.Module:
         """Wrap for data-parallel training when several processes run; identity otherwise."""
