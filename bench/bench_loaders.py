@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from learning.data import open_dataset  # noqa: E402
+from learning.data import Loader, open_dataset  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -39,7 +39,7 @@ def cpu_seconds() -> float:
 
 def epoch(dataset, batch: int, workers: int) -> tuple[int, float, float]:
     """(samples, wall seconds, CPU seconds) of one shuffled epoch with learning.data."""
-    loader = dataset.loader(batch, shuffle=True, seed=0, num_workers=workers)
+    loader = Loader(dataset, batch, shuffle=True, seed=0, num_workers=workers)
     loader.set_epoch(1)
     len(loader)  # plan the epoch before the clock starts, as a trainer's previous epoch would have
     return timed(loader)

@@ -143,10 +143,10 @@ def loader_rate(data: str, fmt: str, args, env: dict) -> float:
 
 
 def measure_loader(data: str, fmt: str, args) -> float:
-    from learning.data import open_dataset
+    from learning.data import Loader, open_dataset
 
     dataset = open_dataset(data, format=None if fmt == "folder" else fmt)
-    loader = dataset.loader(args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True)
+    loader = Loader(dataset, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True)
     loader.set_epoch(0)
     count, start, end = 0, None, None
     for i, (images, _, _) in enumerate(loader):

@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen
 from generator import beton_format, tar_format
-from learning.data import UserError, open_dataset
+from learning.data import Loader, UserError, open_dataset
 from learning.data.tar_reader import iter_samples
 
 
@@ -41,7 +41,7 @@ def read_all(location) -> int:
 
 def read_all_as(location, fmt) -> int:
     dataset = open_dataset(location, format=fmt)
-    loader = dataset.loader(8)
+    loader = Loader(dataset, 8)
     loader.set_epoch(0)
     return sum(len(indices) for _, _, indices in loader)
 

@@ -24,7 +24,7 @@ CASES = {  # name: (loader options, set_epoch arguments)
 
 
 def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -> None:
-    from learning.data import open_dataset
+    from learning.data import Loader, open_dataset
 
     # mp.spawn makes "spawn" this process's default start method; DataLoader workers fork, as they do
     # in processes that torchrun starts on Linux.
@@ -34,7 +34,7 @@ def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -
         dataset = open_dataset(root)
         seen = {}
         for name, (options, (epoch, indices)) in CASES.items():
-            loader = dataset.loader(32, **{"shuffle": True, "seed": 3, "num_workers": 2, **options})
+            loader = Loader(dataset, 32, **{"shuffle": True, "seed": 3, "num_workers": 2, **options})
             loader.set_epoch(epoch, indices)
             mine = {
                 "indices": [i for _, _, batch in loader for i in batch.tolist()],

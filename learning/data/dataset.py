@@ -12,16 +12,12 @@ import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import UserError
 from .ffcv_reader import ffcv_installed
 from .order import Layout
-
-if TYPE_CHECKING:
-    from .loader import Loader
 
 FORMATS = ("ffcv", "webdataset", "folder")  # in order of preference
 MANIFEST = "manifest.json"
@@ -30,7 +26,7 @@ MANIFEST_FORMAT = ("mono-dataset", 1)
 
 @dataclass(frozen=True)
 class Dataset:
-    """What a dataset holds, and how to make loaders for it (see `loader`)."""
+    """What a dataset holds; `Loader(dataset, batch_size, ...)` reads it (loader.py)."""
 
     location: str
     formats: tuple[str, ...]  # formats present, in order of preference
@@ -71,12 +67,6 @@ class Dataset:
                 "pass batch_transform instead"
             )
         return self.formats[0]  # FFCV, not installed: the loader says how to install it
-
-    def loader(self, batch_size: int, **options) -> Loader:
-        """A Loader of (images, labels, indices) batches; options are those of `Loader`."""
-        from .loader import Loader
-
-        return Loader(self, batch_size, **options)
 
 
 def open_dataset(location: str | os.PathLike, format: str | None = None) -> Dataset:

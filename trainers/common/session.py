@@ -80,7 +80,8 @@ class Session:
         self, batch_size: int | None = None, *, shuffle: bool = True, drop_last: bool = True, **options
     ) -> Loader:
         """Batches of uint8 images for this rank (see learning.data.Loader), seeded by --seed."""
-        loader = self.dataset.loader(
+        loader = Loader(
+            self.dataset,
             batch_size or self.args.batch_size,
             shuffle=shuffle,
             seed=self.args.seed,
