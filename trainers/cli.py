@@ -39,9 +39,9 @@ def main(argv=None) -> None:
         print(f"mono-train: error: unknown method {name!r}; choose one of {', '.join(names)}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(f"trainers.{name}")
-    from trainers.common.options import run_main
+    from trainers import utils
 
-    run_main(module.main, rest, f"mono-train {name}")
+    utils.run(module.main, f"mono-train {name}", rest)
 
 
 if __name__ == "__main__":

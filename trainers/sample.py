@@ -84,6 +84,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from trainers.common.options import run_main
+    from trainers import utils
 
-    run_main(main, None, "mono-train sample")
+    utils.run(main, "mono-train sample")

@@ -12,31 +12,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from trainers.utils import downscale, normalize, random_crop  # noqa: F401 - the GAN trainers and DeepCluster
+
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
-
-
-def random_crop(batch: torch.Tensor, size: int, generator: torch.Generator, flip: bool = True) -> torch.Tensor:
-    """A random size×size window of each image (uniform position), mirrored left-right with probability ½.
-
-    Pure indexing: the pixels are copied, not resampled, as torchvision's RandomCrop + RandomHorizontalFlip.
-    """
-    b, _, height, width = batch.shape
-    if size > min(height, width):
-        raise ValueError(f"crop of {size} px from {height}×{width} images")
-    top = torch.randint(0, height - size + 1, (b,), generator=generator)
-    left = torch.randint(0, width - size + 1, (b,), generator=generator)
-    steps = torch.arange(size)
-    rows = top[:, None] + steps  # (B, size)
-    cols = left[:, None] + steps
-    if flip:
-        mirrored = torch.rand(b, generator=generator) < 0.5
-        cols = torch.where(mirrored[:, None], left[:, None] + size - 1 - steps, cols)
-    rows, cols = rows.to(batch.device), cols.to(batch.device)
-    index_b = torch.arange(b, device=batch.device)[:, None, None, None]
-    index_c = torch.arange(batch.shape[1], device=batch.device)[None, :, None, None]
-    return batch[index_b, index_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def resized_crop_boxes(
@@ -105,22 +85,3 @@ def random_resized_crop(
     source = batch.float()
     grid = F.affine_grid(theta.to(source), [b, 3, size, size], align_corners=False)
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def downscale(batch: torch.Tensor, size: int) -> torch.Tensor:
-    """Area-averaged resize to size×size (exact box filter for integer factors), float in [0, 255]."""
-    return F.interpolate(batch.float(), size=(size, size), mode="area")
-
-
-def normalize(batch: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
-    """Pixels in [0, 255] -> ((x / 255) - mean) / std, per channel."""
-    mean_t = torch.tensor(mean, device=batch.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
-    std_t = torch.tensor(std, device=batch.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
-    return (batch.float() - mean_t) / std_t
-
-
-def rotations(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image at 0°, 90°, 180° and 270° (counter-clockwise), and the rotation labels 0..3 (RotNet)."""
-    turned = torch.cat([torch.rot90(batch, k, dims=(2, 3)) for k in range(4)])
-    labels = torch.arange(4, device=batch.device).repeat_interleave(batch.shape[0])
-    return turned, labels
