@@ -7,7 +7,7 @@ import math
 import torch
 import torchvision.transforms.functional as TF
 
-from trainers.common.augment import random_resized_crop, resized_crop_boxes
+from trainers.deepcluster import random_resized_crop, resized_crop_boxes
 from trainers.rotnet import rotations
 from trainers.utils import downscale, normalize, random_crop
 

@@ -27,11 +27,11 @@ from torch import nn
 from learning.errors import UserError
 from learning.models import GAN_NORMALIZATION, LEAKY_RELU_SLOPE, Trunk, build_trunk
 from learning.schedules import set_learning_rate
-from trainers.common.augment import downscale, normalize, random_crop
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
 from trainers.common.session import Session
 from trainers.gan import Generator, normal_init, simultaneous_update
+from trainers.utils import downscale, normalize, random_crop
 
 EXAMPLES = """examples:
   mono-train bigan --data shards/ameyoko --out runs/bigan-A

@@ -26,7 +26,6 @@ from torch import nn
 from learning.errors import UserError
 from learning.models import GAN_NORMALIZATION, Trunk, build_trunk, parse_arch_args
 from learning.schedules import set_learning_rate
-from trainers.common.augment import downscale, normalize
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
 from trainers.common.session import Session
@@ -36,6 +35,7 @@ from trainers.gan import (
     simultaneous_update,
     tflib_init,
 )
+from trainers.utils import downscale, normalize
 
 EXAMPLES = """examples:
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A

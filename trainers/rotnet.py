@@ -147,7 +147,9 @@ def train(args) -> None:
         augment = utils.seeded_generator(args.seed, processes.rank, epoch, 0)
         model.train()
         total = min(len(loader), args.steps_per_epoch or len(loader))
-        progress = utils.Progress(total, epoch, args.epochs, enabled=processes.is_main and not args.quiet)
+        progress = utils.Progress(
+            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
+        )
         sums = torch.zeros(3, device=device)  # loss, correct, count
         for _, (images, _, _) in zip(range(total), loader):
             # Native augmentation: random crops with flips; then every image in its four rotations.

@@ -394,12 +394,12 @@ def recording(loader: Loader, directory: Path | None, rank: int) -> Loader | Rec
 
 
 class Progress:
-    """A per-epoch progress bar showing images/s and the latest losses (main process only)."""
+    """A progress bar over an epoch's batches showing images/s and the latest losses (main process only)."""
 
-    def __init__(self, total: int, epoch: int, epochs: int, enabled: bool, desc: str | None = None):
+    def __init__(self, total: int, desc: str, enabled: bool):
         self.bar = tqdm(
             total=total,
-            desc=desc or f"epoch {epoch + 1}/{epochs}",
+            desc=desc,
             unit="batch",
             disable=not enabled,
             dynamic_ncols=True,
