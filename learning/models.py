@@ -1,4 +1,5 @@
-"""Trunk architectures shared by the trainers and the linear probes, built from one place.
+"""The networks: trunk architectures shared by the trainers and the linear probes, built from one place, and the
+DCGAN generator of the GAN trainers.
 
 A *trunk* is the convolutional encoder whose layers the paper probes; method heads (rotation classifier,
 DeepCluster's top layer, GAN pieces) are not part of it. Every trunk is a sequence of named conv blocks
@@ -47,6 +48,7 @@ __all__ = [
     "canonical_arch_args",
     "parse_arch_args",
     "stored_arch_args",
+    "Generator",
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu")
@@ -354,3 +356,94 @@ def build_trunk(arch: str, **arch_args: Any) -> Trunk:
     """
     args = canonical_arch_args(arch, **arch_args)
     return _BUILDERS[arch](**args)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The DCGAN generator of the two GAN trainers (BiGAN, MonoGAN), which `mono-train sample` rebuilds from a
+# checkpoint. Its images live in [-1, 1] (GAN_NORMALIZATION), as in DCGAN and both original codes.
+
+PRIORS = ("uniform", "normal")
+"""Latent priors: U(-1, 1)^d (BiGAN) and N(0, 1)^d (WGAN-GP)."""
+
+
+def sample_latent(
+    prior: str, n: int, dim: int, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """n latent codes drawn on the CPU from `generator` (so a run's noise does not depend on the device)."""
+    if prior == "uniform":
+        z = torch.rand(n, dim, generator=generator) * 2 - 1
+    elif prior == "normal":
+        z = torch.randn(n, dim, generator=generator)
+    else:
+        raise ValueError(f"unknown prior {prior!r}; choose one of {', '.join(PRIORS)}")
+    return z.to(device)
+
+
+def upsamplings(image_size: int) -> int:
+    """How many stride-2 layers take a 4×4 map to `image_size`, which must be 4·2^n (8, 16, 32, 64, 128...)."""
+    n = round(math.log2(max(image_size, 1) / 4))
+    if n < 1 or 4 * 2**n != image_size:
+        raise UserError(f"a generator makes images of 4·2^n pixels (8, 16, 32, 64, 128, ...), not {image_size}")
+    return n
+
+
+class Generator(nn.Module):
+    """DCGAN-style generator (Radford et al. 2016): z -> linear -> 4×4 map -> stride-2 5×5 transposed
+    convolutions, each halving the width and doubling the side -> 3 channels, tanh.
+
+    The linear layer's output is batch-normalised per unit before the reshape, and every hidden transposed
+    convolution is followed by BatchNorm and ReLU, as in both WGAN-GP's `gan_cifar.py` and BiGAN's
+    `deconvnet_64`. `width` is the last hidden layer's width (WGAN-GP's DIM; BiGAN's gen_net_size).
+    With `latent_skip`, z also enters every hidden layer as a learned per-channel bias before its
+    BatchNorm (BiGAN's `apply_cond`). `arch`/`arch_args` rebuild it from a checkpoint.
+    """
+
+    arch = "dcgan"
+
+    def __init__(
+        self, latent_dim: int, image_size: int, width: int = 64, prior: str = "normal", latent_skip: bool = False
+    ):
+        super().__init__()
+        if prior not in PRIORS:
+            raise UserError(f"unknown latent prior {prior!r}; choose one of {', '.join(PRIORS)}")
+        if latent_dim < 1 or width < 1:
+            raise UserError("the latent dimension and the generator width must be positive")
+        self.arch_args = {
+            "latent_dim": latent_dim,
+            "image_size": image_size,
+            "width": width,
+            "prior": prior,
+            "latent_skip": latent_skip,
+        }
+        widths = [width * 2**i for i in reversed(range(upsamplings(image_size)))]
+        self.start = widths[0]
+        self.project = nn.Linear(latent_dim, widths[0] * 16, bias=False)
+        self.project_norm = nn.BatchNorm1d(widths[0] * 16)
+        self.ups = nn.ModuleList(_upsample(a, b) for a, b in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
+        self.latent_biases = (
+            nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:]) if latent_skip else None
+        )
+        self.to_rgb = _upsample(widths[-1], 3, bias=True)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.arch_args["latent_dim"]
+
+    def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_latent(self.arch_args["prior"], n, self.latent_dim, generator, self.project.weight.device)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.project_norm(self.project(z))).view(-1, self.start, 4, 4)
+        for i, (up, norm) in enumerate(zip(self.ups, self.norms)):
+            h = up(h)
+            if self.latent_biases is not None:
+                h = h + self.latent_biases[i](z)[:, :, None, None]
+            h = F.relu(norm(h))
+        return torch.tanh(self.to_rgb(h))
+
+
+def _upsample(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
+    """5×5 transposed convolution, stride 2, output exactly twice the input side (TF's "SAME");
+    no bias before a BatchNorm, which has its own."""
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1, bias=bias)

@@ -9,9 +9,11 @@ from PIL import Image
 from torch import nn
 
 from learning.errors import UserError
-from trainers.common.runtime import Precision
+from learning.models import Generator
+from trainers.bigan import update_both
 from trainers.common.state import non_finite
-from trainers.gan import Generator, gradient_penalty, image_grid, simultaneous_update, write_image_grid
+from trainers.gan import gradient_penalty, image_grid, write_image_grid
+from trainers.utils import MixedPrecision
 
 
 def test_gradient_penalty_of_a_linear_critic_is_known_exactly():
@@ -87,9 +89,11 @@ def test_simultaneous_update_takes_every_gradient_before_any_step():
     # step (lr 1) gives a = 2 − 3 and b = 3 + 2; stepping A first would give b = 3 + (−1).
     a, b = nn.Parameter(torch.tensor(2.0)), nn.Parameter(torch.tensor(3.0))
     opt_a, opt_b = torch.optim.SGD([a], lr=1.0), torch.optim.SGD([b], lr=1.0)
-    simultaneous_update(Precision(torch.device("cpu")), (a * b, opt_a), (-(a * b), opt_b))
+    a.grad, b.grad = torch.tensor(100.0), torch.tensor(100.0)  # stale gradients of an earlier step
+    update_both(MixedPrecision(torch.device("cpu")).scaler, (a * b, opt_a), (-(a * b), opt_b))
     assert (a.item(), b.item()) == (-1.0, 5.0)
-    assert a.grad is None and b.grad is None
+    # Each player holds the gradient of its own loss only: d(ab)/da = 3, d(-ab)/db = -2, nothing stale or crossed.
+    assert (a.grad.item(), b.grad.item()) == (3.0, -2.0)
 
 
 def test_image_grid_places_images_row_by_row(tmp_path):

@@ -24,17 +24,12 @@ import torch
 from torch import nn
 
 from learning.errors import UserError
-from learning.models import GAN_NORMALIZATION, Trunk, build_trunk, parse_arch_args
+from learning.models import GAN_NORMALIZATION, Generator, Trunk, build_trunk, parse_arch_args
 from learning.schedules import set_learning_rate
 from trainers.common.options import run_main, run_trainer, trainer_parser
 from trainers.common.runlog import Means
 from trainers.common.session import Session
-from trainers.gan import (
-    Generator,
-    gradient_penalty,
-    simultaneous_update,
-    tflib_init,
-)
+from trainers.gan import gradient_penalty, simultaneous_update, tflib_init
 from trainers.utils import downscale, normalize
 
 EXAMPLES = """examples:

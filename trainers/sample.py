@@ -18,10 +18,11 @@ import torch
 from learning.checkpoint import load_checkpoint
 from learning.device import choose_device
 from learning.errors import UserError
+from learning.models import Generator
 from learning.seeds import seeded_generator
 from trainers.common.options import ArgumentParser
 from trainers.common.state import CHECKPOINT
-from trainers.gan import Generator, write_image_grid
+from trainers.gan import write_image_grid
 
 BATCH = 256
 
