@@ -48,6 +48,7 @@ __all__ = [
     "canonical_arch_args",
     "parse_arch_args",
     "stored_arch_args",
+    "wgan_gp_init",
     "Generator",
 ]
 
@@ -240,7 +241,7 @@ def _monogan(activation: str, widths: list[int], padding: list[int], init: str) 
     args = {"activation": activation, "widths": list(widths), "padding": list(padding), "init": init}
     trunk = Trunk("monogan", args, 32, 3, nn.Identity(), blocks, {})
     if init == "wgan_gp":
-        trunk.apply(_init_wgan_gp)
+        trunk.apply(wgan_gp_init)
     return trunk  # "torch": the layers' own reset_parameters() already ran
 
 
@@ -255,16 +256,32 @@ def _init_deepcluster(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def _init_wgan_gp(m: nn.Module) -> None:
-    """WGAN-GP's (Gulrajani et al. 2017, tflib) He-uniform conv init: U(+-sqrt(3) * sqrt(4/(fan_in+fan_out)))
-    with fan_out divided by stride**2, and zero biases."""
-    if isinstance(m, nn.Conv2d):
-        k = m.kernel_size[0] * m.kernel_size[1]
-        fan_in = m.in_channels * k
-        fan_out = m.out_channels * k / (m.stride[0] * m.stride[1])
+@torch.no_grad()
+def wgan_gp_init(module: nn.Module) -> None:
+    """WGAN-GP's (igul222/improved_wgan_training, tflib/ops) initialisation, biases 0, BatchNorm at identity:
+    linear layers Glorot-uniform U(±√3·√(2/(in+out))); convolutions He-uniform U(±√3·√(4/(fan_in+fan_out)))
+    with fan = channels·k², the output fan divided by stride² for convolutions and the input fan for
+    transposed ones (apply with Module.apply)."""
+    if isinstance(module, nn.Linear):
+        bound = math.sqrt(3.0) * math.sqrt(2.0 / (module.in_features + module.out_features))
+    elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        stride2 = module.stride[0] * module.stride[1]
+        fan_in, fan_out = module.in_channels * k, module.out_channels * k
+        if isinstance(module, nn.ConvTranspose2d):
+            fan_in /= stride2
+        else:
+            fan_out /= stride2
         bound = math.sqrt(3.0) * math.sqrt(4.0 / (fan_in + fan_out))
-        nn.init.uniform_(m.weight, -bound, bound)
-        nn.init.zeros_(m.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+        return
+    else:
+        return
+    nn.init.uniform_(module.weight, -bound, bound)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 _BUILDERS = {"alexnet": _alexnet, "monogan": _monogan}

@@ -11,9 +11,9 @@ from torch import nn
 from learning.errors import UserError
 from learning.models import Generator
 from trainers.bigan import update_both
-from trainers.common.state import non_finite
-from trainers.gan import gradient_penalty, image_grid, write_image_grid
-from trainers.utils import MixedPrecision
+from trainers.monogan import gradient_penalty
+from trainers.sample import image_grid, write_image_grid
+from trainers.utils import MixedPrecision, non_finite
 
 
 def test_gradient_penalty_of_a_linear_critic_is_known_exactly():

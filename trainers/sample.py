@@ -10,25 +10,26 @@ weights) and run in eval mode, so every image depends only on its own latent cod
 from __future__ import annotations
 
 import argparse
+import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
+from learning import atomic
 from learning.checkpoint import load_checkpoint
 from learning.device import choose_device
-from learning.errors import UserError
 from learning.models import Generator
-from learning.seeds import seeded_generator
-from trainers.common.options import ArgumentParser
-from trainers.common.state import CHECKPOINT
-from trainers.gan import write_image_grid
+from trainers import utils
 
 BATCH = 256
 
 
-def get_args_parser() -> ArgumentParser:
-    parser = ArgumentParser(
+def get_args_parser() -> utils.ArgumentParser:
+    parser = utils.ArgumentParser(
         prog="mono-train sample",
         description="Write a PNG grid of a GAN run's generated images.",
         epilog="examples:\n" + __doc__.split("\n\n", 2)[-1],
@@ -55,9 +56,11 @@ def load_generator(path: Path) -> tuple[Generator, int]:
     stored = ((ckpt.extra or {}).get("architectures") or {}).get("generator")
     weights = ((ckpt.extra or {}).get("modules") or {}).get("generator")
     if stored is None or weights is None:
-        raise UserError(f"{path} is a {ckpt.method} checkpoint without a generator; sample a bigan or monogan run")
+        raise utils.UserError(
+            f"{path} is a {ckpt.method} checkpoint without a generator; sample a bigan or monogan run"
+        )
     if stored["arch"] != Generator.arch:
-        raise UserError(f"{path}: unknown generator architecture {stored['arch']!r}")
+        raise utils.UserError(f"{path}: unknown generator architecture {stored['arch']!r}")
     generator = Generator(**stored["arch_args"])
     generator.load_state_dict(weights)
     return generator.eval(), ckpt.epoch
@@ -66,17 +69,46 @@ def load_generator(path: Path) -> tuple[Generator, int]:
 @torch.no_grad()
 def sample(generator: Generator, n: int, seed: int) -> torch.Tensor:
     """n images in [-1, 1] from latent codes drawn with `seed` (the same seed gives the same images)."""
-    noise = seeded_generator(seed)
+    noise = utils.seeded_generator(seed)
     return torch.cat(
         [generator(generator.sample_latent(min(BATCH, n - start), noise)).cpu() for start in range(0, n, BATCH)]
     )
 
 
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) images in [-1, 1] -> (B, H, W, 3) uint8, rounding to the nearest level."""
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Images in [-1, 1] tiled row by row on a black background, `padding` pixels around each: (H, W, 3) uint8."""
+    pixels = to_pixels(images)
+    n, h, w, _ = pixels.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros((padding + rows * (h + padding), padding + columns * (w + padding), 3), np.uint8)
+    for i, image in enumerate(pixels):
+        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def write_image_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
+    """Write `image_grid(images)` as a PNG, atomically (learning.atomic): a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.fromarray(image_grid(images, columns)).save(buffer, format="PNG")
+    atomic.write_bytes(path, buffer.getvalue(), fsync=False)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     if args.n < 1 or (args.columns is not None and args.columns < 1) or args.seed < 0:
-        raise UserError("--n and --columns must be positive and --seed not negative")
-    path = args.run / CHECKPOINT if args.run.is_dir() else args.run
+        raise utils.UserError("--n and --columns must be positive and --seed not negative")
+    path = args.run / utils.CHECKPOINT if args.run.is_dir() else args.run
     generator, epoch = load_generator(path)
     generator.to(choose_device(args.device))
     out = args.out or path.parent / f"samples-epoch{epoch:04d}.png"
@@ -85,6 +117,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from trainers import utils
-
     utils.run(main, "mono-train sample")
