@@ -33,15 +33,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from mono.generator.augmentation import Augmentation
+from mono.generator.config import DatasetConfig, OutputSpec
+from mono.generator.dataset_dir import DatasetDir
+from mono.generator.render import Renderer
+from mono.generator.shardwriter import SourceBank, init_worker_threads, plan_block, write_shard
+from mono.generator.sources import embedded_default, inspect
 
-from generator.augmentation import Augmentation  # noqa: E402
-from generator.config import DatasetConfig, OutputSpec  # noqa: E402
-from generator.dataset_dir import DatasetDir  # noqa: E402
-from generator.render import Renderer  # noqa: E402
-from generator.shardwriter import SourceBank, init_worker_threads, plan_block, write_shard  # noqa: E402
-from generator.sources import embedded_default, inspect  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 IMAGENET_SAMPLES = 1_281_167
 
@@ -82,9 +81,9 @@ def measure(config: DatasetConfig, repeats: int) -> tuple[list[float], list[floa
 
 def run_cli(args: list[str]) -> tuple[float, int]:
     """Wall seconds and the peak RSS (KiB) of the largest child process."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "generator.cli", *args, "--quiet"], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "mono.generator.cli", *args, "--quiet"], check=True, env=env)
     wall = time.monotonic() - start
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
@@ -94,11 +93,11 @@ def rss_of_run(image: Path, samples: int, tmp: Path) -> int:
     out = tmp / f"rss-{samples}"
     code = (
         "import resource, subprocess, sys;"
-        f"subprocess.run([sys.executable, '-m', 'generator.cli', '--image', '{image}', '--samples', '{samples}',"
+        f"subprocess.run([sys.executable, '-m', 'mono.generator.cli', '--image', '{image}', '--samples', '{samples}',"
         f" '--size', '256', '--workers', '1', '--quiet', '--out', '{out}'], check=True);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     result = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
     shutil.rmtree(out, ignore_errors=True)
     return int(result.stdout.strip())

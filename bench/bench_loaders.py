@@ -1,5 +1,5 @@
 """Loader benchmark: samples/s per core to read, decode and batch S=256 samples from WebDataset shards,
-FFCV's train.beton and an exported folder: the same samples, read with learning.data, in one run.
+FFCV's train.beton and an exported folder: the same samples, read with mono.learning.data, in one run.
 
     python bench/bench_loaders.py                      # makes 5,000 samples of the paper's Image A, once
     python bench/bench_loaders.py --dataset DIR        # reuses a dataset (shards and train.beton)
@@ -25,10 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from mono.learning.data import Loader, open_dataset
 
-from learning.data import Loader, open_dataset  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_seconds() -> float:
@@ -38,7 +37,7 @@ def cpu_seconds() -> float:
 
 
 def epoch(dataset, batch: int, workers: int) -> tuple[int, float, float]:
-    """(samples, wall seconds, CPU seconds) of one shuffled epoch with learning.data."""
+    """(samples, wall seconds, CPU seconds) of one shuffled epoch with mono.learning.data."""
     loader = Loader(dataset, batch, shuffle=True, seed=0, num_workers=workers)
     loader.set_epoch(1)
     len(loader)  # plan the epoch before the clock starts, as a trainer's previous epoch would have
@@ -71,7 +70,7 @@ def decode_only(root: Path, count: int) -> float:
     import cv2
     import numpy as np
 
-    from learning.data.tar_reader import iter_samples
+    from mono.learning.data.tar_reader import iter_samples
 
     cv2.setNumThreads(1)
     with open(next(root.glob("train-*.tar")), "rb") as f:
@@ -90,7 +89,7 @@ def gpu_decode(root: Path, batch: int, repeats: int) -> float | None:
         return None
     from torchvision.io import decode_jpeg
 
-    from learning.data.tar_reader import iter_samples
+    from mono.learning.data.tar_reader import iter_samples
 
     with open(next(root.glob("train-*.tar")), "rb") as f:
         jpegs = [
@@ -115,13 +114,13 @@ def ensure_data(args) -> tuple[Path, Path]:
     root = Path(args.dataset) if args.dataset else Path(args.work) / f"a-{args.samples}-{args.size}"
     folder = Path(args.work) / f"{root.name}-folder"
     tool = [sys.executable, "-m"]
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     if not args.dataset:
         image = args.image or str(REPO.parent / "shared" / "images" / "ameyoko.jpg")
         subprocess.run(
             [
                 *tool,
-                "generator.cli",
+                "mono.generator.cli",
                 "--image",
                 image,
                 "--samples",
@@ -139,10 +138,12 @@ def ensure_data(args) -> tuple[Path, Path]:
             env=env,
         )
     if not (root / "train.beton").exists():
-        subprocess.run([*tool, "generator.shards_cli", "export", str(root), "--to", "ffcv"], check=True, env=env)
+        subprocess.run([*tool, "mono.generator.shards_cli", "export", str(root), "--to", "ffcv"], check=True, env=env)
     if not folder.exists():
         subprocess.run(
-            [*tool, "generator.shards_cli", "export", str(root), "--to", "folder", str(folder)], check=True, env=env
+            [*tool, "mono.generator.shards_cli", "export", str(root), "--to", "folder", str(folder)],
+            check=True,
+            env=env,
         )
     return root, folder
 
@@ -177,7 +178,7 @@ def main() -> None:
                 label, run = "torchvision ImageFolder", functools.partial(legacy_epoch, where, args.batch, workers)
             else:
                 dataset = open_dataset(where, format=name)
-                label, run = f"learning.data {name}", functools.partial(epoch, dataset, args.batch, workers)
+                label, run = f"mono.learning.data {name}", functools.partial(epoch, dataset, args.batch, workers)
             run()  # warm-up
             runs = [run() for _ in range(args.repeats)]
             rate = statistics.median(n / wall for n, wall, _ in runs)

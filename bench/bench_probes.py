@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "cifar10"
 
 
@@ -49,9 +48,9 @@ def main() -> None:
     load_before = _load()
     import torch
 
-    from probes.data import DataSpec
-    from probes.linear import LinearConfig, run_linear
-    from probes.protocols import Schedule
+    from mono.probes.data import DataSpec
+    from mono.probes.linear import LinearConfig, run_linear
+    from mono.probes.protocols import Schedule
 
     imported = time.perf_counter()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-probes-"))

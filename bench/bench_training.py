@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 FORMATS = ("ffcv", "webdataset", "folder")
 
@@ -58,7 +57,7 @@ def make_data(root: Path, size: int, samples: int, env: dict) -> Path:
             [
                 sys.executable,
                 "-m",
-                "generator.cli",
+                "mono.generator.cli",
                 *source,
                 "--samples",
                 str(samples),
@@ -76,7 +75,7 @@ def make_data(root: Path, size: int, samples: int, env: dict) -> Path:
             [
                 sys.executable,
                 "-m",
-                "generator.shards_cli",
+                "mono.generator.shards_cli",
                 "export",
                 str(data),
                 "--to",
@@ -94,7 +93,7 @@ def training_rate(method: str, data: str, fmt: str, args, env: dict, work: Path)
     cmd = [
         sys.executable,
         "-m",
-        f"trainers.{method}",
+        f"mono.trainers.{method}",
         "--data",
         data,
         "--out",
@@ -143,7 +142,7 @@ def loader_rate(data: str, fmt: str, args, env: dict) -> float:
 
 
 def measure_loader(data: str, fmt: str, args) -> float:
-    from learning.data import Loader, open_dataset
+    from mono.learning.data import Loader, open_dataset
 
     dataset = open_dataset(data, format=None if fmt == "folder" else fmt)
     loader = Loader(dataset, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True)
@@ -178,7 +177,7 @@ def main() -> None:
     samples = args.samples or (20_000 if args.full else 1_000)
     work = args.work or Path(tempfile.mkdtemp(prefix="mono-bench-train-"))
     work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from learning import atomic
-from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args, stored_arch_args
+from mono.learning import atomic
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk, canonical_arch_args, stored_arch_args
 
 __all__ = [
     "FORMAT",
@@ -179,7 +179,7 @@ def save_checkpoint(
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through ``learning.atomic.replacing``: readers never see half a file.
+    """``torch.save`` through ``mono.learning.atomic.replacing``: readers never see half a file.
 
     A full disk is an OSError naming ``path`` (torch's writer reports it as a RuntimeError about zip
     offsets, with the OSError only as its context), which the command-line tools report in one line."""

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from learning.errors import UserError
+from mono.learning.errors import UserError
 
 __all__ = [
     "ARCHITECTURES",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from learning.cli_errors import run_cli
-from learning.errors import UserError
+from mono.learning.cli_errors import run_cli
+from mono.learning.errors import UserError
 
 PROG = "mono-probe"
 _DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -219,8 +219,8 @@ def linear(
       # torchvision's CIFAR-100 files
       mono-probe linear --ckpt ckpt/gan.pt --dataset cifar100 --data-root data --out runs/gan-c100
     """
-    from learning.models import canonical_arch_args, parse_arch_args
-    from probes.protocols import ARCH_PROTOCOL, check_protocol
+    from mono.learning.models import canonical_arch_args, parse_arch_args
+    from mono.probes.protocols import ARCH_PROTOCOL, check_protocol
 
     _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
@@ -234,9 +234,9 @@ def linear(
         check_protocol(arch, protocol or ARCH_PROTOCOL[arch])
         canonical_arch_args(arch, **extra_args)
 
-    from probes.data import DataSpec
-    from probes.linear import LinearConfig, run_linear
-    from probes.protocols import Schedule
+    from mono.probes.data import DataSpec
+    from mono.probes.linear import LinearConfig, run_linear
+    from mono.probes.protocols import Schedule
 
     cfg = LinearConfig(
         out=out,
@@ -289,7 +289,7 @@ def compare(run_dirs, reference, metric, out) -> None:
     Example:
       mono-probe compare runs/rotnet-1img runs/rotnet-imagenet --reference runs/supervised -o runs/fig6
     """
-    from probes.results import compare_runs
+    from mono.probes.results import compare_runs
 
     summary = compare_runs(run_dirs, out, reference=reference, metric=metric)
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")
@@ -326,10 +326,10 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     import torch
     from PIL import Image
 
-    from learning.atomic import write_bytes
-    from learning.checkpoint import load_trunk
-    from learning.models import build_trunk
-    from probes.filters import filter_grid, first_layer_filters
+    from mono.learning.atomic import write_bytes
+    from mono.learning.checkpoint import load_trunk
+    from mono.learning.models import build_trunk
+    from mono.probes.filters import filter_grid, first_layer_filters
 
     if ckpt is not None:
         trunk, _ = load_trunk(ckpt)

@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from tqdm import tqdm
 
-from learning.errors import UserError
-from probes.transforms import NativeSize
+from mono.learning.errors import UserError
+from mono.probes.transforms import NativeSize
 
 __all__ = [
     "TORCHVISION_DATASETS",

@@ -1,6 +1,6 @@
 """How a checkpoint becomes probe features.
 
-1. ``learning.checkpoint.load_trunk`` rebuilds the trunk from the checkpoint alone (architecture, arguments,
+1. ``mono.learning.checkpoint.load_trunk`` rebuilds the trunk from the checkpoint alone (architecture, arguments,
    weights) with the normalisation it was trained with.
 2. ``freeze_for_probing``: a copy in eval mode, BatchNorm absorbed into the preceding convolution. Absorbing
    BatchNorm (with its running statistics) is what the paper and the authors' code do; in eval mode it
@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from learning.models import ConvBlock
-from probes.heads import ProbeSet
-from probes.transforms import Normalizer
+from mono.learning.models import ConvBlock
+from mono.probes.heads import ProbeSet
+from mono.probes.transforms import Normalizer
 
 __all__ = ["absorb_batchnorm", "extract_features", "freeze_for_probing"]
 

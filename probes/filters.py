@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from probes.features import freeze_for_probing
+from mono.probes.features import freeze_for_probing
 
 __all__ = ["first_layer_filters", "filter_grid"]
 

@@ -21,25 +21,25 @@ import torch
 import torchvision
 from tqdm import tqdm
 
-from learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
-from learning.device import choose_device
-from learning.errors import UserError
-from learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
-from learning.schedules import set_learning_rate
-from learning.seeds import derive_seed, seeded_generator
-from probes import __version__
-from probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
-from probes.features import extract_features, freeze_for_probing
-from probes.heads import ProbeSet, build_probes
-from probes.loops import (
+from mono.learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
+from mono.learning.device import choose_device
+from mono.learning.errors import UserError
+from mono.learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
+from mono.learning.schedules import set_learning_rate
+from mono.learning.seeds import derive_seed, seeded_generator
+from mono.probes import __version__
+from mono.probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
+from mono.probes.features import extract_features, freeze_for_probing
+from mono.probes.heads import ProbeSet, build_probes
+from mono.probes.loops import (
     evaluate_cached,
     evaluate_streaming,
     train_epoch_cached,
     train_epoch_streaming,
 )
-from probes.protocols import ARCH_PROTOCOL, Protocol, Schedule, check_protocol
-from probes.results import write_run_reports
-from probes.transforms import Normalizer, eval_transform, train_transform
+from mono.probes.protocols import ARCH_PROTOCOL, Protocol, Schedule, check_protocol
+from mono.probes.results import write_run_reports
+from mono.probes.transforms import Normalizer, eval_transform, train_transform
 
 __all__ = ["RANDOM_INIT_NORMALIZATION", "LinearConfig", "run_linear"]
 

@@ -14,8 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probes.heads import ProbeSet
-from probes.transforms import Normalizer, average_crops
+from mono.probes.heads import ProbeSet
+from mono.probes.transforms import Normalizer, average_crops
 
 __all__ = [
     "LayerMeter",

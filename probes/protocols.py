@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from learning.errors import UserError
-from learning.schedules import step_decay
+from mono.learning.errors import UserError
+from mono.learning.schedules import step_decay
 
 __all__ = ["ARCH_PROTOCOL", "PROTOCOLS", "Protocol", "Schedule", "check_protocol"]
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from learning import atomic
-from learning.errors import UserError
+from mono.learning import atomic
+from mono.learning.errors import UserError
 
 __all__ = ["compare_runs", "load_run", "write_run_reports"]
 

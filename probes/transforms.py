@@ -14,8 +14,8 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from learning.errors import UserError
-from probes.protocols import Protocol
+from mono.learning.errors import UserError
+from mono.probes.protocols import Protocol
 
 __all__ = ["NativeSize", "Normalizer", "TenCrops", "average_crops", "eval_transform", "train_transform"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from learning import atomic
-from learning.cli_errors import run_cli
-from learning.errors import UserError
+from mono.learning import atomic
+from mono.learning.cli_errors import run_cli
+from mono.learning.errors import UserError
 
 from . import report
 from .budgets import BUDGETS
@@ -113,7 +113,7 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
         data, run = out / "data" / f"{tag}-{name}", out / "train" / f"monogan-{name}"
         steps.run(
             f"generate {name}",
-            "generator.cli",
+            "mono.generator.cli",
             [
                 *source,
                 "--preset",
@@ -135,7 +135,7 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
         resume = ["--resume"] if (run / "checkpoint.pt").exists() else []
         steps.run(
             f"train MonoGAN on {name}",
-            "trainers.cli",
+            "mono.trainers.cli",
             [
                 "monogan",
                 "--data",
@@ -160,7 +160,7 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
             limits += ["--train-limit", plan.probe_train_limit, "--val-limit", plan.probe_val_limit]
         steps.run(
             f"probe {name}",
-            "probes.cli",
+            "mono.probes.cli",
             [
                 "linear",
                 *trunk_args,
@@ -222,17 +222,17 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
     compared = [probe_random, probe_monogan]
-    steps.run("accuracy plot", "probes.cli", ["compare", *compared, "-o", out / "compare"])
+    steps.run("accuracy plot", "mono.probes.cli", ["compare", *compared, "-o", out / "compare"])
     steps.run(
         "sample preview",
-        "generator.shards_cli",
+        "mono.generator.shards_cli",
         ["preview", out / "data" / f"{tag}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64],
     )
-    steps.run("GAN samples", "trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
-    steps.run("critic filters", "probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
+    steps.run("GAN samples", "mono.trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
+    steps.run("critic filters", "mono.probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
     steps.run(
         "random filters",
-        "probes.cli",
+        "mono.probes.cli",
         ["filters", "--arch", "monogan", "--random-init", "--seed", seed, "-o", figures / "filters-random.png"],
     )
     atomic.write_bytes(figures / "accuracy.png", (out / "compare" / "comparison.png").read_bytes())

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from learning.errors import UserError
+from mono.learning.errors import UserError
 
 # Console names of the modules, for commands.sh.
 CONSOLE = {
-    "generator.cli": "mono-gen",
-    "generator.shards_cli": "mono-shards",
-    "trainers.cli": "mono-train",
-    "probes.cli": "mono-probe",
+    "mono.generator.cli": "mono-gen",
+    "mono.generator.shards_cli": "mono-shards",
+    "mono.trainers.cli": "mono-train",
+    "mono.probes.cli": "mono-probe",
 }
 
 

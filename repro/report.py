@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from learning import atomic
+from mono.learning import atomic
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 

@@ -64,9 +64,9 @@ def unwritable_dir(tmp_path) -> Path:
 def run_tool(
     module: str, *args, env: dict | None = None, timeout: float = 300, **kwargs
 ) -> subprocess.CompletedProcess:
-    """Run `python -m module args...` as a user would, capturing its output."""
+    """Run `python -m module args...` as a user would, capturing its output: `module` is a mono.* name, imported
+    from the installed package (pip install -e .), not from the repository's folders."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
@@ -90,9 +90,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragm
 
 @pytest.fixture(scope="session")
 def probe_cli():
-    """Run ``python -m probes.cli ARGS`` in a subprocess with the repository on PYTHONPATH."""
+    """Run ``python -m mono.probes.cli ARGS`` in a subprocess."""
 
     def run(*args, timeout: float = 300) -> subprocess.CompletedProcess:
-        return run_tool("probes.cli", *args, env={"TQDM_DISABLE": "1"}, timeout=timeout, cwd=REPO)
+        return run_tool("mono.probes.cli", *args, env={"TQDM_DISABLE": "1"}, timeout=timeout, cwd=REPO)
 
     return run

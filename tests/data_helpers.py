@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import webdataset as wds
 
-from conftest import REPO
 from gen_helpers import mono_gen
 
 SMALL = ("--samples", 300, "--size", 32, "--shard-size", 100)
@@ -47,4 +46,4 @@ def without_ffcv(tmp_path: Path) -> dict:
     hook = tmp_path / "ffcv-blocker"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text("import sys\nsys.modules['ffcv'] = None  # import ffcv -> ImportError\n")
-    return {"PYTHONPATH": os.pathsep.join([str(hook), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return {"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}

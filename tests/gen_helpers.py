@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.cli import main as mono_gen_main
+from mono.generator.cli import main as mono_gen_main
 
 
 def mono_gen(*args) -> None:

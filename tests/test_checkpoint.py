@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from learning.checkpoint import FORMAT, VERSION, file_sha256, load_checkpoint, load_trunk, save_checkpoint
-from learning.errors import UserError
-from learning.models import build_trunk
+from mono.learning.checkpoint import FORMAT, VERSION, file_sha256, load_checkpoint, load_trunk, save_checkpoint
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
 
 GAN_NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 MANIFEST = "ab" * 32
@@ -105,7 +105,7 @@ def test_pickled_code_is_refused(tmp_path):
     # One complete line: which global torch refused, not a page of advice cut mid-sentence.
     message = str(error.value)
     assert message.endswith(
-        "failed: Unsupported global: GLOBAL learning.errors.UserError was not an allowed global by default.)"
+        "failed: Unsupported global: GLOBAL mono.learning.errors.UserError was not an allowed global by default.)"
     ), message
     assert "\n" not in message and "\x1b" not in message
 

@@ -1,10 +1,10 @@
-"""learning.cli_errors: user mistakes become one line and exit code 2; programming errors still raise."""
+"""mono.learning.cli_errors: user mistakes become one line and exit code 2; programming errors still raise."""
 
 import click
 import pytest
 
-from learning.cli_errors import run_cli
-from learning.errors import UserError
+from mono.learning.cli_errors import run_cli
+from mono.learning.errors import UserError
 
 
 @click.group()

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 from gen_helpers import mono_gen
-from generator.shards_cli import main as mono_shards
+from mono.generator.shards_cli import main as mono_shards
 
 README = REPO / "shards" / "README.md"
 

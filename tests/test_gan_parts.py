@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from learning.errors import UserError
-from learning.models import Generator
-from trainers.bigan import update_both
-from trainers.monogan import gradient_penalty
-from trainers.sample import image_grid, write_image_grid
-from trainers.utils import MixedPrecision, non_finite
+from mono.learning.errors import UserError
+from mono.learning.models import Generator
+from mono.trainers.bigan import update_both
+from mono.trainers.monogan import gradient_penalty
+from mono.trainers.sample import image_grid, write_image_grid
+from mono.trainers.utils import MixedPrecision, non_finite
 
 
 def test_gradient_penalty_of_a_linear_critic_is_known_exactly():

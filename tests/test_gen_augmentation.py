@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import geometry
-from generator.augmentation import AUGMENTATIONS, Augmentation, parse_augment, sample_params
+from mono.generator import geometry
+from mono.generator.augmentation import AUGMENTATIONS, Augmentation, parse_augment, sample_params
 
 SIZES = np.array([[600, 225], [2560, 1920], [585, 1165]], np.float64)  # wide, 4:3 and tall sources
 N = 60_000

@@ -13,10 +13,10 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from gen_helpers import mono_gen
-from generator.augmentation import Augmentation, sample_params
-from generator.colour import OPERATIONS, jitter_torchvision
-from generator.render import Pyramid, Renderer, plan
-from generator.sources import embedded_default
+from mono.generator.augmentation import Augmentation, sample_params
+from mono.generator.colour import OPERATIONS, jitter_torchvision
+from mono.generator.render import Pyramid, Renderer, plan
+from mono.generator.sources import embedded_default
 
 _REFERENCE = {"b": TF.adjust_brightness, "c": TF.adjust_contrast, "s": TF.adjust_saturation, "h": TF.adjust_hue}
 

@@ -15,7 +15,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from conftest import REPO, assert_one_line_error, run_tool
+from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen, shard_bytes
 
 SMALL = ["--samples", 600, "--size", 32, "--shard-size", 100]
@@ -53,7 +53,7 @@ def test_shard_ranges_made_apart_give_the_same_dataset(reference, source_image, 
     mono_gen("--image", image, *SMALL, "--out", merged)  # nothing left to render: finalises
     assert shard_bytes(merged) == shard_bytes(reference)
     assert not (merged / ".mono-gen").exists()
-    assert run_tool("generator.shards_cli", "verify", "-q", merged).returncode == 0
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", merged).returncode == 0
 
 
 def test_an_interrupted_run_resumes_to_identical_bytes(source_image, tmp_path):
@@ -62,8 +62,18 @@ def test_an_interrupted_run_resumes_to_identical_bytes(source_image, tmp_path):
     mono_gen(*args, "--out", reference)
 
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "generator.cli", *map(str, args), "--workers", "1", "--quiet", "--out", str(out)]
+    env = dict(os.environ)
+    command = [
+        sys.executable,
+        "-m",
+        "mono.generator.cli",
+        *map(str, args),
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(list(out.glob("train-*.tar"))) < 3 and time.monotonic() < deadline and process.poll() is None:
@@ -80,14 +90,16 @@ def test_an_interrupted_run_resumes_to_identical_bytes(source_image, tmp_path):
 
 
 def test_a_different_configuration_is_refused_in_the_same_directory(reference, source_image, tmp_path):
-    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--seed", 1, "--workers", 1, "--out", reference)
+    result = run_tool(
+        "mono.generator.cli", "--image", source_image, *SMALL, "--seed", 1, "--workers", 1, "--out", reference
+    )
     assert_one_line_error(result, "mono-gen", "different configuration")
     # An unrelated non-empty directory is not used either.
     (tmp_path / "notes.txt").write_text("mine")
-    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--out", tmp_path)
+    result = run_tool("mono.generator.cli", "--image", source_image, *SMALL, "--out", tmp_path)
     assert_one_line_error(result, "mono-gen", "not empty")
     # The same configuration again is fine: nothing to do.
-    result = run_tool("generator.cli", "--image", source_image, *SMALL, "--workers", 1, "--out", reference)
+    result = run_tool("mono.generator.cli", "--image", source_image, *SMALL, "--workers", 1, "--out", reference)
     assert result.returncode == 0 and "already complete" in result.stderr
 
 
@@ -119,27 +131,27 @@ def test_manifest_and_card_describe_the_dataset(reference):
 def test_verify_catches_a_damaged_shard(reference, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(reference, copy)
-    assert run_tool("generator.shards_cli", "verify", copy).returncode == 0
+    assert run_tool("mono.generator.shards_cli", "verify", copy).returncode == 0
     shard = copy / "train-000003.tar"
     data = bytearray(shard.read_bytes())
     data[5000] ^= 0xFF
     shard.write_bytes(bytes(data))
-    result = run_tool("generator.shards_cli", "verify", "-q", copy)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", copy)
     assert result.returncode == 1 and "train-000003.tar" in result.stderr and "SHA-256" in result.stderr
     (copy / "train-000001.tar").unlink()
-    result = run_tool("generator.shards_cli", "verify", "-q", copy)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", copy)
     assert result.returncode == 1 and "train-000001.tar: missing" in result.stderr
 
 
 def test_info_and_preview(reference, tmp_path):
-    result = run_tool("generator.shards_cli", "info", reference)
+    result = run_tool("mono.generator.shards_cli", "info", reference)
     assert result.returncode == 0 and "600 of 32×32 px" in result.stdout and "stripes.png" in result.stdout
     grid = tmp_path / "grid.png"
-    result = run_tool("generator.shards_cli", "preview", reference, "-o", grid, "--count", 12, "--columns", 4)
+    result = run_tool("mono.generator.shards_cli", "preview", reference, "-o", grid, "--count", 12, "--columns", 4)
     assert result.returncode == 0, result.stderr
     image = Image.open(grid)
     assert image.size == (4 * 34 + 2, 3 * 34 + 2)
-    result = run_tool("generator.shards_cli", "verify", tmp_path / "nothing-here")
+    result = run_tool("mono.generator.shards_cli", "verify", tmp_path / "nothing-here")
     assert_one_line_error(result, "mono-shards", "no such dataset directory")
 
 
@@ -193,7 +205,9 @@ def test_augment_none_gives_copies_of_the_whole_image(source_image, tmp_path):
 
 
 def test_embedded_default_image_needs_nothing_but_the_install(tmp_path):
-    result = run_tool("generator.cli", "--preset", "cifar", "--samples", 50, "--workers", 1, "--out", tmp_path / "demo")
+    result = run_tool(
+        "mono.generator.cli", "--preset", "cifar", "--samples", 50, "--workers", 1, "--out", tmp_path / "demo"
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
     assert manifest["sources"][0]["origin"] == "embedded" and manifest["image_size"] == 32
@@ -202,7 +216,7 @@ def test_embedded_default_image_needs_nothing_but_the_install(tmp_path):
 def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
     out = tmp_path / "group"
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         source_image,
         "--samples",
@@ -225,7 +239,7 @@ def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
     assert set(modes) == {"manifest.json", "README.md", "train.beton", "train-000000.tar", "train-000001.tar"}
     assert set(modes.values()) == {0o664}, modes
     result = run_tool(
-        "generator.shards_cli",
+        "mono.generator.shards_cli",
         "export",
         out,
         "--to",
@@ -239,5 +253,5 @@ def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
 
 
 def test_an_unwritable_preview_is_one_line(reference, unwritable_dir):
-    result = run_tool("generator.shards_cli", "preview", reference, "-o", unwritable_dir / "grid.png")
+    result = run_tool("mono.generator.shards_cli", "preview", reference, "-o", unwritable_dir / "grid.png")
     assert_one_line_error(result, "mono-shards", str(unwritable_dir / "grid.png"))

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_one_line_error, run_tool
-from generator.errors import UserError
-from generator.imageio import decode_rgb
-from generator.sources import PAPER_IMAGES
+from conftest import assert_one_line_error, run_tool
+from mono.generator.errors import UserError
+from mono.generator.imageio import decode_rgb
+from mono.generator.sources import PAPER_IMAGES
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -86,7 +86,7 @@ def image_files(tmp_path):
 def test_unusual_modes_go_through_the_whole_generator(image_files, tmp_path, name, expected):
     out = tmp_path / "out"
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         image_files / name,
         "--samples",
@@ -182,7 +182,7 @@ def test_bad_input_gives_one_line_and_leaves_nothing(tmp_path, case):
     elif case == "output parent is a file":
         out = tmp_path / "afile" / "sub"
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    result = run_tool("generator.cli", *args, "--out", out, "--workers", 1)
+    result = run_tool("mono.generator.cli", *args, "--out", out, "--workers", 1)
     assert_one_line_error(result, "mono-gen", fragment)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written anywhere
 
@@ -195,7 +195,7 @@ def test_a_full_disk_fails_cleanly(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
 
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         tmp_path / "ok.png",
         "--samples",
@@ -239,9 +239,10 @@ def pinned(tmp_path: Path, letter: str, data: bytes) -> dict:
     hook.mkdir(exist_ok=True)
     digest = hashlib.sha256(data).hexdigest()
     (hook / "sitecustomize.py").write_text(
-        f"import generator.sources as s\ns.PAPER_IMAGES[{letter!r}] = (s.PAPER_IMAGES[{letter!r}][0], {digest!r})\n"
+        "import mono.generator.sources as s\n"
+        f"s.PAPER_IMAGES[{letter!r}] = (s.PAPER_IMAGES[{letter!r}][0], {digest!r})\n"
     )
-    return {"PYTHONPATH": os.pathsep.join([str(hook), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return {"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, source_image, tmp_path):
@@ -254,7 +255,7 @@ def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, sou
         **pinned(tmp_path, "B", served),
     }
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         "B",
         "--samples",
@@ -275,7 +276,7 @@ def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, sou
     assert hashlib.sha256(served).hexdigest() in manifest and '"origin": "paper:B"' in manifest
 
     # A server that serves the wrong bytes is caught by the hash, and nothing enters the cache.
-    result = run_tool("generator.cli", "--image", "C", "--samples", 8, "--out", tmp_path / "out2", env=env)
+    result = run_tool("mono.generator.cli", "--image", "C", "--samples", 8, "--out", tmp_path / "out2", env=env)
     assert_one_line_error(result, "mono-gen", "does not match the expected sha256")
     assert PAPER_IMAGES["C"][1][:12] in result.stderr, "the real image C's digest is checked"
     assert not (cache / "images" / "sf.png").exists() and not (tmp_path / "out2").exists()
@@ -283,14 +284,14 @@ def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, sou
 
 def test_offline_without_the_image_says_where_to_put_it(tmp_path):
     env = {"MONO_CACHE_DIR": str(tmp_path / "cache"), "MONO_IMAGE_URL": "http://127.0.0.1:9/", "MONO_IMAGE_DIR": ""}
-    result = run_tool("generator.cli", "--image", "A", "--out", tmp_path / "out", env=env)
+    result = run_tool("mono.generator.cli", "--image", "A", "--out", tmp_path / "out", env=env)
     assert_one_line_error(result, "mono-gen", "ameyoko.jpg", "could not be downloaded", str(tmp_path / "cache"))
 
 
 def test_a_wrong_file_in_the_image_dir_is_refused(tmp_path):
     Image.new("RGB", (64, 64)).save(tmp_path / "animals.png")
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         "B",
         "--image-dir",
@@ -312,7 +313,7 @@ def test_a_wrong_file_in_the_image_dir_is_refused(tmp_path):
 def test_a_size_that_cannot_fit_is_refused_at_once_and_writes_nothing(tmp_path, size, message):
     Image.new("RGB", (300, 300), (5, 6, 7)).save(tmp_path / "ok.png")
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         tmp_path / "ok.png",
         *size,
@@ -334,7 +335,7 @@ def test_run_state_with_nothing_made_does_not_block_another_configuration(tmp_pa
     (out / ".mono-gen" / "partial").mkdir(parents=True)  # what a run killed before its first shard leaves
     (out / ".mono-gen" / "config.json").write_text('{"config_sha256": "' + "1" * 64 + '"}')
     result = run_tool(
-        "generator.cli",
+        "mono.generator.cli",
         "--image",
         tmp_path / "ok.png",
         "--samples",
@@ -348,4 +349,4 @@ def test_run_state_with_nothing_made_does_not_block_another_configuration(tmp_pa
         out,
     )
     assert result.returncode == 0, result.stderr
-    assert run_tool("generator.shards_cli", "verify", "-q", out).returncode == 0
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", out).returncode == 0

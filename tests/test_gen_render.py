@@ -9,9 +9,9 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from generator.augmentation import Augmentation, Params, sample_params
-from generator.render import Pyramid, Renderer, plan
-from generator.sources import embedded_default
+from mono.generator.augmentation import Augmentation, Params, sample_params
+from mono.generator.render import Pyramid, Renderer, plan
+from mono.generator.sources import embedded_default
 
 SENTINEL = (255, 0, 255, 255)
 
@@ -69,7 +69,7 @@ def test_rotation_turns_the_content_counter_clockwise_like_pil():
     protocol = Augmentation(augment=("rotation",))
     params = sample_params(protocol, 0, np.arange(1), np.array([[640.0, 480.0]]))
     params.angle[:] = angle
-    from generator import geometry
+    from mono.generator import geometry
 
     w, h = geometry.inscribed_rectangle(
         640 - 2 * geometry.BORDER_MARGIN, 480 - 2 * geometry.BORDER_MARGIN, np.deg2rad(angle)

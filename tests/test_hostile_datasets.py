@@ -12,9 +12,9 @@ import pytest
 
 from conftest import assert_one_line_error, run_tool
 from gen_helpers import mono_gen
-from generator import beton_format, tar_format
-from learning.data import Loader, UserError, open_dataset
-from learning.data.tar_reader import iter_samples
+from mono.generator import beton_format, tar_format
+from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data.tar_reader import iter_samples
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_mono_shards_refuses_a_shard_name_that_is_a_command(small, tmp_path):
         ["export", ".", "--to", "folder", tmp_path / "f"],
         ["export", ".", "--to", "ffcv"],
     ):
-        result = run_tool("generator.shards_cli", *args, cwd=root)
+        result = run_tool("mono.generator.shards_cli", *args, cwd=root)
         assert_one_line_error(result, "mono-shards", "malformed manifest", "plain file name")
     assert not (root / "PWNED").exists(), "nothing ran"
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
@@ -135,7 +135,7 @@ def test_a_malformed_manifest_is_one_line_for_every_tool(small, tmp_path, case):
         ["preview", root, "-o", tmp_path / "p.png"],
         ["export", root, "--to", "folder", tmp_path / "f"],
     ):
-        result = run_tool("generator.shards_cli", *args)
+        result = run_tool("mono.generator.shards_cli", *args)
         assert_one_line_error(result, "mono-shards", "malformed manifest", message)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists()
 
@@ -172,13 +172,13 @@ EDITED = {
 def test_verify_refuses_an_edited_manifest(small, tmp_path, case):
     change, message = EDITED[case]
     root = copy_with(small, tmp_path, change)
-    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and f"manifest: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "FAILED" in result.stderr.splitlines()[-1]
 
 
 def test_verify_passes_the_unedited_manifest(small):
-    result = run_tool("generator.shards_cli", "verify", small)
+    result = run_tool("mono.generator.shards_cli", "verify", small)
     assert result.returncode == 0 and "OK, 2 shards, 40 samples" in result.stdout, result.stderr
 
 
@@ -203,14 +203,14 @@ def test_a_member_claiming_64_gib_is_one_line_not_a_memory_error(small, tmp_path
     root = copy_with(small, tmp_path, lambda m: None)
     claim_size(root, HUGE)
     claim = f"claims {HUGE:,} bytes"
-    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and claim in result.stderr and "Traceback" not in result.stderr, result.stderr
     for args in (
         ["preview", root, "-o", tmp_path / "p.png"],
         ["export", root, "--to", "folder", tmp_path / "f", "-q"],
         ["export", root, "--to", "ffcv", "-q"],
     ):
-        assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", claim)
+        assert_one_line_error(run_tool("mono.generator.shards_cli", *args), "mono-shards", claim)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
     with pytest.raises(UserError, match=claim) as error:
         read_all(root)
@@ -261,10 +261,10 @@ def test_a_label_outside_the_classes_is_one_line_not_a_wrong_folder(small, tmp_p
     root = copy_with(small, tmp_path, lambda m: None)
     relabel(root, label)
     outside = f"label {int(label)}, outside the dataset's classes 0..0"
-    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and f"label {int(label)} outside 0..0" in result.stderr, result.stderr
     for args in (["export", root, "--to", "folder", tmp_path / "f", "-q"], ["export", root, "--to", "ffcv", "-q"]):
-        assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", outside)
+        assert_one_line_error(run_tool("mono.generator.shards_cli", *args), "mono-shards", outside)
     assert not (tmp_path / "f").exists() and not (root / "train.beton").exists()
     with pytest.raises(UserError, match=outside) as error:
         read_all(root)

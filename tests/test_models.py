@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
-from learning.models import LEAKY_RELU_SLOPE, build_trunk, canonical_arch_args, parse_arch_args, stored_arch_args
+from mono.learning.errors import UserError
+from mono.learning.models import LEAKY_RELU_SLOPE, build_trunk, canonical_arch_args, parse_arch_args, stored_arch_args
 
 
 def test_alexnet_blocks_follow_deepcluster_geometry():

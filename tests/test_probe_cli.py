@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from learning.checkpoint import save_checkpoint
-from learning.models import build_trunk, canonical_arch_args
+from mono.learning.checkpoint import save_checkpoint
+from mono.learning.models import build_trunk, canonical_arch_args
 
 
 def _assert_one_line_error(proc, *fragments):

@@ -3,8 +3,8 @@
 import torch
 import torch.nn as nn
 
-from learning.models import build_trunk
-from probes.features import absorb_batchnorm, freeze_for_probing
+from mono.learning.models import build_trunk
+from mono.probes.features import absorb_batchnorm, freeze_for_probing
 
 
 def _trained_looking_alexnet() -> nn.Module:

@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from learning.checkpoint import file_sha256, save_checkpoint
-from learning.errors import UserError
-from learning.models import build_trunk
-from probes.data import DataSpec
-from probes.linear import LinearConfig, run_linear
-from probes.protocols import Schedule
+from mono.learning.checkpoint import file_sha256, save_checkpoint
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
+from mono.probes.data import DataSpec
+from mono.probes.linear import LinearConfig, run_linear
+from mono.probes.protocols import Schedule
 
 TRAIN, VAL = 200, 80  # of the folder's 256 and 96 images, 4 classes
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from probes.transforms import TenCrops, average_crops
+from mono.probes.transforms import TenCrops, average_crops
 
 
 def _position_image(size: int = 256) -> Image.Image:

@@ -2,8 +2,8 @@
 
 import torch
 
-from probes.heads import LinearProbe, ProbeSet
-from probes.loops import evaluate_cached, topk_correct, train_epoch_cached
+from mono.probes.heads import LinearProbe, ProbeSet
+from mono.probes.loops import evaluate_cached, topk_correct, train_epoch_cached
 
 
 def _toy_features(n: int, centres: torch.Tensor, generator: torch.Generator):

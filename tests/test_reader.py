@@ -1,4 +1,4 @@
-"""learning.data: the same batches from every format, any number of workers, local or over HTTP."""
+"""mono.learning.data: the same batches from every format, any number of workers, local or over HTTP."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from torchvision.transforms import v2
 from conftest import REPO
 from data_helpers import SMALL, shard_samples, without_ffcv
 from gen_helpers import mono_gen
-from generator.shards_cli import main as mono_shards
-from learning.data import Loader, UserError, open_dataset
-from learning.data.order import buffer_shuffle
+from mono.generator.shards_cli import main as mono_shards
+from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data.order import buffer_shuffle
 
 
 @pytest.fixture(scope="module")
@@ -240,8 +240,8 @@ def test_mistakes_are_one_line_errors(data, tmp_path):
 def test_without_ffcv_the_reader_falls_back_or_says_how_to_install(data, tmp_path):
     script = f"""
 import sys
-from learning.data import Loader, UserError, open_dataset
-from learning.data.order import buffer_shuffle
+from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data.order import buffer_shuffle
 dataset = open_dataset({str(data / "ds")!r})
 print(dataset.format, len(Loader(dataset, 64)))
 try:

@@ -1,4 +1,4 @@
-"""learning.data under DDP: 2 ranks (gloo, CPU) × 2 DataLoader workers see each sample exactly once."""
+"""mono.learning.data under DDP: 2 ranks (gloo, CPU) × 2 DataLoader workers see each sample exactly once."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CASES = {  # name: (loader options, set_epoch arguments)
 
 
 def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -> None:
-    from learning.data import Loader, open_dataset
+    from mono.learning.data import Loader, open_dataset
 
     # mp.spawn makes "spawn" this process's default start method; DataLoader workers fork, as they do
     # in processes that torchrun starts on Linux.

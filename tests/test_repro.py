@@ -15,7 +15,7 @@ def smoke(labelled_images, source_image, tmp_path_factory):
     out = tmp_path_factory.mktemp("repro") / "smoke"
     # A small labelled folder stands in for CIFAR-10 and CIFAR-100, a synthetic image for Image B.
     result = run_tool(
-        "repro.cli",
+        "mono.repro.cli",
         "cifar",
         "--cifar10",
         labelled_images,
@@ -78,7 +78,7 @@ def test_every_command_is_recorded_and_a_rerun_skips_what_is_done(smoke, labelle
     before = (out / "results.json").read_text()
     started = time.monotonic()
     result = run_tool(
-        "repro.cli",
+        "mono.repro.cli",
         "cifar",
         "--cifar10",
         labelled_images,
@@ -104,14 +104,14 @@ def test_every_command_is_recorded_and_a_rerun_skips_what_is_done(smoke, labelle
 
 
 def test_bad_input_is_one_line(tmp_path):
-    result = run_tool("repro.cli", "cifar", "--cifar10", tmp_path / "nowhere", "--out", tmp_path / "out")
+    result = run_tool("mono.repro.cli", "cifar", "--cifar10", tmp_path / "nowhere", "--out", tmp_path / "out")
     assert_one_line_error(result, "mono-repro", "expected train/ and test/")
-    result = run_tool("repro.cli", "cifar", "--cifar10", tmp_path, "--out", tmp_path / "out", "--budget", "huge")
+    result = run_tool("mono.repro.cli", "cifar", "--cifar10", tmp_path, "--out", tmp_path / "out", "--budget", "huge")
     assert_one_line_error(result, "mono-repro", "--budget")
     (tmp_path / "c10" / "train").mkdir(parents=True)
     (tmp_path / "c10" / "test").mkdir()
     result = run_tool(
-        "repro.cli",
+        "mono.repro.cli",
         "cifar",
         "--cifar10",
         tmp_path / "c10",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_one_line_error, run_tool
-from generator.sources import embedded_default
-from learning.checkpoint import load_trunk
+from mono.generator.sources import embedded_default
+from mono.learning.checkpoint import load_trunk
 from train_helpers import tiny_dataset, train
 
 
@@ -45,6 +45,6 @@ def test_the_critic_trunk_takes_arch_args(data32, tmp_path):
 
 
 def test_bad_arch_args_are_one_line_errors(data32, tmp_path):
-    result = run_tool("trainers.monogan", "--data", data32, "--out", tmp_path / "run", "--arch-args", "widths=1,2")
+    result = run_tool("mono.trainers.monogan", "--data", data32, "--out", tmp_path / "run", "--arch-args", "widths=1,2")
     assert_one_line_error(result, "mono-train monogan", "widths must be 4 integers")
     assert not (tmp_path / "run").exists()

@@ -7,9 +7,9 @@ import math
 import torch
 import torchvision.transforms.functional as TF
 
-from trainers.deepcluster import random_resized_crop, resized_crop_boxes
-from trainers.rotnet import rotations
-from trainers.utils import downscale, normalize, random_crop
+from mono.trainers.deepcluster import random_resized_crop, resized_crop_boxes
+from mono.trainers.rotnet import rotations
+from mono.trainers.utils import downscale, normalize, random_crop
 
 
 def images(b=6, size=40, seed=0):

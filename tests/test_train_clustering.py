@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainers.deepcluster import kmeans, normalized_mutual_information, preprocess_features, uniform_over_clusters
+from mono.trainers.deepcluster import kmeans, normalized_mutual_information, preprocess_features, uniform_over_clusters
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import torch
 from PIL import Image
 
 from conftest import assert_one_line_error, run_tool
-from learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
-from learning.errors import UserError
-from learning.models import build_trunk
+from mono.learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
+from mono.trainers import sample
 from train_helpers import metrics, seen_by_rank, tiny_dataset, torchrun, train
-from trainers import sample
 
 COMMON = ["--epochs", 1, "--workers", 0, "--quiet", "--log-every", 1]
 MONOGAN = [*COMMON, "--batch-size", 16, "--n-critic", 2, "--gen-width", 16]
@@ -75,7 +75,7 @@ def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, labelled_images
     assert set(ckpt.extra["modules"]) == {"critic_head", "generator"}
     assert ckpt.extra["state"] == {"generator_steps": 2, "step": 4}
     result = run_tool(
-        "probes.cli",
+        "mono.probes.cli",
         "linear",
         "--ckpt",
         monogan_run / "checkpoint.pt",
@@ -136,7 +136,7 @@ def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_
 
 
 def test_an_unwritable_sample_grid_is_one_line(monogan_run, unwritable_dir):
-    result = run_tool("trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "--n", 4)
+    result = run_tool("mono.trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "--n", 4)
     assert_one_line_error(result, "mono-train sample", str(unwritable_dir / "grid.png"))
 
 
@@ -188,7 +188,7 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_good_checkpoint(monog
     shutil.copytree(monogan_run, run)
     before = (run / "checkpoint.pt").read_bytes()
     result = run_tool(
-        "trainers.cli",
+        "mono.trainers.cli",
         "monogan",
         "--data",
         data32,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import REPO
 from gen_helpers import mono_gen
 
 # AlexNet's smallest comfortable input: 64 px crops of 72 px images keep the CPU tests fast.
@@ -29,7 +28,7 @@ def train(method: str, *args) -> None:
     """Run `mono-train METHOD args` in-process; raise if it exits with an error."""
     import importlib
 
-    module = importlib.import_module(f"trainers.{method}")
+    module = importlib.import_module(f"mono.trainers.{method}")
     module.main([str(a) for a in args])
 
 
@@ -39,9 +38,9 @@ def metrics(run_dir: Path) -> list[dict]:
 
 
 def torchrun(method: str, *args, seen: Path) -> subprocess.CompletedProcess:
-    """`torchrun --nproc-per-node=2 -m trainers.METHOD args` on the CPU (gloo), each rank recording the sample
+    """`torchrun --nproc-per-node=2 -m mono.trainers.METHOD args` on the CPU (gloo), each rank recording the sample
     indices it trains on under `seen`."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     command = [
         sys.executable,
         "-m",
@@ -50,7 +49,7 @@ def torchrun(method: str, *args, seen: Path) -> subprocess.CompletedProcess:
         "--nproc-per-node",
         "2",
         "-m",
-        f"trainers.{method}",
+        f"mono.trainers.{method}",
         *map(str, args),
         "--record-samples",
         str(seen),

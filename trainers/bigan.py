@@ -11,7 +11,7 @@ BatchNorm scales), batch 128, D and (E, G) updated simultaneously on the same ba
 full rate, then 50 with the rate decayed exponentially to 1% of it. Every choice and its source: docs/protocol.md.
 
     mono-train bigan --data shards/ameyoko --out runs/bigan-A
-    torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
+    torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
     mono-train sample runs/bigan-A        # a grid of G's images
 """
 
@@ -24,13 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from learning.data import Loader
-from learning.models import GAN_NORMALIZATION, LEAKY_RELU_SLOPE, Generator, Trunk, build_trunk
-from trainers import utils
+from mono.learning.data import Loader
+from mono.learning.models import GAN_NORMALIZATION, LEAKY_RELU_SLOPE, Generator, Trunk, build_trunk
+from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train bigan --data shards/ameyoko --out runs/bigan-A
-  torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
+  torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
   mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
   mono-train sample runs/bigan-A -o bigan-A.png
 """

@@ -11,7 +11,7 @@ The file holds the whole method, in the order of the original's main.py and clus
 augmentation, the clustering step, then the training loop.
 
     mono-train deepcluster --data shards/ameyoko --out runs/deepcluster-A
-    torchrun --nproc-per-node=8 -m trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A --k 10000
+    torchrun --nproc-per-node=8 -m mono.trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A --k 10000
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from learning.data import Loader
-from learning.models import IMAGENET_NORMALIZATION, build_trunk
-from trainers import utils
+from mono.learning.data import Loader
+from mono.learning.models import IMAGENET_NORMALIZATION, build_trunk
+from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train deepcluster --data shards/ameyoko --out runs/deepcluster-A
-  torchrun --nproc-per-node=8 -m trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A
+  torchrun --nproc-per-node=8 -m mono.trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A
   mono-train deepcluster --data shards/in-10 --out runs/dc-in10 --k 3000 --epochs 100
 """
 

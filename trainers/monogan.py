@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from learning.data import Loader
-from learning.models import GAN_NORMALIZATION, Generator, Trunk, build_trunk, parse_arch_args, wgan_gp_init
-from trainers import utils
+from mono.learning.data import Loader
+from mono.learning.models import GAN_NORMALIZATION, Generator, Trunk, build_trunk, parse_arch_args, wgan_gp_init
+from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A

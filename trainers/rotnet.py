@@ -7,7 +7,7 @@ config/ImageNet_RotNet_AlexNet.py): SGD with Nesterov momentum 0.9, weight decay
 50 epochs, learning rate 0.01 divided by 10 at epochs 15, 30 and 45.
 
     mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
-    torchrun --nproc-per-node=8 -m trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
+    torchrun --nproc-per-node=8 -m mono.trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from learning.data import Loader
-from learning.models import IMAGENET_NORMALIZATION, build_trunk
-from trainers import utils
+from mono.learning.data import Loader
+from mono.learning.models import IMAGENET_NORMALIZATION, build_trunk
+from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
-  torchrun --nproc-per-node=8 -m trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
+  torchrun --nproc-per-node=8 -m mono.trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A --resume
 """
 

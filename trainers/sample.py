@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from learning import atomic
-from learning.checkpoint import load_checkpoint
-from learning.device import choose_device
-from learning.models import Generator
-from trainers import utils
+from mono.learning import atomic
+from mono.learning.checkpoint import load_checkpoint
+from mono.learning.device import choose_device
+from mono.learning.models import Generator
+from mono.trainers import utils
 
 BATCH = 256
 
@@ -95,7 +95,7 @@ def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 
 
 
 def write_image_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
-    """Write `image_grid(images)` as a PNG, atomically (learning.atomic): a reader never sees half a file."""
+    """Write `image_grid(images)` as a PNG, atomically (mono.learning.atomic): a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()

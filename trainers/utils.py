@@ -37,18 +37,18 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from learning import atomic
-from learning.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from learning.cli_errors import run_cli
-from learning.data import Dataset, Loader, open_dataset
-from learning.device import choose_device
+from mono.learning import atomic
+from mono.learning.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mono.learning.cli_errors import run_cli
+from mono.learning.data import Dataset, Loader, open_dataset
+from mono.learning.device import choose_device
 
 # The learning side's helpers that the trainers use, re-exported so that a trainer imports them from here.
-from learning.errors import UserError as UserError
-from learning.schedules import set_learning_rate as set_learning_rate
-from learning.schedules import step_decay as step_decay
-from learning.seeds import derive_seed as derive_seed
-from learning.seeds import seeded_generator as seeded_generator
+from mono.learning.errors import UserError as UserError
+from mono.learning.schedules import set_learning_rate as set_learning_rate
+from mono.learning.schedules import step_decay as step_decay
+from mono.learning.seeds import derive_seed as derive_seed
+from mono.learning.seeds import seeded_generator as seeded_generator
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -134,7 +134,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(main: Callable[[Sequence[str] | None], None], prog: str, argv: Sequence[str] | None = None) -> None:
     """A trainer's `main(argv)` as a command: user mistakes and file-system errors that name a path (an unwritable
-    --out, a full disk while saving) end in one line and exit 2 (learning.cli_errors); the process group is left
+    --out, a full disk while saving) end in one line and exit 2 (mono.learning.cli_errors); the process group is left
     whatever happens."""
 
     def guarded() -> None:
@@ -351,7 +351,7 @@ def normalize(batch: torch.Tensor, mean: list[float], std: list[float]) -> torch
 
 
 def open_training_set(location: str, format: str | None) -> Dataset:
-    """The dataset at `location` (learning.data.open_dataset); a UserError when it holds no samples."""
+    """The dataset at `location` (mono.learning.data.open_dataset); a UserError when it holds no samples."""
     dataset = open_dataset(location, format=format)
     if dataset.num_samples == 0:
         raise UserError(f"{location}: the dataset holds no samples")

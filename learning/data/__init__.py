@@ -1,6 +1,6 @@
 """Read mono datasets into PyTorch: one API for FFCV, WebDataset shards (local or streamed) and folders.
 
-    from learning.data import Loader, open_dataset
+    from mono.learning.data import Loader, open_dataset
 
     dataset = open_dataset("shards/ameyoko")           # or "https://host/d/", "…/train-{000000..000127}.tar"
     loader = Loader(dataset, 256, shuffle=True, seed=0, num_workers=8, drop_last=True,
