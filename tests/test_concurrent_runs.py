@@ -9,8 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import assert_one_line_error, run_tool
-from gen_helpers import mono_gen
+from helpers import assert_one_line_error, mono_gen, run_tool
 from mono.generator import lock
 
 SMALL = ["--samples", 40, "--size", 16, "--shard-size", 20, "--workers", 1, "--quiet"]

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from torchvision.datasets import ImageFolder
 
-from conftest import assert_one_line_error, run_tool
-from data_helpers import SMALL, shard_samples
-from gen_helpers import mono_gen
+from helpers import SMALL, assert_one_line_error, mono_gen, run_tool, shard_samples
 from mono.generator import samples
 from mono.generator.shards_cli import main as mono_shards
 

@@ -11,9 +11,16 @@ import sys
 
 import pytest
 
-from conftest import assert_one_line_error, run_tool
-from data_helpers import SMALL, beton_samples, make_dataset, shard_samples, without_ffcv
-from gen_helpers import shard_bytes
+from helpers import (
+    SMALL,
+    assert_one_line_error,
+    beton_samples,
+    make_dataset,
+    run_tool,
+    shard_bytes,
+    shard_samples,
+    without_ffcv,
+)
 from mono.generator.beton_format import BetonWriter
 
 

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from conftest import REPO
-from gen_helpers import mono_gen
+from helpers import REPO, mono_gen
 from mono.generator.shards_cli import main as mono_shards
 
 README = REPO / "shards" / "README.md"

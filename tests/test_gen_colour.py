@@ -12,7 +12,7 @@ import webdataset as wds
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from gen_helpers import mono_gen
+from helpers import mono_gen
 from mono.generator.augmentation import Augmentation, sample_params
 from mono.generator.colour import OPERATIONS, jitter_torchvision
 from mono.generator.render import Pyramid, Renderer, plan

@@ -15,8 +15,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
-from gen_helpers import mono_gen, shard_bytes
+from helpers import assert_one_line_error, mono_gen, run_tool, shard_bytes
 
 SMALL = ["--samples", 600, "--size", 32, "--shard-size", 100]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
+from helpers import assert_one_line_error, run_tool
 from mono.generator.errors import UserError
 from mono.generator.imageio import decode_rgb
 from mono.generator.sources import PAPER_IMAGES

@@ -10,8 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import assert_one_line_error, run_tool
-from gen_helpers import mono_gen
+from helpers import assert_one_line_error, mono_gen, run_tool
 from mono.generator import beton_format, tar_format
 from mono.learning.data import Loader, UserError, open_dataset
 from mono.learning.data.tar_reader import iter_samples

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
+from helpers import assert_one_line_error, run_tool
 from mono.probes.filters import filter_grid
 
 

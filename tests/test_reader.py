@@ -19,9 +19,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from conftest import REPO
-from data_helpers import SMALL, shard_samples, without_ffcv
-from gen_helpers import mono_gen
+from helpers import REPO, SMALL, mono_gen, shard_samples, without_ffcv
 from mono.generator.shards_cli import main as mono_shards
 from mono.learning.data import Loader, UserError, open_dataset
 from mono.learning.data.order import buffer_shuffle

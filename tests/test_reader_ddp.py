@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from data_helpers import make_dataset
+from helpers import make_dataset
 
 MULTISET = np.random.default_rng(1).choice(300, size=301, replace=True).tolist()  # odd: uneven ranks
 CASES = {  # name: (loader options, set_epoch arguments)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, run_tool
+from helpers import assert_one_line_error, run_tool
 
 
 @pytest.fixture(scope="module")

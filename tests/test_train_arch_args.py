@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_one_line_error, run_tool
+from helpers import assert_one_line_error, run_tool, tiny_dataset, train
 from mono.generator.sources import embedded_default
 from mono.learning.checkpoint import load_trunk
-from train_helpers import tiny_dataset, train
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
+from helpers import assert_one_line_error, metrics, run_tool, seen_by_rank, tiny_dataset, torchrun, train
 from mono.learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
 from mono.learning.errors import UserError
 from mono.learning.models import build_trunk
 from mono.trainers import sample
-from train_helpers import metrics, seen_by_rank, tiny_dataset, torchrun, train
 
 COMMON = ["--epochs", 1, "--workers", 0, "--quiet", "--log-every", 1]
 MONOGAN = [*COMMON, "--batch-size", 16, "--n-critic", 2, "--gen-width", 16]

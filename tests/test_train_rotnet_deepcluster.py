@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error, run_tool
+from helpers import CROP, TINY, assert_one_line_error, metrics, run_tool, seen_by_rank, tiny_dataset, torchrun, train
 from mono.learning.checkpoint import load_checkpoint, load_trunk
-from train_helpers import CROP, TINY, metrics, seen_by_rank, tiny_dataset, torchrun, train
 
 
 @pytest.fixture(scope="module")
