@@ -18,10 +18,6 @@ RESULTS_JSON, RESULTS_MD, ACCURACY_PNG = "results.json", "results.md", "accuracy
 COMPARISON_FILES = ("comparison.json", "comparison.md", "comparison.png")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    atomic.write_text(path, text, fsync=False)
-
-
 def _figure(width: float = 6.4, height: float = 4.2, ncols: int = 1):
     """A matplotlib Figure drawn with Agg, without pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -110,15 +106,16 @@ def _plot_run(results: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.savefig(path, dpi=120)
+    with atomic.replacing(path, fsync=False) as f:
+        fig.savefig(f, format="png", dpi=120)
 
 
 def write_run_reports(out: Path, results: dict[str, Any], json_only: bool = False) -> None:
     """Write results.json (and unless ``json_only`` results.md and accuracy.png) into ``out``."""
     out = Path(out)
-    _atomic_write_text(out / RESULTS_JSON, json.dumps(results, indent=2) + "\n")
+    atomic.write_text(out / RESULTS_JSON, json.dumps(results, indent=2) + "\n", fsync=False)
     if not json_only:
-        _atomic_write_text(out / RESULTS_MD, run_markdown(results))
+        atomic.write_text(out / RESULTS_MD, run_markdown(results), fsync=False)
         _plot_run(results, out / ACCURACY_PNG)
 
 
@@ -215,8 +212,8 @@ def compare_runs(
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / COMPARISON_FILES[0], json.dumps(summary, indent=2) + "\n")
-    _atomic_write_text(out / COMPARISON_FILES[1], _comparison_markdown(summary, table, rel_table))
+    atomic.write_text(out / COMPARISON_FILES[0], json.dumps(summary, indent=2) + "\n", fsync=False)
+    atomic.write_text(out / COMPARISON_FILES[1], _comparison_markdown(summary, table, rel_table), fsync=False)
     _plot_comparison(summary, table, rel_table, out / COMPARISON_FILES[2])
     return summary
 
@@ -274,4 +271,5 @@ def _plot_comparison(summary: dict, table: dict, rel_table: dict | None, path: P
         for label, row in rel_table.items():
             draw(axes[1], label, row, color=colours[label])
         finish(axes[1], f"% of the reference's {metric}", f"Relative to {ref['label']}")
-    fig.savefig(path, dpi=120)
+    with atomic.replacing(path, fsync=False) as f:
+        fig.savefig(f, format="png", dpi=120)
