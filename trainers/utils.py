@@ -2,8 +2,8 @@
 and mixed precision, batch augmentation, logs, and the run directory with its checkpoints.
 
 Each trainer reads top to bottom without leaving its file except for this module, the models
-(learning/models.py) and the data reader (learning/data): its optimisation step, schedule and augmentation are
-written in the trainer.
+(learning/models.py) and the data reader (learning/data): its model, optimisation step, schedule and its own
+augmentation are written in the trainer; only what several trainers do the same way is here.
 
 A run directory holds args.json, metrics.csv and tensorboard/, written by the main process only and none of them
 before the first metric row or checkpoint (a mistake found while a trainer builds its models leaves nothing
