@@ -4,14 +4,16 @@ The generator side's one helper for this; the learning side has its own (learnin
 sides may not import each other. Both give files the permissions open() would (0666 less the umask),
 not mkstemp's 0600, which would hide a shared dataset from the other users of a group.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 def file_mode() -> int:

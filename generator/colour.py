@@ -11,6 +11,7 @@ torchvision's float pipeline to within 1/255 (tests/test_gen_colour.py).
 into one affine map y = M·x + t with no clamping in between, hue as a rotation about the grey axis of RGB
 space. It differs from torchvision's hue by about as much as the hue effect itself.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -51,8 +52,9 @@ def jitter_matrices(brightness, contrast, saturation, hue):
     return m, (1 - c) * b
 
 
-def jitter_torchvision(bgr: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float,
-                       order: str) -> np.ndarray:
+def jitter_torchvision(
+    bgr: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float, order: str
+) -> np.ndarray:
     """torchvision's ColorJitter on an 8-bit BGR image, the operations in ``order`` (letters of OPERATIONS).
 
     Computed in float32 and rounded to 8 bits once at the end: rounding between steps would let later steps
@@ -121,8 +123,10 @@ class _Affine:
         is clamped while a map is pending)."""
         b, g, r, _ = cv2.mean(x)
         if self.matrix is None:
-            return float(self.k * (TORCHVISION_LUMA_BGR[0] * b + TORCHVISION_LUMA_BGR[1] * g
-                                   + TORCHVISION_LUMA_BGR[2] * r) + self.t * TORCHVISION_LUMA_BGR.sum())
+            return float(
+                self.k * (TORCHVISION_LUMA_BGR[0] * b + TORCHVISION_LUMA_BGR[1] * g + TORCHVISION_LUMA_BGR[2] * r)
+                + self.t * TORCHVISION_LUMA_BGR.sum()
+            )
         return float(TORCHVISION_LUMA_BGR @ (self.matrix[:, :3] @ (b, g, r) + self.matrix[:, 3]))
 
     def to_float(self, x: np.ndarray) -> np.ndarray:

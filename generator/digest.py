@@ -1,9 +1,11 @@
 """SHA-256 of files, streamed: the checksums the manifest records."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 
 def file_sha256(path: Path) -> tuple[int, str]:
@@ -41,7 +43,7 @@ class HashingReader:
             pass
 
     def fileno(self) -> int:
-        """The file's descriptor: its size bounds what an archive's headers may claim (tarfmt.iter_members)."""
+        """The file's descriptor: its size bounds what an archive's headers may claim (tar_format.iter_members)."""
         return self.raw.fileno()
 
     def matches(self, record: dict) -> bool:

@@ -5,6 +5,7 @@ by rename, once complete. The directory's run state (`.mono-gen/`) pins the conf
 different configuration is refused instead of mixed in. The .beton is made from the finished shards,
 so it resumes the same way: a run killed while writing it writes it again.
 """
+
 from __future__ import annotations
 
 import errno
@@ -14,17 +15,18 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from . import atomic, convert, lock, manifest
+from . import atomic, export, lock, manifest
 from .config import DatasetConfig
+from .dataset_dir import STATE_DIR, DatasetDir
+from .digest import file_sha256
 from .errors import UserError
-from .layout import STATE_DIR, DatasetDir
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
-from .digest import file_sha256
+from .samples import iter_shards
 from .shardwriter import ShardRecord, SourceBank, init_worker_threads, write_shard
 
 
@@ -221,13 +223,25 @@ def _progress_bar(config, pending, enabled):
     total = sum(len(config.output.shard_range(j)) for j in pending)
     interactive = sys.stderr.isatty()
     return tqdm(
-        total=total, unit="samples", unit_scale=True, disable=not enabled, dynamic_ncols=True, smoothing=0.1,
+        total=total,
+        unit="samples",
+        unit_scale=True,
+        disable=not enabled,
+        dynamic_ncols=True,
+        smoothing=0.1,
         mininterval=0.2 if interactive else 30,  # in a log file, a line every 30 s rather than a flood
-    )  # fmt: skip
+    )
 
 
-def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tuple[str, ...],
-              existing: dict | None, rendered: list[int], progress: bool) -> bool:
+def _finalise(
+    config: DatasetConfig,
+    out: DatasetDir,
+    command: str,
+    formats: tuple[str, ...],
+    existing: dict | None,
+    rendered: list[int],
+    progress: bool,
+) -> bool:
     """Write the .beton if wanted and missing, then the manifest and card; drop intermediate shards.
 
     Returns whether anything was written."""
@@ -241,18 +255,22 @@ def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tup
                 for k in rendered:  # leave the directory as it was
                     out.shard(k).unlink(missing_ok=True)
                 raise UserError(
-                    f"{out.shard(j)}: rendered again with different bytes than manifest.json lists (another mono-gen or "
-                    "library version?); generate into a new directory instead"
+                    f"{out.shard(j)}: rendered again with different bytes than manifest.json lists "
+                    "(another mono-gen or library version?); generate into a new directory instead"
                 )
     ffcv = existing.get("ffcv") if _beton_done(out, existing) else None
     if FFCV in formats and ffcv is None:  # from shards whose bytes are those recorded when they were rendered
         if existing is None:
-            samples = convert.iter_shards(out.root, records, len(config.sources),
-                                          recorded_in="its render record (.mono-gen/done)",
-                                          remedy="delete it and run the same command again to render it again")
+            samples = iter_shards(
+                out.root,
+                records,
+                len(config.sources),
+                recorded_in="its render record (.mono-gen/done)",
+                remedy="delete it and run the same command again to render it again",
+            )
         else:
-            samples = convert.iter_shards(out.root, records, len(config.sources))
-        ffcv = convert.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
+            samples = iter_shards(out.root, records, len(config.sources))
+        ffcv = export.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
     if existing is None:
         data = manifest.build(config, records, command, formats, ffcv)
     else:  # keep the record of how the samples were made; add the new formats

@@ -5,14 +5,15 @@ state. The first takes the lock (fcntl.flock, released by the kernel whatever wa
 a second is refused in one line that says who holds it, having changed nothing. The lock file is
 removed when its holder finishes, so a finished dataset holds no trace of it.
 """
+
 from __future__ import annotations
 
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .errors import UserError
 
@@ -56,8 +57,9 @@ def _acquire(path: Path, root: Path) -> int:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise UserError(f"{root}: in use by another run ({holder}); wait for it to finish, or choose another "
-                            "output directory") from None  # fmt: skip
+            raise UserError(
+                f"{root}: in use by another run ({holder}); wait for it to finish, or choose another output directory"
+            ) from None
         if _same_file(fd, path):
             return fd
         os.close(fd)  # its holder removed it between our open and our lock: take the new one

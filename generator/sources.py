@@ -1,4 +1,5 @@
 """Where source images come from: the paper's images, any file, a folder or list, or the embedded default."""
+
 from __future__ import annotations
 
 import hashlib
@@ -153,6 +154,7 @@ def read_list(list_file: Path) -> list[Path]:
 
 def choose(paths: list[Path], n: int, seed: int, anchor: Path) -> list[Path]:
     """N of the candidates, chosen by the seed: rank by a hash of (seed, path relative to anchor)."""
+
     def rank(p: Path) -> bytes:
         try:
             key = p.relative_to(anchor).as_posix()

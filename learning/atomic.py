@@ -5,13 +5,15 @@ grids, mono-repro's reports); the generator side has its own (generator/atomic.p
 not import each other. Both give files the permissions open() would (0666 less the umask), not mkstemp's
 0600, which would hide a run's files from the other users of a group.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 __all__ = ["file_mode", "replacing", "write_bytes", "write_text"]
 

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from learning import atomic
-from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args, stored_arch_args
+from mono.learning import atomic
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk, canonical_arch_args, stored_arch_args
 
 __all__ = [
     "FORMAT",
@@ -68,9 +68,11 @@ def validate_normalization(normalization: Any) -> dict[str, list[float]]:
     out = {}
     for key in ("mean", "std"):
         values = normalization[key]
-        if (not isinstance(values, (list, tuple)) or len(values) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                           for v in values)):
+        if (
+            not isinstance(values, (list, tuple))
+            or len(values) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        ):
             raise UserError(f"normalization {key} must be 3 finite numbers, not {values!r}")
         out[key] = [float(v) for v in values]
     if min(out["std"]) <= 0:
@@ -92,8 +94,10 @@ def _check_storable(value: Any, where: str) -> None:
                 raise TypeError(f"checkpoint {where} has a key of type {type(key).__name__}; use str or int keys")
             _check_storable(item, f"{where}[{key!r}]")
         return
-    raise TypeError(f"checkpoint {where} is a {type(value).__name__}; store only tensors, dicts, lists, "
-                    f"tuples, str, int, float, bool or None")
+    raise TypeError(
+        f"checkpoint {where} is a {type(value).__name__}; store only tensors, dicts, lists, "
+        f"tuples, str, int, float, bool or None"
+    )
 
 
 def _weights_mismatch(arch: str, arch_args: Mapping[str, Any], state_dict: Mapping[str, Any]) -> str | None:
@@ -120,9 +124,19 @@ def _weights_mismatch(arch: str, arch_args: Mapping[str, Any], state_dict: Mappi
     return "; ".join(problems) if problems else None
 
 
-def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arch_args: Mapping[str, Any],
-                    normalization: Mapping[str, Any], method: str, dataset_manifest_sha256: str | None,
-                    epoch: int, meta: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    trunk: nn.Module,
+    *,
+    arch: str,
+    arch_args: Mapping[str, Any],
+    normalization: Mapping[str, Any],
+    method: str,
+    dataset_manifest_sha256: str | None,
+    epoch: int,
+    meta: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``trunk`` and its provenance to ``path`` atomically (temporary file, then rename).
 
     ``dataset_manifest_sha256`` is the training set manifest's hash (None if there is none, e.g. a random
@@ -136,8 +150,9 @@ def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arc
     if not isinstance(method, str) or not method:
         raise UserError(f"method must be a non-empty string, not {method!r}")
     if dataset_manifest_sha256 is not None and not _SHA256.fullmatch(str(dataset_manifest_sha256)):
-        raise UserError(f"dataset_manifest_sha256 must be 64 lowercase hex digits or None, "
-                        f"not {dataset_manifest_sha256!r}")
+        raise UserError(
+            f"dataset_manifest_sha256 must be 64 lowercase hex digits or None, not {dataset_manifest_sha256!r}"
+        )
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise UserError(f"epoch must be a non-negative int, not {epoch!r}")
     state_dict = {k: v.detach().cpu().clone() for k, v in trunk.state_dict().items()}
@@ -164,7 +179,7 @@ def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arc
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through ``learning.atomic.replacing``: readers never see half a file.
+    """``torch.save`` through ``mono.learning.atomic.replacing``: readers never see half a file.
 
     A full disk is an OSError naming ``path`` (torch's writer reports it as a RuntimeError about zip
     offsets, with the OSError only as its context), which the command-line tools report in one line."""
@@ -203,11 +218,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle means "not one of ours"
-        raise UserError(f"{path} is not a mono checkpoint (torch.load(weights_only=True) failed: "
-                        f"{_load_failure(exc)})") from None
+        raise UserError(
+            f"{path} is not a mono checkpoint (torch.load(weights_only=True) failed: {_load_failure(exc)})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not a mono checkpoint (no format field {FORMAT!r}); "
-                        "see docs/checkpoints.md")
+        raise UserError(f"{path} is not a mono checkpoint (no format field {FORMAT!r}); see docs/checkpoints.md")
     version = _require(payload, "version", int, path)
     if version > VERSION:
         raise UserError(f"{path} has checkpoint format version {version}; this mono reads up to {VERSION}")

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import click
 
-from learning.errors import OneLineErrorGroup, UserError
+from mono.learning.cli_errors import run_cli
+from mono.learning.errors import UserError
 
 PROG = "mono-probe"
 _DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                                       "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
     """Linear probes per layer after Asano, Rupprecht & Vedaldi (ICLR 2020), section 4.1.
 
@@ -50,8 +50,9 @@ def _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args=N
         if not random_init:
             raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init (or give --ckpt)")
     elif sobel is not None or activation is not None or arch_args:
-        raise UserError("--sobel, --activation and --arch-args apply to --random-init; "
-                        "a checkpoint fixes its architecture")
+        raise UserError(
+            "--sobel, --activation and --arch-args apply to --random-init; a checkpoint fixes its architecture"
+        )
     if arch == "monogan" and sobel:
         raise UserError("--sobel applies to alexnet only")
     _check_exists(ckpt, "--ckpt", "file")
@@ -79,48 +80,128 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 @click.option("--arch", type=click.Choice(["alexnet", "monogan"]), help="Architecture to build (with --random-init).")
 @click.option("--random-init", is_flag=True, help="Probe an untrained trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
-@click.option("--activation", type=click.Choice(["relu", "leaky_relu"]),
-              help="Activation of a random trunk [default: the architecture's, see docs/probes.md].")
-@click.option("--arch-args", metavar="'KEY=VALUE ...'",
-              help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
-                   "for monogan (docs/probes.md lists them and their defaults).")
-@click.option("--flip/--no-flip", default=None,
-              help="Random horizontal flips of the training images [default: on; the imagenet protocol always "
-                   "flips]. With the cifar protocol, features of both orientations are cached.")
-@click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR",
-              help="ImageFolder tree of training images.")
-@click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR",
-              help="ImageFolder tree of evaluation images (same classes).")
+@click.option(
+    "--activation",
+    type=click.Choice(["relu", "leaky_relu"]),
+    help="Activation of a random trunk [default: the architecture's, see docs/probes.md].",
+)
+@click.option(
+    "--arch-args",
+    metavar="'KEY=VALUE ...'",
+    help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
+    "for monogan (docs/probes.md lists them and their defaults).",
+)
+@click.option(
+    "--flip/--no-flip",
+    default=None,
+    help="Random horizontal flips of the training images [default: on; the imagenet protocol "
+    "always flips]. With the cifar protocol, features of both orientations are cached.",
+)
+@click.option(
+    "--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder tree of training images."
+)
+@click.option(
+    "--val",
+    "val_dir",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="ImageFolder tree of evaluation images (same classes).",
+)
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead.")
-@click.option("--data-root", type=click.Path(path_type=Path), metavar="DIR",
-              help="Root holding the torchvision dataset's files (never downloaded).")
-@click.option("--protocol", type=click.Choice(["imagenet", "cifar"]),
-              help="Evaluation protocol [default: imagenet for alexnet, cifar for monogan].")
-@click.option("--epochs", type=click.IntRange(min=1), default=36, show_default=True,
-              help="Epochs; lr 0.01 divided by 5 at epochs 5, 15, 25.")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Root holding the torchvision dataset's files (never downloaded).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["imagenet", "cifar"]),
+    help="Evaluation protocol [default: imagenet for alexnet, cifar for monogan].",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=36,
+    show_default=True,
+    help="Epochs; lr 0.01 divided by 5 at epochs 5, 15, 25.",
+)
 @click.option("--batch-size", type=click.IntRange(min=2), default=192, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-              help="Initial learning rate.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True, help="Initial learning rate."
+)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-5, show_default=True)
-@click.option("--train-limit", type=click.IntRange(min=1), metavar="N",
-              help="Use N training images, evenly spread over the (class-sorted) split.")
+@click.option(
+    "--train-limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Use N training images, evenly spread over the (class-sorted) split.",
+)
 @click.option("--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds a random trunk, the probes' init, data order and augmentation.")
-@click.option("--workers", type=click.IntRange(min=0), default=_DEFAULT_WORKERS, show_default=True,
-              help="Data-loading worker processes.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds a random trunk, the probes' init, data order and augmentation.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=_DEFAULT_WORKERS,
+    show_default=True,
+    help="Data-loading worker processes.",
+)
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
-@click.option("--device", default="auto", show_default=True,
-              help="Where the trunk and probes run: auto (CUDA if available), cpu, cuda or cuda:N.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the trunk and probes run: auto (CUDA if available), cpu, cuda or cuda:N.",
+)
 @click.option("--label", help="Name of the run in reports [default: method and architecture].")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, metavar="RUN_DIR",
-              help="Run directory: results.json, results.md, accuracy.png and the resumable state.")
-@click.option("--resume", is_flag=True,
-              help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="RUN_DIR",
+    help="Run directory: results.json, results.md, accuracy.png and the resumable state.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_dir, val_dir, dataset, data_root, protocol, epochs,
-           batch_size, lr, weight_decay, train_limit, val_limit, seed, workers, threads, device, label, out,
-           resume, progress) -> None:
+def linear(
+    ckpt,
+    arch,
+    random_init,
+    sobel,
+    activation,
+    arch_args,
+    flip,
+    train_dir,
+    val_dir,
+    dataset,
+    data_root,
+    protocol,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    train_limit,
+    val_limit,
+    seed,
+    workers,
+    threads,
+    device,
+    label,
+    out,
+    resume,
+    progress,
+) -> None:
     """Train a linear probe on every conv block of a frozen trunk and report top-1/top-5 per layer.
 
     All probes train together with SGD (momentum 0.9), lr 0.01 divided by 5 at epochs 5, 15 and 25.
@@ -138,8 +219,8 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
       # torchvision's CIFAR-100 files
       mono-probe linear --ckpt ckpt/gan.pt --dataset cifar100 --data-root data --out runs/gan-c100
     """
-    from learning.models import canonical_arch_args, parse_arch_args
-    from probes.protocols import ARCH_PROTOCOL, check_protocol
+    from mono.learning.models import canonical_arch_args, parse_arch_args
+    from mono.probes.protocols import ARCH_PROTOCOL, check_protocol
 
     _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
@@ -153,14 +234,15 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
         check_protocol(arch, protocol or ARCH_PROTOCOL[arch])
         canonical_arch_args(arch, **extra_args)
 
-    from probes.data import DataSpec
-    from probes.protocols import Schedule
-    from probes.run import LinearConfig, run_linear
+    from mono.probes.data import DataSpec
+    from mono.probes.linear import LinearConfig, run_linear
+    from mono.probes.protocols import Schedule
 
     cfg = LinearConfig(
         out=out,
-        data=DataSpec(train=train_dir, val=val_dir, dataset=dataset, root=data_root,
-                      train_limit=train_limit, val_limit=val_limit),
+        data=DataSpec(
+            train=train_dir, val=val_dir, dataset=dataset, root=data_root, train_limit=train_limit, val_limit=val_limit
+        ),
         ckpt=ckpt,
         arch=arch,
         arch_args=extra_args,
@@ -176,17 +258,30 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
         resume=resume,
     )
     results = run_linear(cfg)
-    click.echo(f"{results['label']}: " + ", ".join(f"{k} {v['top1']:.2f}" for k, v in results["layers"].items())
-               + f" (top-1 %); reports in {out}")
+    click.echo(
+        f"{results['label']}: "
+        + ", ".join(f"{k} {v['top1']:.2f}" for k, v in results["layers"].items())
+        + f" (top-1 %); reports in {out}"
+    )
 
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR...")
-@click.option("--reference", type=click.Path(path_type=Path), metavar="RUN_DIR",
-              help="Run the others are shown relative to (e.g. supervised), as in the paper's Figure 6.")
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Run the others are shown relative to (e.g. supervised), as in the paper's Figure 6.",
+)
 @click.option("--metric", type=click.Choice(["top1", "top5"]), default="top1", show_default=True)
-@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="DIR",
-              help="Directory for comparison.md, comparison.png and comparison.json.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="DIR",
+    help="Directory for comparison.md, comparison.png and comparison.json.",
+)
 def compare(run_dirs, reference, metric, out) -> None:
     """Put several probe runs in one table and one plot.
 
@@ -194,7 +289,7 @@ def compare(run_dirs, reference, metric, out) -> None:
     Example:
       mono-probe compare runs/rotnet-1img runs/rotnet-imagenet --reference runs/supervised -o runs/fig6
     """
-    from probes.report import compare_runs
+    from mono.probes.results import compare_runs
 
     summary = compare_runs(run_dirs, out, reference=reference, metric=metric)
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")
@@ -202,12 +297,16 @@ def compare(run_dirs, reference, metric, out) -> None:
 
 @cli.command()
 @click.argument("ckpt", required=False, type=click.Path(path_type=Path), metavar="[CKPT]")
-@click.option("--arch", type=click.Choice(["alexnet", "monogan"]), help="Draw an untrained trunk instead (with --random-init).")
+@click.option(
+    "--arch", type=click.Choice(["alexnet", "monogan"]), help="Draw an untrained trunk instead (with --random-init)."
+)
 @click.option("--random-init", is_flag=True, help="Use a random trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--columns", type=click.IntRange(min=1), help="Filters per row [default: a square grid].")
-@click.option("--scale", type=click.IntRange(min=1), help="Screen pixels per filter pixel [default: tiles of about 48 px].")
+@click.option(
+    "--scale", type=click.IntRange(min=1), help="Screen pixels per filter pixel [default: tiles of about 48 px]."
+)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), metavar="PNG", help="Image to write.")
 def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     """Draw the first-layer filters as a grid, each normalised on its own (the paper's Figure 2).
@@ -227,10 +326,10 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     import torch
     from PIL import Image
 
-    from learning.checkpoint import load_trunk
-    from learning.models import build_trunk
-    from probes.filters import filter_grid, first_layer_filters
-    from learning.atomic import write_bytes
+    from mono.learning.atomic import write_bytes
+    from mono.learning.checkpoint import load_trunk
+    from mono.learning.models import build_trunk
+    from mono.probes.filters import filter_grid, first_layer_filters
 
     if ckpt is not None:
         trunk, _ = load_trunk(ckpt)
@@ -244,8 +343,8 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
 
 
-def main() -> None:
-    cli.main(prog_name=PROG)
+def main(argv=None) -> None:
+    run_cli(lambda: cli.main(argv, prog_name=PROG, standalone_mode=False), PROG)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,23 @@
-"""Shared test helpers: the data the tests make for themselves, and how to run the command-line tools.
+"""The tests' fixtures: the data they make for themselves, an unwritable directory, the probe command.
 
-The suite needs nothing outside the repository: source images and a labelled image folder
-are made once per session (tests/synthetic.py), and a skipped test fails the session (tests/no_skips.py).
+The suite needs nothing outside the repository: source images and a labelled image folder are made once per
+session (tests/synthetic.py), and a skipped test fails the session (tests/no_skips.py). Helpers that tests
+import are in tests/helpers.py.
 """
+
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from helpers import REPO, run_tool
 from synthetic import write_labelled_folder, write_sources
 
 pytest_plugins = ["no_skips"]
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -60,32 +60,11 @@ def unwritable_dir(tmp_path) -> Path:
     pytest.fail("no unwritable directory found for this test (running as root, and /sys accepts files)")
 
 
-def run_tool(module: str, *args, env: dict | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """Run `python -m module args...` as a user would, capturing its output."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=timeout, **kwargs,
-    )  # fmt: skip
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *fragments: str) -> None:
-    """A user mistake: non-zero exit, exactly one line on stderr naming the problem, no traceback."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode != 0, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"{prog}: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment.lower() in lines[0].lower(), lines[0]
-
-
 @pytest.fixture(scope="session")
 def probe_cli():
-    """Run ``python -m probes.cli ARGS`` in a subprocess with the repository on PYTHONPATH."""
+    """Run ``python -m mono.probes.cli ARGS`` in a subprocess."""
 
     def run(*args, timeout: float = 300) -> subprocess.CompletedProcess:
-        return run_tool("probes.cli", *args, env={"TQDM_DISABLE": "1"}, timeout=timeout, cwd=REPO)
+        return run_tool("mono.probes.cli", *args, env={"TQDM_DISABLE": "1"}, timeout=timeout, cwd=REPO)
 
     return run

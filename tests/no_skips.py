@@ -4,6 +4,7 @@ Every test runs everywhere: the suite makes its own data, so a skip can only hid
 run (missing data, a missing tool). Skips are counted from the reports of collection and of every test
 phase; an expected failure (xfail) is not a skip.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -26,8 +27,9 @@ def pytest_runtest_logreport(report) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if _skipped:
-        terminalreporter.write_line(f"FAILED: {len(_skipped)} skipped (this suite allows none): "
-                                    + ", ".join(_skipped[:10]), red=True)  # fmt: skip
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped)} skipped (this suite allows none): " + ", ".join(_skipped[:10]), red=True
+        )
 
 
 @pytest.hookimpl(trylast=True)

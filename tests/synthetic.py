@@ -5,6 +5,7 @@ aliases when shrunk badly); the labelled ImageFolder for the probes and mono-rep
 JPEGs of a few classes that a linear probe on random features tells apart: each class is a colour and
 an orientation of stripes, with random frequency, phase, brightness and noise per image.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,8 +54,9 @@ def write_sources(folder: Path) -> Path:
     return folder
 
 
-def labelled_image(colour: tuple[int, int, int], direction: float, rng: np.random.Generator,
-                   size: int = 32) -> np.ndarray:
+def labelled_image(
+    colour: tuple[int, int, int], direction: float, rng: np.random.Generator, size: int = 32
+) -> np.ndarray:
     """One sample of a class: stripes across `direction` in the class's colour, jittered, with noise."""
     y, x = np.mgrid[0:size, 0:size] / size
     angle = np.deg2rad(direction + rng.uniform(-10, 10))

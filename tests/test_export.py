@@ -1,4 +1,5 @@
 """mono-shards export --to folder: an ImageFolder tree with the shards' JPEG bytes, whole or not at all."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,11 +10,9 @@ from pathlib import Path
 import pytest
 from torchvision.datasets import ImageFolder
 
-from conftest import assert_one_line_error, run_tool
-from data_helpers import SMALL, shard_samples
-from gen_helpers import mono_gen
-from generator import readback
-from generator.shards_cli import main as mono_shards
+from helpers import SMALL, assert_one_line_error, mono_gen, run_tool, shard_samples
+from mono.generator import samples
+from mono.generator.shards_cli import main as mono_shards
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,7 @@ def exported_files(dest):
 
 def test_folder_export_copies_the_bytes_into_an_imagefolder_tree(three, tmp_path):
     dest = tmp_path / "folder"
-    result = run_tool("generator.shards_cli", "export", three, "--to", "folder", dest)
+    result = run_tool("mono.generator.shards_cli", "export", three, "--to", "folder", dest)
     assert result.returncode == 0, result.stderr
     sources = json.loads((three / "manifest.json").read_text())["sources"]
     classes = [f"{s['index']}-{s['name'].rsplit('.', 1)[0]}" for s in sources]  # the documented naming
@@ -43,7 +42,7 @@ def test_folder_export_copies_the_bytes_into_an_imagefolder_tree(three, tmp_path
     assert folder.classes == classes
     assert [label for _, label in folder.samples] == sorted(label for _, label, _ in samples)
     assert all(int(path.rsplit("/", 1)[1][:9]) % 3 == label for path, label in folder.samples)
-    assert run_tool("generator.shards_cli", "verify", "-q", dest).returncode == 0
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", dest).returncode == 0
 
 
 def test_folder_export_from_the_beton_alone_gives_the_same_tree(three, source_images, tmp_path):
@@ -59,12 +58,12 @@ def test_folder_export_is_whole_or_absent(three, tmp_path, monkeypatch):
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")
-    result = run_tool("generator.shards_cli", "export", three, "--to", "folder", taken)
+    result = run_tool("mono.generator.shards_cli", "export", three, "--to", "folder", taken)
     assert_one_line_error(result, "mono-shards", "not an empty directory")
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
 
-    real = readback.iter_images
-    monkeypatch.setattr(readback, "iter_images", lambda root: _cut(real(root), 100))
+    real = samples.iter_images
+    monkeypatch.setattr(samples, "iter_images", lambda root: _cut(real(root), 100))
     with pytest.raises(SystemExit) as exit_info:
         mono_shards(["export", str(three), "--to", "folder", str(tmp_path / "dest"), "-q"])
     assert exit_info.value.code == 130
@@ -75,7 +74,7 @@ def test_folder_export_is_whole_or_absent(three, tmp_path, monkeypatch):
     assert len(exported_files(tmp_path / "dest")) == 300
     victim = next((tmp_path / "dest").glob("1-*/000000004.jpg"))  # sample 4 comes from source 4 mod 3
     victim.unlink()
-    result = run_tool("generator.shards_cli", "verify", "-q", tmp_path / "dest")
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", tmp_path / "dest")
     assert result.returncode == 1 and f"{victim.parent.name}/000000004.jpg: missing" in result.stderr
 
 
@@ -97,11 +96,11 @@ def test_export_refuses_a_shard_whose_bytes_changed(three, tmp_path):
     shutil.copytree(three, copy)
     flip_a_jpeg_byte(copy / "train-000001.tar")
     before = {p.name: p.read_bytes() for p in copy.iterdir()}
-    result = run_tool("generator.shards_cli", "export", copy, "--to", "folder", tmp_path / "dest", "-q")
+    result = run_tool("mono.generator.shards_cli", "export", copy, "--to", "folder", tmp_path / "dest", "-q")
     assert_one_line_error(result, "mono-shards", "train-000001.tar", "differ from the SHA-256 manifest.json records")
     (copy / "train.beton").unlink()
     del before["train.beton"]
-    result = run_tool("generator.shards_cli", "export", copy, "--to", "ffcv", "-q")
+    result = run_tool("mono.generator.shards_cli", "export", copy, "--to", "ffcv", "-q")
     assert_one_line_error(result, "mono-shards", "train-000001.tar", "differ from the SHA-256 manifest.json records")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"], "no folder, visible or hidden"
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before, "no .beton, manifest unchanged"
@@ -119,7 +118,7 @@ def test_export_from_a_changed_beton_is_refused(three, tmp_path):
     data = bytearray(beton.read_bytes())
     data[manifest["ffcv"]["page_size"] + 700] ^= 0x01  # inside the first JPEG
     beton.write_bytes(bytes(data))
-    result = run_tool("generator.shards_cli", "export", alone, "--to", "folder", tmp_path / "dest", "-q")
+    result = run_tool("mono.generator.shards_cli", "export", alone, "--to", "folder", tmp_path / "dest", "-q")
     assert_one_line_error(result, "mono-shards", "train.beton", "differ from the SHA-256 manifest.json records")
     assert not (tmp_path / "dest").exists()
 
@@ -133,14 +132,14 @@ def test_verify_on_an_export_checks_every_file_s_content(three, tmp_path):
     data = bytearray(victim.read_bytes())
     data[200] ^= 0x01  # same size, same name: only the content tells
     victim.write_bytes(bytes(data))
-    result = run_tool("generator.shards_cli", "verify", "-q", dest)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", dest)
     name = f"{victim.parent.name}/000000007.jpg"
     assert result.returncode == 1 and f"{name}: SHA-256 differs from SHA256SUMS" in result.stderr, result.stderr
     (dest / "SHA256SUMS").write_text("".join(line + "\n" for line in sums if not line.endswith(name)))
-    result = run_tool("generator.shards_cli", "verify", "-q", dest)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", dest)
     assert result.returncode == 1 and "SHA256SUMS: SHA-256 differs from the manifest" in result.stderr, result.stderr
 
 
 def test_an_unwritable_destination_is_one_line_naming_it(three, unwritable_dir):
-    result = run_tool("generator.shards_cli", "export", three, "--to", "folder", unwritable_dir / "dest", "-q")
+    result = run_tool("mono.generator.shards_cli", "export", three, "--to", "folder", unwritable_dir / "dest", "-q")
     assert_one_line_error(result, "mono-shards", f"{unwritable_dir / 'dest'}: cannot write")

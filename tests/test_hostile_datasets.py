@@ -1,5 +1,6 @@
 """Datasets are data: whatever a manifest or a shard says, reading it runs nothing, opens nothing outside
 the dataset directory, and a malformed or edited one ends in one line, never a traceback or an OK."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,11 +10,10 @@ import shutil
 
 import pytest
 
-from conftest import assert_one_line_error, run_tool
-from gen_helpers import mono_gen
-from generator import beton, tarfmt
-from learning.data import UserError, open_dataset
-from learning.data.tario import iter_samples
+from helpers import assert_one_line_error, mono_gen, run_tool
+from mono.generator import beton_format, tar_format
+from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data.tar_reader import iter_samples
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def read_all(location) -> int:
 
 def read_all_as(location, fmt) -> int:
     dataset = open_dataset(location, format=fmt)
-    loader = dataset.loader(8)
+    loader = Loader(dataset, 8)
     loader.set_epoch(0)
     return sum(len(indices) for _, _, indices in loader)
 
@@ -51,6 +51,7 @@ COMMAND = "pipe:touch PWNED;cat train-000000.tar"
 def named(small, tmp_path, name):
     """A copy of the dataset whose manifest calls its first shard `name`, with the shard's bytes under that
     name when it can be a file name: exactly what verify checked, and passed, before."""
+
     def rename(manifest):
         manifest["shards"][0]["name"] = name
 
@@ -60,8 +61,18 @@ def named(small, tmp_path, name):
     return root
 
 
-@pytest.mark.parametrize("name", [COMMAND, "../train-000000.tar", "/etc/hostname", "http://127.0.0.1:9/x.tar",
-                                  "sub/train-000000.tar", ".hidden.tar", ".."])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        COMMAND,
+        "../train-000000.tar",
+        "/etc/hostname",
+        "http://127.0.0.1:9/x.tar",
+        "sub/train-000000.tar",
+        ".hidden.tar",
+        "..",
+    ],
+)
 def test_the_reader_refuses_a_shard_name_that_is_not_a_plain_file_name(small, tmp_path, monkeypatch, name):
     root = named(small, tmp_path, name)
     monkeypatch.chdir(root)
@@ -74,9 +85,14 @@ def test_the_reader_refuses_a_shard_name_that_is_not_a_plain_file_name(small, tm
 
 def test_mono_shards_refuses_a_shard_name_that_is_a_command(small, tmp_path):
     root = named(small, tmp_path, COMMAND)
-    for args in (["verify", "."], ["info", "."], ["preview", ".", "-o", tmp_path / "p.png"],
-                 ["export", ".", "--to", "folder", tmp_path / "f"], ["export", ".", "--to", "ffcv"]):  # fmt: skip
-        result = run_tool("generator.shards_cli", *args, cwd=root)
+    for args in (
+        ["verify", "."],
+        ["info", "."],
+        ["preview", ".", "-o", tmp_path / "p.png"],
+        ["export", ".", "--to", "folder", tmp_path / "f"],
+        ["export", ".", "--to", "ffcv"],
+    ):
+        result = run_tool("mono.generator.shards_cli", *args, cwd=root)
         assert_one_line_error(result, "mono-shards", "malformed manifest", "plain file name")
     assert not (root / "PWNED").exists(), "nothing ran"
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
@@ -93,6 +109,7 @@ def _set(path, value):
         for part in parents:
             target = target[part]
         target[last] = value
+
     return change
 
 
@@ -111,15 +128,28 @@ MALFORMED = {
 def test_a_malformed_manifest_is_one_line_for_every_tool(small, tmp_path, case):
     change, message = MALFORMED[case]
     root = copy_with(small, tmp_path, change)
-    for args in (["verify", root], ["info", root], ["preview", root, "-o", tmp_path / "p.png"],
-                 ["export", root, "--to", "folder", tmp_path / "f"]):  # fmt: skip
-        result = run_tool("generator.shards_cli", *args)
+    for args in (
+        ["verify", root],
+        ["info", root],
+        ["preview", root, "-o", tmp_path / "p.png"],
+        ["export", root, "--to", "folder", tmp_path / "f"],
+    ):
+        result = run_tool("mono.generator.shards_cli", *args)
         assert_one_line_error(result, "mono-shards", "malformed manifest", message)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists()
 
 
-@pytest.mark.parametrize("case", ["no shards", "shards not a list", "count a string", "num_samples negative",
-                                  "formats a string", "ffcv without its record"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no shards",
+        "shards not a list",
+        "count a string",
+        "num_samples negative",
+        "formats a string",
+        "ffcv without its record",
+    ],
+)
 def test_the_reader_refuses_a_malformed_manifest_in_one_line(small, tmp_path, case):
     root = copy_with(small, tmp_path, MALFORMED[case][0])
     with pytest.raises(UserError, match="unreadable manifest") as error:
@@ -141,13 +171,13 @@ EDITED = {
 def test_verify_refuses_an_edited_manifest(small, tmp_path, case):
     change, message = EDITED[case]
     root = copy_with(small, tmp_path, change)
-    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and f"manifest: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "FAILED" in result.stderr.splitlines()[-1]
 
 
 def test_verify_passes_the_unedited_manifest(small):
-    result = run_tool("generator.shards_cli", "verify", small)
+    result = run_tool("mono.generator.shards_cli", "verify", small)
     assert result.returncode == 0 and "OK, 2 shards, 40 samples" in result.stdout, result.stderr
 
 
@@ -172,11 +202,14 @@ def test_a_member_claiming_64_gib_is_one_line_not_a_memory_error(small, tmp_path
     root = copy_with(small, tmp_path, lambda m: None)
     claim_size(root, HUGE)
     claim = f"claims {HUGE:,} bytes"
-    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and claim in result.stderr and "Traceback" not in result.stderr, result.stderr
-    for args in (["preview", root, "-o", tmp_path / "p.png"], ["export", root, "--to", "folder", tmp_path / "f", "-q"],
-                 ["export", root, "--to", "ffcv", "-q"]):  # fmt: skip
-        assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", claim)
+    for args in (
+        ["preview", root, "-o", tmp_path / "p.png"],
+        ["export", root, "--to", "folder", tmp_path / "f", "-q"],
+        ["export", root, "--to", "ffcv", "-q"],
+    ):
+        assert_one_line_error(run_tool("mono.generator.shards_cli", *args), "mono-shards", claim)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "f").exists() and not (root / "train.beton").exists()
     with pytest.raises(UserError, match=claim) as error:
         read_all(root)
@@ -205,16 +238,17 @@ def test_a_stream_of_unknown_length_is_read_by_what_arrives(small, tmp_path):
     with pytest.raises(ValueError, match="more than any sample's image"):
         list(iter_samples(io.BufferedReader(Unseekable(data)), lambda i: True, "stream"))
     with pytest.raises(ValueError, match="archive truncated inside member 000000000.jpg"):
-        list(tarfmt.iter_members(io.BufferedReader(Unseekable(data))))
+        list(tar_format.iter_members(io.BufferedReader(Unseekable(data))))
 
 
 def relabel(root, label: bytes) -> None:
     """Give the first sample of the first shard the label `label`, keeping the shard a valid archive and its
     manifest record true: a consistent dataset whose label names no class."""
     shard = root / "train-000000.tar"
-    members = tarfmt.read_members(shard.read_bytes())
-    members[1] = (members[1][0], label)  # 000000000.cls
-    data = b"".join(tarfmt.member(name, payload) for name, payload in members) + tarfmt.END_OF_ARCHIVE
+    with open(shard, "rb") as f:
+        samples = list(tar_format.group_samples(tar_format.iter_members(f)))
+    samples[0][1]["cls"] = label  # sample 000000000
+    data = b"".join(tar_format.sample(key, list(files.items())) for key, files in samples) + tar_format.END_OF_ARCHIVE
     shard.write_bytes(data)
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["shards"][0].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -226,10 +260,10 @@ def test_a_label_outside_the_classes_is_one_line_not_a_wrong_folder(small, tmp_p
     root = copy_with(small, tmp_path, lambda m: None)
     relabel(root, label)
     outside = f"label {int(label)}, outside the dataset's classes 0..0"
-    result = run_tool("generator.shards_cli", "verify", "-q", root)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", root)
     assert result.returncode == 1 and f"label {int(label)} outside 0..0" in result.stderr, result.stderr
     for args in (["export", root, "--to", "folder", tmp_path / "f", "-q"], ["export", root, "--to", "ffcv", "-q"]):
-        assert_one_line_error(run_tool("generator.shards_cli", *args), "mono-shards", outside)
+        assert_one_line_error(run_tool("mono.generator.shards_cli", *args), "mono-shards", outside)
     assert not (tmp_path / "f").exists() and not (root / "train.beton").exists()
     with pytest.raises(UserError, match=outside) as error:
         read_all(root)
@@ -238,11 +272,12 @@ def test_a_label_outside_the_classes_is_one_line_not_a_wrong_folder(small, tmp_p
 
 def test_the_ffcv_reader_refuses_a_label_outside_the_classes(source_image, tmp_path):
     root = tmp_path / "both"
-    mono_gen("--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--format", "both",
-             "--out", root)  # fmt: skip
-    samples = list(beton.iter_beton(root / "train.beton"))
+    mono_gen(
+        "--image", source_image, "--samples", 40, "--size", 16, "--shard-size", 20, "--format", "both", "--out", root
+    )
+    samples = list(beton_format.iter_beton(root / "train.beton"))
     with open(root / "train.beton", "r+b") as f:  # the same file, the first sample labelled 7 of 1 class
-        writer = beton.BetonWriter(f, len(samples), beton.page_size_for(16))
+        writer = beton_format.BetonWriter(f, len(samples), beton_format.page_size_for(16))
         for k, (label, jpeg) in enumerate(samples):
             writer.add(jpeg, 16, 16, 7 if k == 0 else label)
         writer.close()

@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
-from learning.models import build_trunk
-from probes.frozen import freeze_for_probing
-from probes.heads import build_probes
-from probes.protocols import PROTOCOLS, Schedule, check_protocol
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
+from mono.probes.features import freeze_for_probing
+from mono.probes.heads import build_probes
+from mono.probes.protocols import PROTOCOLS, Schedule, check_protocol
 
 
 def test_alexnet_layers_pool_to_the_papers_dimensions_for_224_inputs():

@@ -1,20 +1,21 @@
 """The Loader: one rank's batches of (images, labels, indices), epoch after epoch, in any format."""
+
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .batches import BatchMaker
-from .beton import BetonBatches
+from ..errors import UserError
 from .dataset import Dataset
-from .errors import UserError
-from .folder import FolderBatches
+from .decode import BatchMaker
+from .ffcv_reader import BetonBatches
+from .folder_reader import FolderBatches
 from .order import RankPlan, plan
-from .planned import Failure
-from .shards import ShardBatches
+from .shard_reader import ShardBatches
+from .workers import Failure
 
 DEFAULT_SHUFFLE_BUFFER = 5_000
 
@@ -100,10 +101,17 @@ class Loader:
         """This rank's share of the current epoch."""
         if self._plan is None:
             self._plan = plan(
-                self.dataset.layout, epoch=self.epoch, shuffle=self.shuffle, seed=self.seed,
-                buffer=self.shuffle_buffer, batch_size=self.batch_size, rank=self.rank,
-                world_size=self.world_size, drop_last=self.drop_last, counts=self._counts,
-            )  # fmt: skip
+                self.dataset.layout,
+                epoch=self.epoch,
+                shuffle=self.shuffle,
+                seed=self.seed,
+                buffer=self.shuffle_buffer,
+                batch_size=self.batch_size,
+                rank=self.rank,
+                world_size=self.world_size,
+                drop_last=self.drop_last,
+                counts=self._counts,
+            )
         return self._plan
 
     @property
