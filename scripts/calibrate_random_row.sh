@@ -30,6 +30,8 @@ run leaky_relu 64 torch no
 run leaky_relu 64 wgan_gp yes
 run leaky_relu 64 wgan_gp yes 3,2,1,0   # conv4 unpadded: a 1x1 map
 # combinations, the most promising first (the single factors' effects added up)
+run leaky_relu 64 torch yes 3,2,1,0
+run leaky_relu 96 wgan_gp yes 3,2,1,0
 run relu 96 torch yes
 run relu 96 torch yes 3,2,1,0
 run relu 64 torch yes 3,2,1,0
