@@ -4,6 +4,7 @@ compression of the CIFAR-10 copy costs the probes: a second generation's loss bo
 
     python scripts/reencode_jpeg.py ../shared/datasets/cifar10 runs/cifar10-q75x2 --quality 75
 """
+
 from __future__ import annotations
 
 import argparse
