@@ -324,6 +324,7 @@ def _run_cached(
         timer.add(f"features_{split}", t)
     cache_bytes = sum(f.numel() * f.element_size() for feats in cached.values() for f in feats.values())
     timer.stages["feature_cache_mib"] = round(cache_bytes / 2**20, 1)
+    cached = _on_gpu_if_it_fits(cached, cache_bytes, normalize.device)
 
     epochs = tqdm(
         range(start_epoch, schedule.epochs),
@@ -358,6 +359,14 @@ def _run_cached(
         _save_state(cfg, identity, epoch + 1, probes, optimizer, history, final)
         _log(cfg, _epoch_line(epoch + 1, schedule.epochs, lr, train, val))
     return {"epoch": schedule.epochs, "layers": history[-1]["val"]}
+
+
+def _on_gpu_if_it_fits(cached: dict, cache_bytes: int, device: torch.device) -> dict:
+    """The feature cache moved into the GPU's memory when it fits with room to spare (half the free memory):
+    every probe step then indexes it there instead of copying a batch from the host."""
+    if device.type != "cuda" or cache_bytes > torch.cuda.mem_get_info(device)[0] // 2:
+        return cached
+    return {split: {name: f.to(device) for name, f in feats.items()} for split, feats in cached.items()}
 
 
 def _run_streaming(

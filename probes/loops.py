@@ -31,23 +31,27 @@ def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)) -> dict[int, int]:
-    """How many rows have their label among the top-k scores, for each k (k capped at the class count)."""
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)) -> dict[int, torch.Tensor]:
+    """How many rows have their label among the top-k scores, for each k (k capped at the class count); counts
+    stay on the logits' device."""
     ks = list(ks)
     kmax = min(max(ks), logits.shape[1])
     top = logits.topk(kmax, dim=1).indices
     hits = top.eq(labels.view(-1, 1))
-    return {k: int(hits[:, : min(k, kmax)].any(dim=1).sum()) for k in ks}
+    return {k: hits[:, : min(k, kmax)].any(dim=1).sum() for k in ks}
 
 
 class LayerMeter:
-    """Running per-layer loss and top-1/top-5 accuracy (in percent) over an epoch."""
+    """Running per-layer loss and top-1/top-5 accuracy (in percent) over an epoch.
+
+    The sums stay on the device until `summary`, so a probe step never waits for the host (on a GPU, a
+    synchronisation per step costs more than the step); the loss sums are float64, as a Python float sum."""
 
     def __init__(self, layers: Iterable[str]) -> None:
         self.count = 0
-        self.loss = {name: 0.0 for name in layers}
-        self.top1 = dict.fromkeys(self.loss, 0)
-        self.top5 = dict.fromkeys(self.loss, 0)
+        self.loss: dict[str, torch.Tensor | float] = {name: 0.0 for name in layers}
+        self.top1: dict[str, torch.Tensor | int] = dict.fromkeys(self.loss, 0)
+        self.top5: dict[str, torch.Tensor | int] = dict.fromkeys(self.loss, 0)
 
     def update(
         self, logits: Mapping[str, torch.Tensor], labels: torch.Tensor, losses: Mapping[str, torch.Tensor] | None = None
@@ -56,20 +60,20 @@ class LayerMeter:
         self.count += n
         for name, out in logits.items():
             hits = topk_correct(out.detach(), labels)
-            self.top1[name] += hits[1]
-            self.top5[name] += hits[5]
+            self.top1[name] = self.top1[name] + hits[1]
+            self.top5[name] = self.top5[name] + hits[5]
             if losses is not None:
-                self.loss[name] += float(losses[name]) * n
+                self.loss[name] = self.loss[name] + losses[name].detach().double() * n
 
     def top1_of(self, name: str) -> float:
-        return 100.0 * self.top1[name] / max(self.count, 1)
+        return 100.0 * int(self.top1[name]) / max(self.count, 1)
 
     def summary(self, with_loss: bool = True) -> dict[str, dict[str, float]]:
         out = {}
         for name in self.loss:
-            row = {"top1": self.top1_of(name), "top5": 100.0 * self.top5[name] / max(self.count, 1)}
+            row = {"top1": self.top1_of(name), "top5": 100.0 * int(self.top5[name]) / max(self.count, 1)}
             if with_loss:
-                row["loss"] = self.loss[name] / max(self.count, 1)
+                row["loss"] = float(self.loss[name]) / max(self.count, 1)
             out[name] = row
         return out
 
@@ -104,9 +108,11 @@ def train_epoch_cached(
     of the mirrored images), each image is seen mirrored with probability 1/2, drawn from ``generator`` too."""
     probes.train()
     device = _device(probes)
+    store = next(iter(features.values())).device  # the cache's device: the GPU's memory when it fits there
     meter = LayerMeter(probes.layers)
-    order = torch.randperm(len(labels), generator=generator)
-    mirror = torch.rand(len(labels), generator=generator) < 0.5 if flipped is not None else None
+    order = torch.randperm(len(labels), generator=generator).to(store)
+    mirror = (torch.rand(len(labels), generator=generator) < 0.5).to(store) if flipped is not None else None
+    labels = labels.to(store)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
         idx = order[start : start + batch_size]
         if len(idx) < 2:  # BatchNorm needs two samples; at most one image skipped per epoch

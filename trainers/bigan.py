@@ -301,7 +301,7 @@ def train(args) -> None:
         progress = utils.Progress(
             total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
         )
-        means = utils.Means()
+        metrics = utils.StepMetrics(device)
         for _, (images, _, _) in zip(range(total), loader):
             x, x_small = (amp.inputs(v) for v in views(images, args, augment))
             z = generator.sample_latent(len(images), noise)
@@ -310,10 +310,8 @@ def train(args) -> None:
                 fake = discriminator(generator(z), z).float()
             d_loss, eg_loss = losses(real, fake)
             step += 1  # this step's number, as metrics.csv counts
-            values = utils.finite_means(
+            metrics.add(
                 step,
-                epoch,
-                args.out,
                 discriminator_loss=d_loss,
                 encoder_generator_loss=eg_loss,
                 d_real=torch.sigmoid(real).mean(),
@@ -322,13 +320,15 @@ def train(args) -> None:
 
             update_both(amp.scaler, (d_loss, optimizers["discriminator"]), (eg_loss, optimizers["encoder_generator"]))
 
-            means.add(**values)
-            progress.update(len(images), d=values["discriminator_loss"], eg=values["encoder_generator_loss"])
-            if step % args.log_every == 0:
+            if step % args.log_every == 0:  # the only synchronisation with the device inside an epoch
+                values = metrics.latest(step, epoch, args.out)
+                progress.update(len(images), d=values["discriminator_loss"], eg=values["encoder_generator_loss"])
                 run.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
+            else:
+                progress.update(len(images))
         progress.close()
 
-        summary = means.means()
+        summary = metrics.means(epoch, args.out)
         row = {**summary, "lr": lr, "images_per_s": progress.images_per_second}
         # The checkpoint first, then the epoch's row: a row is only written for an epoch that is safely on disk.
         run.save(

@@ -184,7 +184,7 @@ def train(args) -> None:
         progress = utils.Progress(
             total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
         )
-        means = utils.Means()
+        metrics = utils.StepMetrics(device)
         for _, (images, _, _) in zip(range(total), loader):
             if images.shape[-1] != args.image_size:
                 images = utils.downscale(images, args.image_size)
@@ -197,9 +197,7 @@ def train(args) -> None:
             penalty = gradient_penalty(critic, real, fake, mixing, weight=args.gp_lambda)
             critic_loss = penalty - wasserstein
             step += 1  # this critic step's number, as metrics.csv counts
-            values = utils.finite_means(
-                step, epoch, args.out, critic_loss=critic_loss, wasserstein=wasserstein, gradient_penalty=penalty
-            )
+            metrics.add(step, critic_loss=critic_loss, wasserstein=wasserstein, gradient_penalty=penalty)
 
             # The critic steps on its own parameters' gradients (the penalty's interpolates are inputs, not weights);
             # DistributedDataParallel does not fit a penalty that differentiates gradients: they are averaged here.
@@ -212,7 +210,7 @@ def train(args) -> None:
             if step % args.n_critic == 0:  # one generator step per --n-critic critic steps
                 with amp.autocast():
                     generator_loss = -critic(generator(generator.sample_latent(len(real), noise))).float().mean()
-                values.update(utils.finite_means(step, epoch, args.out, generator_loss=generator_loss))
+                metrics.add(step, generator_loss=generator_loss)
 
                 optimizers["generator"].zero_grad(set_to_none=True)
                 amp.scaler.scale(generator_loss).backward(inputs=generator_parameters)  # none left on the critic
@@ -221,9 +219,9 @@ def train(args) -> None:
                 amp.scaler.update()
                 generator_steps += 1
 
-            means.add(**values)
-            progress.update(len(images), W=values["wasserstein"], gp=values["gradient_penalty"])
-            if step % args.log_every == 0:
+            if step % args.log_every == 0:  # the only synchronisation with the device inside an epoch
+                values = metrics.latest(step, epoch, args.out)
+                progress.update(len(images), W=values["wasserstein"], gp=values["gradient_penalty"])
                 run.log(
                     epoch,
                     step,
@@ -232,9 +230,11 @@ def train(args) -> None:
                     lr=args.lr,
                     images_per_s=progress.images_per_second,
                 )
+            else:
+                progress.update(len(images))
         progress.close()
 
-        summary = means.means()
+        summary = metrics.means(epoch, args.out)
         row = {**summary, "generator_steps": generator_steps, "lr": args.lr, "images_per_s": progress.images_per_second}
         # The checkpoint first, then the epoch's row: a row is only written for an epoch that is safely on disk.
         run.save(
