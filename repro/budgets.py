@@ -38,6 +38,20 @@ BUDGETS = {
     # About 0.4 s per critic step of 64 images on 2 cores: 6 epochs (4,686 critic steps, 937 generator
     # steps) take about 35 minutes, the two full probe runs about 13.
     "cpu": Budget("cpu", 50_000, 6, 64, 36, None, None, "under an hour on a 2-core CPU"),
+    # One GPU session (issue 13): the full dataset and probe protocol; the GAN's length is planned from a measured
+    # throughput so that everything fits in about 9 minutes (bench/gpu_run.sh passes --gan-epochs). 64 epochs
+    # (10,000 generator steps) is the fallback when no plan is given.
+    "gpu": Budget(
+        "gpu",
+        50_000,
+        64,
+        64,
+        36,
+        None,
+        None,
+        "one short GPU session: as many generator steps as fit (bench/gpu_run.sh plans them)",
+        ("--lr", "3e-4", "--log-every", "500"),
+    ),
     # The paper: WGAN-GP's 200,000 generator iterations (1,280 epochs of 50,000 images at batch 64).
     "paper": Budget("paper", 50_000, 1280, 64, 36, None, None, "the paper's schedule; a GPU and about a day"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -52,7 +53,13 @@ def cli() -> None:
     type=click.Choice(list(BUDGETS)),
     default="cpu",
     show_default=True,
-    help="smoke: seconds (tests); cpu: under an hour on 2 cores; paper: the paper's schedule (GPU).",
+    help="smoke: seconds (tests); cpu: about an hour on 2 cores; gpu: one short GPU session; paper: the paper's "
+    "schedule (GPU).",
+)
+@click.option(
+    "--gan-epochs",
+    type=click.IntRange(min=1),
+    help="MonoGAN epochs instead of the budget's (bench/gpu_run.sh sets it from a measured throughput).",
 )
 @click.option("--ablation", is_flag=True, help="Also run the 8 augmentation combinations of the paper's Table 1.")
 @click.option(
@@ -71,15 +78,18 @@ def cli() -> None:
 @click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Only the steps, no progress bars.")
-def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_dir, seed, workers, device, quiet):
+def cifar(
+    cifar10, out, budget, gan_epochs, ablation, ablation_rows, cifar100, image, image_dir, seed, workers, device, quiet
+):
     """Image B -> 32 px dataset -> MonoGAN -> CIFAR-10 linear probes, against a random-init encoder.
 
     \b
     Examples:
       mono-repro cifar --cifar10 ../shared/datasets/cifar10 --out runs/repro-cpu
       mono-repro cifar --cifar10 data/cifar10 --budget paper --ablation --cifar100 data/cifar100 --out runs/repro
+      mono-repro cifar --cifar10 data/cifar10 --budget gpu --gan-epochs 200 --out runs/repro-gpu
     """
-    plan = BUDGETS[budget]
+    plan = BUDGETS[budget] if gan_epochs is None else dataclasses.replace(BUDGETS[budget], gan_epochs=gan_epochs)
     rows = [r.strip() for r in ablation_rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ABLATION]
     if unknown or not rows:
