@@ -89,6 +89,7 @@ def folder_manifest(manifest: dict, classes: list[str], checksums: dict | None =
     """The dataset's manifest, describing the folder instead of shards and .beton."""
     result = copy.deepcopy(manifest)
     result.pop("ffcv", None)
+    result.pop("timm", None)  # _info.json describes shards
     result["formats"] = ["folder"]
     result["folder"] = {"classes": classes, "files": "<class>/<index>.jpg, index as 9 digits"}
     if checksums is not None:

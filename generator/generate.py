@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import atomic, export, lock, manifest
+from . import atomic, card, export, lock, manifest
 from .config import DatasetConfig
 from .dataset_dir import STATE_DIR, DatasetDir
 from .digest import file_sha256
@@ -273,14 +273,14 @@ def _finalise(
         ffcv = export.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
     if existing is None:
         data = manifest.build(config, records, command, formats, ffcv)
-    else:  # keep the record of how the samples were made; add the new formats
+    else:  # keep the record of how the samples were made; add the new formats (and _info.json, if older)
         data = {k: v for k, v in existing.items() if k != "ffcv"}
         data.update(formats=list(formats), command=manifest.command_with_formats(existing["command"], formats))
         if ffcv is not None:
             data["ffcv"] = ffcv
+        data = manifest.with_timm(data)
     if data != existing:
-        atomic.write_text(out.card, manifest.card(data))
-        atomic.write_json(out.manifest, data)
+        card.write_manifest(out.root, data)
     if WEBDATASET not in formats:
         for j in range(total):
             out.shard(j).unlink(missing_ok=True)

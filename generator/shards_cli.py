@@ -191,9 +191,10 @@ def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
 
 
 def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
-    from . import atomic, lock
+    from . import lock
+    from .card import write_manifest
     from .export import write_beton
-    from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of
+    from .manifest import FFCV, WEBDATASET, command_with_formats, formats_of
     from .samples import iter_shards
 
     formats = formats_of(manifest)
@@ -205,8 +206,7 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
         record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
         formats = (WEBDATASET, FFCV)
         manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
-        atomic.write_text(out.card, card(manifest))
-        atomic.write_json(out.manifest, manifest)
+        write_manifest(root, manifest)
     return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
 
 

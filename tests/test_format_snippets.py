@@ -52,6 +52,11 @@ def test_plain_torchvision(workdir, monkeypatch):
     assert result["dataset"].classes == ["0-grace_hopper"] and len(result["dataset"]) == 300
 
 
+def test_timm(workdir, monkeypatch):
+    result = run("With timm", workdir, monkeypatch)
+    assert result["image"].size == (32, 32) and result["label"] == 0 and len(result["dataset"]) == 300
+
+
 def test_mono_reader(workdir, monkeypatch):
     result = run("With mono's reader", workdir, monkeypatch)
     assert result["dataset"].formats == ("ffcv", "webdataset") and len(result["loader"]) == 3

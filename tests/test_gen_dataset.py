@@ -235,7 +235,8 @@ def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
     )  # a group-shared dataset
     assert result.returncode == 0, result.stderr
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
-    assert set(modes) == {"manifest.json", "README.md", "train.beton", "train-000000.tar", "train-000001.tar"}
+    files = {"manifest.json", "README.md", "_info.json", "train.beton", "train-000000.tar", "train-000001.tar"}
+    assert set(modes) == files
     assert set(modes.values()) == {0o664}, modes
     result = run_tool(
         "mono.generator.shards_cli",
