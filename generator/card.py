@@ -1,9 +1,11 @@
-"""The files that tell other tools what a dataset is: the dataset card (README.md) and timm's `_info.json`. Both
-are functions of the manifest alone, so a copy made from the manifest writes them again identically.
+"""The files that tell other tools what a dataset is: the dataset card (README.md), whose front matter Hugging Face
+`datasets` and the Hub read, and timm's `_info.json`. Both are functions of the manifest alone, so a copy made
+from the manifest writes them again identically.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
@@ -12,9 +14,103 @@ from . import atomic
 from .dataset_dir import CARD, MANIFEST, TIMM_INFO
 from .manifest import FFCV, WEBDATASET, formats_of, timm_info, with_timm
 
+# A sample's `.json` member as shardwriter._JSON writes it, with the types Hugging Face `datasets` reads it into.
+_FLOAT = "float64"
+SAMPLE_FIELDS = {
+    "index": "int64",
+    "source": "int64",
+    "source_name": "string",
+    "angle": _FLOAT,
+    "crop": {"cx": _FLOAT, "cy": _FLOAT, "w": _FLOAT, "h": _FLOAT},
+    "area": _FLOAT,
+    "aspect": _FLOAT,
+    "flip": "bool",
+    "brightness": _FLOAT,
+    "contrast": _FLOAT,
+    "saturation": _FLOAT,
+    "hue": _FLOAT,
+    "order": "string",  # since mono-gen/2 (torchvision's colour jitter)
+}
+
+
+def sample_fields(manifest: dict) -> dict:
+    """The fields of the samples' JSON in this dataset (datasets of mono-gen/1 have no `order`)."""
+    if manifest["config"]["algorithm"] == "mono-gen/1":
+        return {k: v for k, v in SAMPLE_FIELDS.items() if k != "order"}
+    return dict(SAMPLE_FIELDS)
+
+
+def class_names(manifest: dict) -> list[str]:
+    """The label names: the source images' names, made unique (a class label needs distinct names)."""
+    names, seen = [], set()
+    for source in manifest["sources"]:
+        name = source["name"]
+        if name in seen:
+            name = f"{name} ({source['index']})"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar: JSON's string syntax, ASCII only, is one."""
+    return json.dumps(text)
+
+
+def yaml_features(fields: dict, indent: str) -> list[str]:
+    """A `datasets` feature list in the YAML of a dataset card: `- name: …` with `dtype` or `struct`."""
+    lines = []
+    for name, kind in fields.items():
+        lines.append(f"{indent}- name: {name}")
+        if isinstance(kind, dict):
+            lines.append(f"{indent}  struct:")
+            lines += yaml_features(kind, indent + "  ")
+        elif isinstance(kind, list):  # a class label: its names
+            lines += [f"{indent}  dtype:", f"{indent}    class_label:", f"{indent}      names:"]
+            lines += [f"{indent}        '{i}': {_q(n)}" for i, n in enumerate(kind)]
+        else:
+            lines.append(f"{indent}  dtype: {kind}")
+    return lines
+
+
+def front_matter(manifest: dict) -> str:
+    """The card's YAML header for Hugging Face: the shards as the train split of a WebDataset, `cls` a class
+    label named after the source images, `json` the augmentation parameters; so `load_dataset(DIR)` (or of
+    an uploaded copy) gives named classes. Empty without shards: `datasets` cannot read a .beton."""
+    if WEBDATASET not in formats_of(manifest):
+        return ""
+    size = sum(s["bytes"] for s in manifest["shards"])
+    features = {"jpg": "image", "cls": class_names(manifest), "json": sample_fields(manifest), "__key__": "string"}
+    title = f"Single-image dataset: {manifest['num_samples']:,} samples of {manifest['image_size']} px"
+    lines = [
+        "---",
+        f"pretty_name: {_q(title)}",
+        "tags:",
+        "- webdataset",
+        "- single-image",
+        "- self-supervised-learning",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        f"    path: {_q('train-*.tar')}",
+        "dataset_info:",
+        "  features:",
+        *yaml_features(features, "  "),
+        "  splits:",
+        "  - name: train",
+        f"    num_bytes: {size}",
+        f"    num_examples: {manifest['num_samples']}",
+        f"  download_size: {size}",
+        f"  dataset_size: {size}",
+        "---",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
 
 def card(manifest: dict, root: str | os.PathLike) -> str:
-    """The dataset card: what it is, how it was made, how to load it, checksums. `root` is where
+    """The dataset card: front matter, what it is, how it was made, how to load it, checksums. `root` is where
     the dataset is, for timm's command line."""
     cfg = manifest["config"]
     proto = cfg["protocol"]
@@ -35,12 +131,13 @@ def card(manifest: dict, root: str | os.PathLike) -> str:
         for part in (
             _load_webdataset(manifest) if WEBDATASET in formats else "",
             _load_timm(manifest, root) if WEBDATASET in formats and "timm" in manifest else "",
+            _load_huggingface(manifest) if WEBDATASET in formats else "",
             _load_ffcv(manifest) if FFCV in formats else "",
         )
         if part
     )
     title = f"Single-image dataset: {manifest['num_samples']:,} samples of {out['size']}×{out['size']} px"
-    return f"""# {title}
+    return f"""{front_matter(manifest)}# {title}
 
 Generated by mono-gen {manifest["generator"]["version"]} from {what}, with the augmentation protocol of
 Asano, Rupprecht & Vedaldi, *A critical analysis of self-supervision, or what we can learn from a single
@@ -131,6 +228,18 @@ pytorch-image-models (there is no validation split: `--val-split ''`):
 timm deals the {count:,} shards out to processes × `--workers`: keep that product a divisor of {count:,}
 (with `torchrun --nproc-per-node P`, at most {count:,}/P workers each), or some workers get no shard and the
 epoch covers only part of the data."""
+
+
+def _load_huggingface(manifest: dict) -> str:
+    return """Hugging Face `datasets` reads this card's front matter: `cls` is a class label named after the source
+images, `json` the augmentation parameters.
+
+```python
+from datasets import load_dataset
+
+dataset = load_dataset(".", split="train")  # or the name of an uploaded copy on the Hub
+names = dataset.features["cls"].names  # the source images, by label
+```"""
 
 
 def _load_ffcv(manifest: dict) -> str:

@@ -7,8 +7,10 @@ import json
 import shlex
 
 import pytest
+import webdataset as wds
 
 from helpers import mono_gen, run_tool
+from mono.generator.card import SAMPLE_FIELDS
 
 SAMPLES, SHARD_SIZE = 96, 24  # 4 shards
 
@@ -66,3 +68,16 @@ def test_verify_covers_timms_info(three, tmp_path):
     (copy / "_info.json").unlink()
     result = run_tool("mono.generator.shards_cli", "verify", "-q", copy)
     assert result.returncode == 1 and "_info.json: missing" in result.stderr
+
+
+def test_huggingface_reads_named_classes_and_the_parameters(three, huggingface):
+    dataset = huggingface.load_dataset(str(three), split="train")
+    names = [s["name"] for s in manifest_of(three)["sources"]]
+    assert dataset.features["cls"] == huggingface.ClassLabel(names=names)
+    assert list(dataset["cls"]) == [i % 3 for i in range(SAMPLES)]
+    assert list(dataset["__key__"]) == [f"{i:09d}" for i in range(SAMPLES)]
+    shards = wds.WebDataset(str(three / "train-{000000..000003}.tar"), shardshuffle=False).to_tuple("json")
+    params = [json.loads(raw) for (raw,) in shards]
+    assert [list(p) for p in params] == [list(SAMPLE_FIELDS)] * SAMPLES  # the fields the card declares
+    assert list(dataset["json"]) == params
+    assert dataset[0]["jpg"].size == (32, 32)

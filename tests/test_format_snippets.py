@@ -57,6 +57,13 @@ def test_timm(workdir, monkeypatch):
     assert result["image"].size == (32, 32) and result["label"] == 0 and len(result["dataset"]) == 300
 
 
+def test_huggingface(workdir, monkeypatch, huggingface):
+    result = run("With Hugging Face datasets", workdir, monkeypatch)
+    assert result["names"] == ["grace_hopper.jpg"] and result["sample"]["cls"] == 0
+    assert result["sample"]["__key__"] == "000000000" and result["sample"]["jpg"].size == (32, 32)
+    assert result["sample"]["json"]["index"] == 0 and len(result["dataset"]) == 300
+
+
 def test_mono_reader(workdir, monkeypatch):
     result = run("With mono's reader", workdir, monkeypatch)
     assert result["dataset"].formats == ("ffcv", "webdataset") and len(result["loader"]) == 3
