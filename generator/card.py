@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from . import atomic
-from .dataset_dir import CARD, MANIFEST, TIMM_INFO
+from .dataset_dir import CARD, MANIFEST, METADATA, TIMM_INFO
 from .manifest import FFCV, WEBDATASET, formats_of, timm_info, with_timm
 
 # A sample's `.json` member as shardwriter._JSON writes it, with the types Hugging Face `datasets` reads it into.
@@ -256,6 +256,44 @@ loader = Loader("{name}", batch_size=256, order=OrderOption.RANDOM,
 for images, labels in loader:  # uint8 (B, S, S, 3), int64 (B, 1), as numpy arrays
     ...
 ```"""
+
+
+def folder_card(manifest: dict, with_params: bool) -> str:
+    """An exported folder's card: front matter for Hugging Face's imagefolder (the images and metadata.jsonl, with
+    `label` a class label named after the source images, which its own inference would make a plain int or,
+    for a single class folder, leave out), then what the folder is and how to read it."""
+    folder = manifest["folder"]
+    prefix = f"{folder['split']}/" if "split" in folder else ""
+    features = {"image": "image", "label": class_names(manifest)}
+    if with_params:
+        features.update(sample_fields(manifest))
+    size = manifest["image_size"]
+    lines = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        f"    path: [{_q(prefix + '*/*.jpg')}, {_q(prefix + METADATA)}]",
+        "  features:",  # imagefolder takes the features of the config, not those of dataset_info
+        *yaml_features(features, "  "),
+        "---",
+        "",
+    ]
+    return (
+        "\n".join(lines)
+        + f"""
+# Exported folder: {manifest["num_samples"]:,} samples of {size}×{size} px, {len(folder["classes"])} classes
+
+The JPEG bytes of a dataset made by `{manifest["command"]}`, one file per sample:
+`{prefix}<label>-<source>/<index>.jpg`, the class folders sorting in label order. `{prefix}{METADATA}` gives each
+file's label and augmentation parameters.
+
+- torchvision: `datasets.ImageFolder("{prefix or "."}")`
+- Hugging Face: `load_dataset(".", split="train")`: `image`, `label` named after the source images, the parameters
+- `sha256sum -c SHA256SUMS` or `mono-shards verify .` checks every image
+"""
+    )
 
 
 def write_manifest(root: str | os.PathLike, manifest: dict) -> dict:

@@ -101,6 +101,27 @@ class DatasetConfig:
     def sha256(self) -> str:
         return config_sha256(self.to_dict())
 
+    @classmethod
+    def from_dict(cls, config: dict, sources: tuple[SourceImage, ...] | None = None) -> DatasetConfig:
+        """The configuration a manifest's `config` describes (the inverse of `to_dict`). `sources` are the images
+        found for it; without them, stand-ins that know only their names and sizes (enough to draw the
+        parameters, not to render pixels). ValueError if this version of mono-gen makes other bytes for it."""
+        if config["algorithm"] != ALGORITHM:
+            raise ValueError(f"it was made by the algorithm {config['algorithm']}; this mono-gen makes {ALGORITHM}")
+        protocol = dict(config["protocol"])
+        protocol["augment"] = tuple(protocol["augment"])
+        if sources is None:
+            sources = tuple(
+                SourceImage(s["name"], "", s["sha256"], s["width"], s["height"], "manifest") for s in config["sources"]
+            )
+        try:
+            result = cls(Augmentation(**protocol), OutputSpec(**config["output"]), tuple(sources))
+        except TypeError as exc:  # a field this version does not know
+            raise ValueError(f"its configuration is not one this mono-gen knows ({exc})") from None
+        if result.sha256() != config_sha256(config):
+            raise ValueError("its configuration does not round-trip through this mono-gen")
+        return result
+
     @property
     def sizes(self) -> np.ndarray:
         return np.array([[s.width, s.height] for s in self.sources], np.float64)

@@ -207,8 +207,12 @@ def malformed(manifest: dict) -> str | None:
     if "timm" in manifest:  # datasets made before _info.json have none
         schema["timm"] = _FILE
     problem = _mismatch(manifest, schema, "")
-    if problem is None and FOLDER in formats and "checksums" in manifest["folder"]:  # exports since SHA256SUMS
-        problem = _mismatch(manifest["folder"]["checksums"], _FILE, "folder.checksums.")
+    if problem is None and FOLDER in formats:  # exports since SHA256SUMS, metadata.jsonl, --layout train
+        optional = {"checksums": _FILE, "metadata": _FILE, "split": _NAME}
+        present = [key for key in optional if key in manifest["folder"]]
+        problem = next(
+            filter(None, (_mismatch(manifest["folder"][k], optional[k], f"folder.{k}.") for k in present)), None
+        )
     return problem
 
 

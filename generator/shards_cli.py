@@ -151,14 +151,28 @@ def preview(dataset, output, count, columns, start, tile):
     help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.",
 )
 @click.argument("dest", required=False)
+@click.option(
+    "--layout",
+    type=click.Choice(["flat", "train"]),
+    default="flat",
+    show_default=True,
+    help="--to folder: DEST/<class>/…, or DEST/train/<class>/… for torchvision's reference scripts.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def export(dataset, target, dest, quiet):
+def export(dataset, target, dest, layout, quiet):
     """Copy a dataset's JPEG bytes, unchanged, into another layout.
 
     \b
     --to folder DEST   an ImageFolder tree for code that reads a folder (torchvision's ImageFolder,
-                       the original DeepCluster); class folders sort in label order
+                       the original DeepCluster); class folders sort in label order; metadata.jsonl
+                       and the card's front matter make it a Hugging Face imagefolder with named classes
     --to ffcv          train.beton inside the dataset, from its shards, recorded in its manifest
+
+    \b
+    Examples:
+      mono-shards export shards/demo --to folder ~/data/demo-folder
+      mono-shards export shards/demo --to folder ~/data/demo-tv --layout train   # ~/data/demo-tv/train/<class>/
+      mono-shards export shards/demo --to ffcv
     """
     from .manifest import load
 
@@ -168,9 +182,11 @@ def export(dataset, target, dest, quiet):
         raise UserError("--to folder needs a destination: mono-shards export DATASET --to folder DEST")
     if target == "ffcv" and dest:
         raise UserError("--to ffcv writes train.beton inside the dataset and takes no destination")
+    if target == "ffcv" and layout != "flat":
+        raise UserError("--layout is for --to folder")
     try:
         if target == "folder":
-            message = _export_folder(root, manifest, Path(dest).expanduser(), quiet)
+            message = _export_folder(root, manifest, Path(dest).expanduser(), layout, quiet)
         else:
             message = _export_ffcv(root, manifest, quiet)
     except OSError as exc:  # a full disk, a read-only destination: nothing partial is left behind
@@ -179,14 +195,14 @@ def export(dataset, target, dest, quiet):
         click.echo(f"mono-shards: {message}", err=True)
 
 
-def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
+def _export_folder(root: Path, manifest: dict, dest: Path, layout: str, quiet: bool) -> str:
     from .export import export_folder
     from .manifest import FFCV, WEBDATASET, formats_of
-    from .samples import iter_images
+    from .samples import iter_with_params
 
     if not {WEBDATASET, FFCV} & set(formats_of(manifest)):
         raise UserError(f"{root}: holds neither shards nor a .beton to export from")
-    export_folder(iter_images(root), manifest, dest, progress=not quiet)
+    export_folder(iter_with_params(root), manifest, dest, layout, progress=not quiet)
     return f"wrote {manifest['num_samples']:,} samples to {dest}"
 
 

@@ -152,15 +152,19 @@ def _verify_file(root: Path, entry: dict, on_bytes, report: Report) -> None:
 def _verify_folder(root: Path, manifest: dict, report: Report) -> None:
     """Every sample's file, and nothing else, is there; and, in exports that have SHA256SUMS (its own digest
     in the manifest), every file's content is the one exported."""
-    classes = manifest["folder"]["classes"]
+    folder = manifest["folder"]
+    classes = folder["classes"]
     n = len(classes)
-    expected = {f"{classes[i % n]}/{sample_key(i)}.jpg" for i in range(manifest["num_samples"])}
-    found = {str(p.relative_to(root)) for p in Path(root).glob("*/*") if p.is_file()}
+    prefix = f"{folder['split']}/" if "split" in folder else ""  # --layout train: DEST/train/<class>/…
+    expected = {f"{prefix}{classes[i % n]}/{sample_key(i)}.jpg" for i in range(manifest["num_samples"])}
+    found = {str(p.relative_to(root)) for p in Path(root).glob(f"{prefix}*/*") if p.is_file()}
     missing, extra = sorted(expected - found), sorted(found - expected)
     report.problems += [f"{name}: missing" for name in missing[:20]]
     report.problems += [f"{name}: not part of the dataset" for name in extra[:20]]
     report.samples = len(expected & found)
-    record = manifest["folder"].get("checksums")
+    if "metadata" in folder:
+        _verify_file(Path(root) / prefix, folder["metadata"], lambda n: None, report)
+    record = folder.get("checksums")
     if record is not None:
         report.problems += _check_folder_content(Path(root), record, expected & found, report)
 

@@ -11,6 +11,7 @@ import webdataset as wds
 
 from helpers import mono_gen, run_tool
 from mono.generator.card import SAMPLE_FIELDS
+from mono.generator.shards_cli import main as mono_shards
 
 SAMPLES, SHARD_SIZE = 96, 24  # 4 shards
 
@@ -81,3 +82,15 @@ def test_huggingface_reads_named_classes_and_the_parameters(three, huggingface):
     assert [list(p) for p in params] == [list(SAMPLE_FIELDS)] * SAMPLES  # the fields the card declares
     assert list(dataset["json"]) == params
     assert dataset[0]["jpg"].size == (32, 32)
+
+
+@pytest.mark.parametrize("layout", ["flat", "train"])
+def test_huggingface_reads_an_exported_folder_with_named_classes(three, huggingface, tmp_path, layout):
+    dest = tmp_path / "folder"
+    mono_shards(["export", str(three), "--to", "folder", str(dest), "--layout", layout, "-q"])
+    dataset = huggingface.load_dataset(str(dest), split="train")
+    names = [s["name"] for s in manifest_of(three)["sources"]]
+    assert dataset.features["label"] == huggingface.ClassLabel(names=names)
+    assert sorted(dataset["index"]) == list(range(SAMPLES))
+    assert all(label == index % 3 for label, index in zip(dataset["label"], dataset["index"]))
+    assert set(dataset.column_names) == {"image", "label", *SAMPLE_FIELDS}

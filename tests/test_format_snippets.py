@@ -62,6 +62,8 @@ def test_huggingface(workdir, monkeypatch, huggingface):
     assert result["names"] == ["grace_hopper.jpg"] and result["sample"]["cls"] == 0
     assert result["sample"]["__key__"] == "000000000" and result["sample"]["jpg"].size == (32, 32)
     assert result["sample"]["json"]["index"] == 0 and len(result["dataset"]) == 300
+    assert result["folder"].features["label"].names == ["grace_hopper.jpg"] and result["row"]["label"] == 0
+    assert result["row"]["image"].size == (32, 32) and len(result["folder"]) == 300
 
 
 def test_mono_reader(workdir, monkeypatch):
