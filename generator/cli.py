@@ -11,7 +11,7 @@ import click
 from . import __version__
 from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
 from .cli_errors import run_cli
-from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit
+from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit, default_shard_size
 from .dataset_dir import BETON
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS
@@ -88,7 +88,11 @@ def _default_workers() -> int:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quality", type=int, default=90, show_default=True, help="JPEG quality.")
-@click.option("--shard-size", type=int, help="Samples per shard (default: 5,000 for imagenet, 1,000 for cifar).")
+@click.option(
+    "--shard-size",
+    type=int,
+    help="Samples per shard (default: about 5,000 for imagenet, 1,000 for cifar, making a multiple of 64 shards).",
+)
 @click.option(
     "--format",
     "output_format",
@@ -162,12 +166,14 @@ def mono_gen(**opts):
             flip_prob=opts["flip_prob"],
             colour=opts["colour"],
         )
+        samples = opts["samples"] if opts["samples"] is not None else preset["samples"]
+        default_size = default_shard_size(samples, preset["shard_size"]) if samples > 0 else preset["shard_size"]
         output = OutputSpec(
-            samples=opts["samples"] if opts["samples"] is not None else preset["samples"],
+            samples=samples,
             size=opts["size"] if opts["size"] is not None else preset["size"],
             seed=opts["seed"],
             quality=opts["quality"],
-            shard_size=opts["shard_size"] if opts["shard_size"] is not None else preset["shard_size"],
+            shard_size=opts["shard_size"] if opts["shard_size"] is not None else default_size,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -200,7 +206,7 @@ def mono_gen(**opts):
     outcome = generate(
         config,
         root,
-        command=canonical_command(opts),
+        command=canonical_command(opts, output),
         formats=OUTPUT_FORMATS[opts["output_format"]],
         shards=range(*shard_range) if shard_range else None,
         workers=opts["workers"],
@@ -230,16 +236,18 @@ def mono_gen(**opts):
         )
 
 
-def canonical_command(opts: dict) -> str:
-    """The command that reproduces the dataset: every option that matters, none that does not."""
+def canonical_command(opts: dict, output: OutputSpec) -> str:
+    """The command that reproduces the dataset: every option that matters, none that does not. The shard size is
+    always given: its default may change between versions, and it is part of the configuration."""
     words = ["mono-gen"]
     for name in ("image", "source", "n"):
         if opts[name] is not None:
             words += [f"--{name}", str(opts[name])]
     words += ["--preset", opts["preset"]]
-    for name in ("samples", "size", "shard_size"):
+    for name in ("samples", "size"):
         if opts[name] is not None:
             words += [f"--{name.replace('_', '-')}", str(opts[name])]
+    words += ["--shard-size", str(output.shard_size)]
     if opts["augment"] != "all":
         words += ["--augment", opts["augment"]]
     words += ["--seed", str(opts["seed"])]

@@ -105,6 +105,10 @@ def info(dataset, as_json):
         f"made with    mono-gen {manifest['generator']['version']}: {manifest['command']}",
         f"config hash  {manifest['config_sha256']}",
     ]
+    if "webdataset" in formats:
+        count = len(manifest["shards"])
+        even = ", ".join(str(n) for n in range(1, min(count, 64) + 1) if count % n == 0)
+        lines.insert(-2, f"readers      ranks × workers that split the {count:,} shards evenly: {even}")
     if "ffcv" in formats:
         lines.insert(-2, f"ffcv         {manifest['ffcv']['name']}, {manifest['ffcv']['bytes'] / 1e6:,.1f} MB")
     if "folder" in formats:
