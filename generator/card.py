@@ -130,6 +130,7 @@ def card(manifest: dict, root: str | os.PathLike) -> str:
         part
         for part in (
             _load_webdataset(manifest) if WEBDATASET in formats else "",
+            _load_ddp(manifest) if WEBDATASET in formats else "",
             _load_timm(manifest, root) if WEBDATASET in formats and "timm" in manifest else "",
             _load_huggingface(manifest) if WEBDATASET in formats else "",
             _load_ffcv(manifest) if FFCV in formats else "",
@@ -197,6 +198,40 @@ def _workers(count: int) -> int:
     return max(w for w in range(1, 9) if count % w == 0)
 
 
+def _load_ddp(manifest: dict) -> str:
+    count = len(manifest["shards"])
+    return f"""Under DDP (torchrun), each rank reads its own shards (`split_by_node`), its DataLoader workers split
+those, and `with_epoch` makes an epoch exactly the rank's samples, each once. Ranks × workers should divide
+the {count:,} shards: a worker without a shard stops webdataset with `No samples found`.
+
+```python
+import json
+import warnings
+
+import torch.distributed as dist
+import webdataset as wds
+
+batch_size = 256
+records = json.load(open("manifest.json"))["shards"]
+rank, world_size = dist.get_rank(), dist.get_world_size()  # after dist.init_process_group()
+num_workers = max((w for w in range(1, 9) if len(records) % (world_size * w) == 0), default=1)
+if len(records) % (world_size * num_workers):
+    warnings.warn(f"{{len(records)}} shards do not split evenly over {{world_size}} ranks × {{num_workers}} workers")
+mine = records[rank::world_size]  # split_by_node's share, which split_by_worker deals out to the workers
+batches = sum(-(-sum(r["count"] for r in mine[w::num_workers]) // batch_size) for w in range(num_workers))
+dataset = (
+    wds.WebDataset([r["name"] for r in records], shardshuffle=False, nodesplitter=wds.split_by_node)
+    .decode("torchrgb8")
+    .to_tuple("jpg", "cls")
+)
+loader = wds.WebLoader(dataset, batch_size=batch_size, num_workers=num_workers).with_epoch(batches)
+for images, labels in loader:  # uint8 (B, 3, S, S), int64 (B,)
+    ...
+```
+
+For training, where every rank must take as many steps, give all ranks the smallest rank's `batches`."""
+
+
 def _load_timm(manifest: dict, root) -> str:
     count = len(manifest["shards"])
     workers = _workers(count)
@@ -245,13 +280,13 @@ names = dataset.features["cls"].names  # the source images, by label
 def _load_ffcv(manifest: dict) -> str:
     name = manifest["ffcv"]["name"]
     return f"""FFCV: `{name}`, fields `image` (the JPEG bytes of the shards, unchanged) and `label`; sample i of the
-file is sample i of the shards. With plain ffcv:
+file is sample i of the shards. With plain ffcv (`drop_last=False`: every sample, the last batch smaller):
 
 ```python
 from ffcv.fields.decoders import IntDecoder, SimpleRGBImageDecoder
 from ffcv.loader import Loader, OrderOption
 
-loader = Loader("{name}", batch_size=256, order=OrderOption.RANDOM,
+loader = Loader("{name}", batch_size=256, order=OrderOption.RANDOM, drop_last=False,
                 pipelines={{"image": [SimpleRGBImageDecoder()], "label": [IntDecoder()]}})
 for images, labels in loader:  # uint8 (B, S, S, 3), int64 (B, 1), as numpy arrays
     ...
