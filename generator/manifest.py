@@ -128,20 +128,29 @@ def with_timm(manifest: dict) -> dict:
 def load(root: Path) -> dict:
     path = Path(root) / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{root}: no {MANIFEST}; not a mono dataset (or generation has not finished)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: unreadable manifest ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc.strerror or exc})") from None
+    return parse(raw, path)
+
+
+def parse(raw: bytes, where) -> dict:
+    """A manifest from its bytes, checked as readers need it (UserError naming `where` otherwise)."""
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{where}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UserError(f"{path}: not a mono dataset manifest")
+        raise UserError(f"{where}: not a mono dataset manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(
-            f"{path}: manifest format version {manifest.get('format_version')} is not supported by this mono-gen"
+            f"{where}: manifest format version {manifest.get('format_version')} is not supported by this mono-gen"
         )
     problem = malformed(manifest)
     if problem:
-        raise UserError(f"{path}: malformed manifest: {problem}")
+        raise UserError(f"{where}: malformed manifest: {problem}")
     return manifest
 
 

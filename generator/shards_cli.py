@@ -33,6 +33,7 @@ def mono_shards():
       mono-shards preview shards/demo -o grid.png --count 64
       mono-shards export shards/demo --to folder ~/data/demo-folder
       mono-shards export shards/demo --to ffcv
+      mono-shards pull https://host/datasets/demo/ ~/data/demo
     """
 
 
@@ -228,6 +229,50 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
         manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
         write_manifest(root, manifest)
     return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
+
+
+@mono_shards.command()
+@click.argument("url")
+@click.argument("dest")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def pull(url, dest, quiet):
+    """Download a dataset directory published over HTTP(S) into DEST, and verify it.
+
+    \b
+    URL is the directory that holds manifest.json (or the manifest's own URL). The manifest is
+    fetched first and must list plain file names only; each file it lists is then downloaded next
+    to it, checked against the manifest's size and SHA-256 and renamed into place, and the copy is
+    verified as `mono-shards verify` does. An interrupted pull resumes where it stopped when run
+    again (HTTP Range requests); files already in DEST with the right bytes are kept. DEST must
+    be new, empty, or an earlier pull of the same dataset.
+
+    \b
+    Examples:
+      mono-shards pull https://host/datasets/demo/ ~/data/demo
+      mono-shards pull https://host/datasets/demo/manifest.json ~/data/demo -q
+    """
+    from tqdm import tqdm
+
+    from .pull import pull as run_pull
+    from .verify import verified_bytes
+    from .verify import verify as run_verify
+
+    target = Path(dest).expanduser()
+    downloaded = run_pull(url, target, progress=not quiet)
+    manifest_total = verified_bytes(json.loads((target / "manifest.json").read_bytes()))
+    with tqdm(total=manifest_total, unit="B", unit_scale=True, disable=quiet, dynamic_ncols=True, desc="verify") as bar:
+        report = run_verify(target, on_bytes=bar.update)
+    if not report.ok:  # every file had the manifest's SHA-256: the published dataset itself is inconsistent
+        raise UserError(
+            f"{target}: the pulled copy fails verification, {len(report.problems)} problem(s), first: "
+            f"{report.problems[0]}; check it with mono-shards verify"
+        )
+    if not quiet:
+        click.echo(
+            f"mono-shards: {target}: {report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified "
+            f"({downloaded / 1e6:,.1f} MB downloaded)",
+            err=True,
+        )
 
 
 def main(args=None) -> None:
