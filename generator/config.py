@@ -37,6 +37,8 @@ def default_shard_size(samples: int, target: int) -> int:
     64 shards, which 1, 2, 4, … 64 readers (DDP ranks × DataLoader workers, each reading whole shards) split
     evenly. The count is the multiple of 64 nearest d/target that shards of ⌈d/count⌉ samples make exactly (any
     count k is possible once d ≥ k(k − 1)); when none is (a few thousand samples or fewer), `target`."""
+    if samples > MAX_SAMPLES:
+        return target  # OutputSpec refuses it in one line; a search over its counts would exhaust memory
     best = max(1, round(samples / (SHARD_MULTIPLE * target)))
     for m in sorted(range(1, 2 * best + 1), key=lambda m: (abs(m - best), m)):
         size = -(-samples // (m * SHARD_MULTIPLE))
