@@ -28,6 +28,7 @@ Examples:
   mono-gen --image A --out /shared/a --shards 0:64        # one machine's part of a split run
   mono-gen --image A --format both --out shards/ameyoko   # shards and train.beton (FFCV); adds the .beton
                                                           # to a dataset made before
+  mono-gen --from-manifest https://host/demo/ --image-dir ~/images --out shards/demo   # the same bytes again
 
 The paper's images A, B, C are looked up in --image-dir, $MONO_IMAGE_DIR, then the user cache
 (~/.cache/mono/images), and downloaded there when missing and the network is reachable.
@@ -138,6 +139,14 @@ def _default_workers() -> int:
 @click.option(
     "--cache-mb", type=int, default=2048, show_default=True, help="Memory per worker for decoded source images."
 )
+@click.option(
+    "--from-manifest",
+    "from_manifest",
+    metavar="PATH|URL",
+    help="Regenerate the dataset a manifest describes (a dataset directory, its manifest.json, or their URL): "
+    "its configuration, with the source images found by SHA-256 in --image-dir or --source; reports whether the "
+    "bytes match the recorded SHA-256 (exit 1 if not).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output directory (created).")
 @click.version_option(__version__, prog_name="mono-gen")
@@ -149,9 +158,11 @@ def mono_gen(**opts):
     rotation before cropping, random crops, flips and colour jitter. The same command and seed give
     the same bytes whatever --workers is; an interrupted run resumes when run again.
     """
-    from .generate import generate
     from .sources import resolve
 
+    if opts["from_manifest"] is not None:
+        _regenerate(opts)
+        return
     preset = PRESETS[opts["preset"]]
     try:
         augmentation = Augmentation(
@@ -181,7 +192,7 @@ def mono_gen(**opts):
         raise UserError(f"--workers must be at least 1, got {opts['workers']}")
     if opts["max_pixels"] < 1 or opts["cache_mb"] < 1:
         raise UserError("--max-pixels and --cache-mb must be positive")
-    shard_range = _shard_range(opts["shard_range"])
+    _shard_range(opts["shard_range"])  # a mistake in it is reported before the sources are read
 
     sources = resolve(opts["image"], opts["image_dir"], opts["n"], opts["source"], opts["seed"], opts["max_pixels"])
     if len(sources) > output.samples:
@@ -191,6 +202,57 @@ def mono_gen(**opts):
     check_sources_fit(augmentation, tuple(sources))
     config = DatasetConfig(augmentation, output, tuple(sources))
 
+    _generate(config, opts, canonical_command(opts, output), OUTPUT_FORMATS[opts["output_format"]])
+
+
+# Options that fix the bytes, which --from-manifest takes from the manifest instead.
+CONFIG_OPTIONS = (
+    "image", "n", "preset", "samples", "size", "augment", "seed", "quality", "shard_size", "output_format", "beta",
+    "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour",
+)  # fmt: skip
+
+
+def _regenerate(opts: dict) -> None:
+    """--from-manifest: the recorded configuration, the sources found by hash, then the bytes compared."""
+    from . import manifest as manifest_mod
+    from . import regenerate
+
+    context = click.get_current_context()
+    given = [n for n in CONFIG_OPTIONS if context.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
+    if given:
+        flag = "--format" if given[0] == "output_format" else f"--{given[0].replace('_', '-')}"
+        raise UserError(f"{flag} comes from the manifest with --from-manifest; leave it out")
+    if opts["workers"] < 1:
+        raise UserError(f"--workers must be at least 1, got {opts['workers']}")
+    if opts["max_pixels"] < 1 or opts["cache_mb"] < 1:
+        raise UserError("--max-pixels and --cache-mb must be positive")
+    _shard_range(opts["shard_range"])
+    recorded, where = regenerate.load(opts["from_manifest"])
+    sources = regenerate.find_sources(recorded, opts["image_dir"], opts["source"], opts["max_pixels"])
+    config = regenerate.config_of(recorded, sources, where)
+    formats = manifest_mod.formats_of(recorded)
+    outcome = _generate(config, opts, regenerate.command_for(recorded, opts["out"]), formats)
+    if not outcome.complete:
+        return
+    root = Path(opts["out"]).expanduser()
+    differing = regenerate.differences(recorded, manifest_mod.load(root))
+    total = len(manifest_mod.data_files(recorded))
+    if differing:
+        click.echo(
+            f"mono-gen: {root}: {len(differing)} of {total} files differ from the SHA-256 {where} records "
+            f"(first: {differing[0]}); library versions that changed: {regenerate.version_changes(recorded)}",
+            err=True,
+        )
+        raise SystemExit(1)
+    if not opts["quiet"]:
+        click.echo(f"mono-gen: {root}: all {total} files have the SHA-256 {where} records", err=True)
+
+
+def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[str, ...]):
+    from .generate import generate
+
+    output, sources = config.output, config.sources
+    shard_range = _shard_range(opts["shard_range"])
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
 
@@ -206,8 +268,8 @@ def mono_gen(**opts):
     outcome = generate(
         config,
         root,
-        command=canonical_command(opts, output),
-        formats=OUTPUT_FORMATS[opts["output_format"]],
+        command=command,
+        formats=formats,
         shards=range(*shard_range) if shard_range else None,
         workers=opts["workers"],
         progress=not quiet,
@@ -215,7 +277,7 @@ def mono_gen(**opts):
         on_start=announce,
     )
     if quiet:
-        return
+        return outcome
     if outcome.complete:
         rate = ""
         if outcome.generated == outcome.total and outcome.seconds > 0:
@@ -234,6 +296,7 @@ def mono_gen(**opts):
             "ranges (or run the same command without --shards) to finish the dataset",
             err=True,
         )
+    return outcome
 
 
 def canonical_command(opts: dict, output: OutputSpec) -> str:

@@ -41,6 +41,14 @@ def formats_of(manifest: dict) -> tuple[str, ...]:
     return tuple(manifest.get("formats", (WEBDATASET,)))
 
 
+def data_files(manifest: dict) -> list[dict]:
+    """The records (`name`, `bytes`, `sha256`) of the files the manifest pins: shards, `_info.json`, `.beton`."""
+    formats = formats_of(manifest)
+    files = list(manifest["shards"]) if WEBDATASET in formats else []
+    files += [manifest["timm"]] if WEBDATASET in formats and "timm" in manifest else []
+    return files + ([manifest["ffcv"]] if FFCV in formats else [])
+
+
 def command_with_formats(command: str, formats) -> str:
     """The command with the --format option that makes `formats` (webdataset is the default)."""
     words = shlex.split(command)

@@ -25,7 +25,7 @@ from . import __version__, atomic, lock
 from . import manifest as manifest_mod
 from .dataset_dir import BETON, MANIFEST
 from .errors import UserError
-from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
+from .manifest import FFCV, FOLDER, data_files, formats_of
 
 STAGING = ".mono-pull"  # DEST/.mono-pull/: the manifest being pulled and the partial downloads
 TIMEOUT_S = 60
@@ -59,14 +59,6 @@ def fetch_manifest(url: str) -> dict:
     return manifest_mod.parse(raw, where)
 
 
-def files_of(manifest: dict) -> list[dict]:
-    """The records (`name`, `bytes`, `sha256`) of the files a pulled copy holds."""
-    formats = formats_of(manifest)
-    files = list(manifest["shards"]) if WEBDATASET in formats else []
-    files += [manifest["timm"]] if WEBDATASET in formats and "timm" in manifest else []
-    return files + ([manifest["ffcv"]] if FFCV in formats else [])
-
-
 def pull(url: str, dest: Path, progress: bool = True, on_start: Callable[[dict, int], None] = lambda m, n: None) -> int:
     """Make DEST a verified copy of the dataset at `url`; returns the number of bytes downloaded."""
     from .card import write_manifest
@@ -89,7 +81,7 @@ def pull(url: str, dest: Path, progress: bool = True, on_start: Callable[[dict, 
             if created:
                 shutil.rmtree(dest, ignore_errors=True)
             raise
-        files = files_of(manifest)
+        files = data_files(manifest)
         on_start(manifest, sum(f["bytes"] for f in files))
         downloaded = 0
         with _bar(sum(f["bytes"] for f in files), progress) as bar:
@@ -128,7 +120,7 @@ def _read_json(path: Path):
 
 def _records(manifest) -> list:
     try:
-        return [manifest.get("config_sha256"), files_of(manifest)]
+        return [manifest.get("config_sha256"), data_files(manifest)]
     except (AttributeError, KeyError, TypeError):
         return []
 
