@@ -26,6 +26,7 @@ Examples:
   mono-gen --image photo.jpg --samples 10000 --size 128 --out shards/photo
   mono-gen --source ~/imagenet/train --n 10 --seed 1 --out shards/in10
   mono-gen --image A --out /shared/a --shards 0:64        # one machine's part of a split run
+  srun mono-gen --image A --out /shared/a --shards auto   # each SLURM task its share; the last finishes
   mono-gen --image A --format both --out shards/ameyoko   # shards and train.beton (FFCV); adds the .beton
                                                           # to a dataset made before
   mono-gen --from-manifest https://host/demo/ --image-dir ~/images --out shards/demo   # the same bytes again
@@ -35,14 +36,44 @@ The paper's images A, B, C are looked up in --image-dir, $MONO_IMAGE_DIR, then t
 """
 
 
-def _shard_range(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
+def _shard_range(value: str | None) -> tuple[int, int] | str | None:
+    if value is None or value == "auto":
+        return value
     try:
         a, b = value.split(":")
         return int(a), int(b)
     except ValueError:
-        raise click.BadParameter(f"expected a:b (shard indices, b exclusive), got {value!r}") from None
+        raise click.BadParameter(f"expected a:b (shard indices, b exclusive) or auto, got {value!r}") from None
+
+
+def auto_range(total: int, env=os.environ) -> tuple[range, int, int, str]:
+    """This process's contiguous share of `total` shards under a scheduler: (range, rank, ranks, whose variables).
+    torchrun's RANK/WORLD_SIZE first, then a SLURM array (one mono-gen per array task), then SLURM tasks (srun)."""
+    for rank_name, size_name in (
+        ("RANK", "WORLD_SIZE"),
+        ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"),
+        ("SLURM_PROCID", "SLURM_NTASKS"),
+    ):
+        if rank_name in env and size_name in env:
+            break
+    else:
+        raise UserError(
+            "--shards auto needs RANK and WORLD_SIZE (torchrun), SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT "
+            "(a SLURM array) or SLURM_PROCID and SLURM_NTASKS (srun); none is set: give --shards a:b"
+        )
+    try:
+        rank, ranks = int(env[rank_name]), int(env[size_name])
+        if rank_name == "SLURM_ARRAY_TASK_ID":  # task ids run from --array's first, by its step
+            rank = (rank - int(env.get("SLURM_ARRAY_TASK_MIN", 0))) // int(env.get("SLURM_ARRAY_TASK_STEP", 1))
+    except (ValueError, ZeroDivisionError):
+        values = f"{rank_name}={env[rank_name]!r}, {size_name}={env[size_name]!r}"
+        raise UserError(f"--shards auto: {values} are not numbers") from None
+    if not 0 <= rank < ranks:
+        raise UserError(
+            f"--shards auto: rank {rank} from {rank_name} is outside 0..{ranks - 1} ({size_name}={ranks}); "
+            "a SLURM array must be contiguous (--array=0-N or with a step)"
+        )
+    return range(rank * total // ranks, (rank + 1) * total // ranks), rank, ranks, f"{rank_name}/{size_name}"
 
 
 def _default_workers() -> int:
@@ -103,7 +134,13 @@ def _default_workers() -> int:
     help="webdataset: tar shards; ffcv: train.beton (the shards are deleted once it is "
     "complete); both. Formats a directory already holds are kept.",
 )
-@click.option("--shards", "shard_range", metavar="a:b", help="Generate only shards a..b-1 (split a run over machines).")
+@click.option(
+    "--shards",
+    "shard_range",
+    metavar="a:b|auto",
+    help="Generate only shards a..b-1 (split a run over machines); auto: this process's share under torchrun "
+    "(RANK/WORLD_SIZE) or SLURM (array or srun tasks), all writing one --out; the last to finish writes the manifest.",
+)
 @click.option("--workers", "-j", type=int, default=_default_workers, show_default="all cores", help="Worker processes.")
 @click.option("--beta", type=float, default=Augmentation.beta, show_default=True, help="Smallest crop area fraction.")
 @click.option(
@@ -253,6 +290,11 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
 
     output, sources = config.output, config.sources
     shard_range = _shard_range(opts["shard_range"])
+    shared = shard_range == "auto"
+    if shared:
+        shards, rank, ranks, names = auto_range(output.num_shards)
+    else:
+        shards = range(*shard_range) if shard_range else None
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
 
@@ -270,11 +312,12 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
         root,
         command=command,
         formats=formats,
-        shards=range(*shard_range) if shard_range else None,
+        shards=shards,
         workers=opts["workers"],
         progress=not quiet,
         cache_bytes=opts["cache_mb"] << 20,
         on_start=announce,
+        shared=shared,
     )
     if quiet:
         return outcome
@@ -288,6 +331,13 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
         click.echo(
             f"mono-gen: {verb} {output.samples:,} samples in {' and '.join(held)} in {root} "
             f"({outcome.seconds:.1f} s{rate})",
+            err=True,
+        )
+    elif shared:
+        click.echo(
+            f"mono-gen: rank {rank} of {ranks} ({names}) made shards {shards.start}:{shards.stop}; "
+            f"{outcome.present} of {outcome.total} shards present in {root}; the last rank to finish writes the "
+            f"manifest (or, once all have: mono-shards finish {root})",
             err=True,
         )
     else:

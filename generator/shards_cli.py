@@ -34,6 +34,7 @@ def mono_shards():
       mono-shards export shards/demo --to folder ~/data/demo-folder
       mono-shards export shards/demo --to ffcv
       mono-shards pull https://host/datasets/demo/ ~/data/demo
+      mono-shards finish /shared/demo       # after mono-gen --shards auto on a cluster
     """
 
 
@@ -229,6 +230,33 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
         manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
         write_manifest(root, manifest)
     return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
+
+
+@mono_shards.command()
+@click.argument("dataset")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def finish(dataset, quiet):
+    """Finish a dataset whose shards several processes rendered (mono-gen --shards auto).
+
+    \b
+    The last rank to finish writes the manifest itself; run this when none could (two finished at
+    once), or as a job that depends on all of them. It needs every shard: it names the first
+    missing one otherwise. Then it writes train.beton if the command asked for it, _info.json, the
+    card and manifest.json, and removes the run state. The result is byte for byte what one
+    machine makes with the same command.
+
+    \b
+    Examples:
+      mono-shards finish /shared/ameyoko
+      sbatch --dependency=afterok:$ARRAY_JOB --wrap "mono-shards finish /shared/ameyoko"
+    """
+    from .generate import finish as run_finish
+
+    root = _dataset_dir(dataset)
+    outcome = run_finish(root, progress=not quiet)
+    if not quiet:
+        verb = "finished" if outcome.changed else "already complete:"
+        click.echo(f"mono-shards: {verb} {root}, {outcome.total} shards", err=True)
 
 
 @mono_shards.command()
