@@ -155,8 +155,11 @@ Samples are spread evenly over the source images; a sample's label is the index 
 ```
 
 The same command (and mono-gen version) reproduces these files byte for byte; configuration hash
-`{manifest["config_sha256"]}`. `mono-gen --from-manifest manifest.json --out DIR` makes them again
-from this directory's manifest alone, given the source images.
+`{manifest["config_sha256"]}`. `mono-gen --from-manifest manifest.json --image-dir DIR --out DEST` makes
+them again from this manifest alone, finding the source images in DIR by their SHA-256, and says whether
+every file matches its checksum below (it does with the numpy, OpenCV and Pillow versions recorded in
+manifest.json). Published over HTTP(S), `mono-shards pull URL DEST` copies this directory, checking every
+file against its checksum and resuming an interrupted download.
 
 ## Loading it
 
