@@ -75,7 +75,10 @@ def info(dataset, as_json):
     out = DatasetDir(root)
     if not out.manifest.exists() and out.state_config.exists():
         present = len(list(root.glob("train-*.tar")))
-        click.echo(f"{root}: incomplete dataset, {present} shards present; rerun its mono-gen command to finish")
+        click.echo(
+            f"{root}: incomplete dataset, {present} shards present; rerun its mono-gen command to finish "
+            f"(after --shards auto: mono-shards finish {root})"
+        )
         return
     manifest = load(root)
     if as_json:

@@ -107,6 +107,9 @@ def test_a_slurm_array_in_reverse_order_and_mono_shards_finish(one_machine, out,
     assert_one_line_error(refused, "mono-gen", "in use by another run")
     for task in (3, 2):
         assert rank(out, source_image, SLURM_ARRAY_TASK_ID=task, **array).returncode == 0
+    info = start("shards_cli", "info", out)
+    said = info.communicate(timeout=60)[0]
+    assert info.returncode == 0 and "8 shards present; rerun" in said and f"mono-shards finish {out}" in said
     finish = start("shards_cli", "finish", out)
     finish.wait(timeout=60)
     assert_one_line_error(
