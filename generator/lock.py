@@ -4,6 +4,10 @@ Two runs writing one directory would delete each other's temporary files and cle
 state. The first takes the lock (fcntl.flock, released by the kernel whatever way the process ends);
 a second is refused in one line that says who holds it, having changed nothing. The lock file is
 removed when its holder finishes, so a finished dataset holds no trace of it.
+
+`mono-gen --shards auto` ranks hold it shared instead: each writes only its own shards and temporary files.
+The one that can take it alone at the end finishes the dataset (`Shared.exclusive`), naming itself
+`…-finishing`; a rank that starts meanwhile waits for that rather than fail.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,7 +104,7 @@ def _acquire(path: Path, root: Path, mode: int = fcntl.LOCK_EX) -> int:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
-            if mode == fcntl.LOCK_SH and holder.split(",")[0].endswith(FINISHING):
+            if mode == fcntl.LOCK_SH and _finishing(fd):
                 fcntl.flock(fd, mode)  # a range writer that started late waits for the finish, then sees it
                 if _same_file(fd, path):
                     return fd
@@ -113,6 +118,16 @@ def _acquire(path: Path, root: Path, mode: int = fcntl.LOCK_EX) -> int:
             return fd
         os.close(fd)  # its holder removed it between our open and our lock: take the new one
     raise UserError(f"{root}: cannot lock {path}")
+
+
+def _finishing(fd: int) -> bool:
+    """Whether the exclusive holder is a range writer finishing the dataset. It names itself so just after
+    taking the lock: a holder still named otherwise is given a moment to."""
+    for _ in range(10):
+        if _holder(fd).split(",")[0].endswith(FINISHING):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _say(fd: int, program: str) -> None:
