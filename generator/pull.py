@@ -103,8 +103,11 @@ def _prepare(dest: Path, manifest: dict) -> Path:
     elif not staging.is_dir() and any(p.name != lock.LOCK for p in dest.iterdir()):
         raise UserError(f"{dest}: directory is not empty and holds no pull of this dataset; choose another")
     staged = staging / MANIFEST
-    if staged.exists() and _records(_read_json(staged)) != _records(manifest):
-        shutil.rmtree(staging)  # the published dataset changed since: its partial files are of no use
+    records = _records(_read_json(staged)) if staged.exists() else None
+    if records and records[0] != manifest["config_sha256"]:  # its files, renamed into DEST, would mix with ours
+        raise UserError(f"{dest}: holds an unfinished pull of another dataset; delete it or choose another directory")
+    if records is not None and records != _records(manifest):
+        shutil.rmtree(staging)  # the same dataset published again with other bytes: partial files are of no use
     (staging / "partial").mkdir(parents=True, exist_ok=True)
     if not staged.exists():
         atomic.write_json(staged, manifest, fsync=False)

@@ -215,9 +215,15 @@ def test_mistakes_and_an_unreachable_host_are_one_line_errors(published, server,
         ((f"{url}/demo", tmp_path / "full"), ["not empty"]),
         ((f"{url}/demo", other), ["holds another dataset"]),
     ]
+    unfinished = tmp_path / "unfinished"  # a pull of another dataset, interrupted
+    (unfinished / STAGING / "partial").mkdir(parents=True)
+    (unfinished / STAGING / "manifest.json").write_text(json.dumps(manifest))
+    (unfinished / "train-000000.tar").write_bytes(b"a shard of the other dataset")
+    cases.append(((f"{url}/demo", unfinished), ["unfinished pull of another dataset"]))
     for args, fragments in cases:
         result = run_tool("mono.generator.shards_cli", "pull", *args, "-q")
         assert_one_line_error(result, "mono-shards", *fragments)
     for created in "abcd":
         assert not (tmp_path / created).exists(), "a refused pull leaves no directory behind"
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["notes.txt"], "a foreign directory untouched"
+    assert (tmp_path / "unfinished" / "train-000000.tar").read_bytes() == b"a shard of the other dataset"
