@@ -11,7 +11,7 @@ import click
 from . import __version__
 from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
 from .cli_errors import run_cli
-from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit
+from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit, default_shard_size
 from .dataset_dir import BETON
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS
@@ -26,22 +26,54 @@ Examples:
   mono-gen --image photo.jpg --samples 10000 --size 128 --out shards/photo
   mono-gen --source ~/imagenet/train --n 10 --seed 1 --out shards/in10
   mono-gen --image A --out /shared/a --shards 0:64        # one machine's part of a split run
+  srun mono-gen --image A --out /shared/a --shards auto   # each SLURM task its share; the last finishes
   mono-gen --image A --format both --out shards/ameyoko   # shards and train.beton (FFCV); adds the .beton
                                                           # to a dataset made before
+  mono-gen --from-manifest https://host/demo/ --image-dir ~/images --out shards/demo   # the same bytes again
 
 The paper's images A, B, C are looked up in --image-dir, $MONO_IMAGE_DIR, then the user cache
 (~/.cache/mono/images), and downloaded there when missing and the network is reachable.
 """
 
 
-def _shard_range(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
+def _shard_range(value: str | None) -> tuple[int, int] | str | None:
+    if value is None or value == "auto":
+        return value
     try:
         a, b = value.split(":")
         return int(a), int(b)
     except ValueError:
-        raise click.BadParameter(f"expected a:b (shard indices, b exclusive), got {value!r}") from None
+        raise click.BadParameter(f"expected a:b (shard indices, b exclusive) or auto, got {value!r}") from None
+
+
+def auto_range(total: int, env=os.environ) -> tuple[range, int, int, str]:
+    """This process's contiguous share of `total` shards under a scheduler: (range, rank, ranks, whose variables).
+    torchrun's RANK/WORLD_SIZE first, then a SLURM array (one mono-gen per array task), then SLURM tasks (srun)."""
+    for rank_name, size_name in (
+        ("RANK", "WORLD_SIZE"),
+        ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"),
+        ("SLURM_PROCID", "SLURM_NTASKS"),
+    ):
+        if rank_name in env and size_name in env:
+            break
+    else:
+        raise UserError(
+            "--shards auto needs RANK and WORLD_SIZE (torchrun), SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT "
+            "(a SLURM array) or SLURM_PROCID and SLURM_NTASKS (srun); none is set: give --shards a:b"
+        )
+    try:
+        rank, ranks = int(env[rank_name]), int(env[size_name])
+        if rank_name == "SLURM_ARRAY_TASK_ID":  # task ids run from --array's first, by its step
+            rank = (rank - int(env.get("SLURM_ARRAY_TASK_MIN", 0))) // int(env.get("SLURM_ARRAY_TASK_STEP", 1))
+    except (ValueError, ZeroDivisionError):
+        values = f"{rank_name}={env[rank_name]!r}, {size_name}={env[size_name]!r}"
+        raise UserError(f"--shards auto: {values} are not numbers") from None
+    if not 0 <= rank < ranks:
+        raise UserError(
+            f"--shards auto: rank {rank} from {rank_name} is outside 0..{ranks - 1} ({size_name}={ranks}); "
+            "a SLURM array must be contiguous (--array=0-N or with a step)"
+        )
+    return range(rank * total // ranks, (rank + 1) * total // ranks), rank, ranks, f"{rank_name}/{size_name}"
 
 
 def _default_workers() -> int:
@@ -88,7 +120,11 @@ def _default_workers() -> int:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quality", type=int, default=90, show_default=True, help="JPEG quality.")
-@click.option("--shard-size", type=int, help="Samples per shard (default: 5,000 for imagenet, 1,000 for cifar).")
+@click.option(
+    "--shard-size",
+    type=int,
+    help="Samples per shard (default: about 5,000 for imagenet, 1,000 for cifar, making a multiple of 64 shards).",
+)
 @click.option(
     "--format",
     "output_format",
@@ -98,7 +134,13 @@ def _default_workers() -> int:
     help="webdataset: tar shards; ffcv: train.beton (the shards are deleted once it is "
     "complete); both. Formats a directory already holds are kept.",
 )
-@click.option("--shards", "shard_range", metavar="a:b", help="Generate only shards a..b-1 (split a run over machines).")
+@click.option(
+    "--shards",
+    "shard_range",
+    metavar="a:b|auto",
+    help="Generate only shards a..b-1 (split a run over machines); auto: this process's share under torchrun "
+    "(RANK/WORLD_SIZE) or SLURM (array or srun tasks), all writing one --out; the last to finish writes the manifest.",
+)
 @click.option("--workers", "-j", type=int, default=_default_workers, show_default="all cores", help="Worker processes.")
 @click.option("--beta", type=float, default=Augmentation.beta, show_default=True, help="Smallest crop area fraction.")
 @click.option(
@@ -134,6 +176,14 @@ def _default_workers() -> int:
 @click.option(
     "--cache-mb", type=int, default=2048, show_default=True, help="Memory per worker for decoded source images."
 )
+@click.option(
+    "--from-manifest",
+    "from_manifest",
+    metavar="PATH|URL",
+    help="Regenerate the dataset a manifest describes (a dataset directory, its manifest.json, or their URL): "
+    "its configuration, with the source images found by SHA-256 in --image-dir or --source; reports whether the "
+    "bytes match the recorded SHA-256 (exit 1 if not).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output directory (created).")
 @click.version_option(__version__, prog_name="mono-gen")
@@ -145,9 +195,11 @@ def mono_gen(**opts):
     rotation before cropping, random crops, flips and colour jitter. The same command and seed give
     the same bytes whatever --workers is; an interrupted run resumes when run again.
     """
-    from .generate import generate
     from .sources import resolve
 
+    if opts["from_manifest"] is not None:
+        _regenerate(opts)
+        return
     preset = PRESETS[opts["preset"]]
     try:
         augmentation = Augmentation(
@@ -162,12 +214,14 @@ def mono_gen(**opts):
             flip_prob=opts["flip_prob"],
             colour=opts["colour"],
         )
+        samples = opts["samples"] if opts["samples"] is not None else preset["samples"]
+        default_size = default_shard_size(samples, preset["shard_size"]) if samples > 0 else preset["shard_size"]
         output = OutputSpec(
-            samples=opts["samples"] if opts["samples"] is not None else preset["samples"],
+            samples=samples,
             size=opts["size"] if opts["size"] is not None else preset["size"],
             seed=opts["seed"],
             quality=opts["quality"],
-            shard_size=opts["shard_size"] if opts["shard_size"] is not None else preset["shard_size"],
+            shard_size=opts["shard_size"] if opts["shard_size"] is not None else default_size,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -175,7 +229,7 @@ def mono_gen(**opts):
         raise UserError(f"--workers must be at least 1, got {opts['workers']}")
     if opts["max_pixels"] < 1 or opts["cache_mb"] < 1:
         raise UserError("--max-pixels and --cache-mb must be positive")
-    shard_range = _shard_range(opts["shard_range"])
+    _shard_range(opts["shard_range"])  # a mistake in it is reported before the sources are read
 
     sources = resolve(opts["image"], opts["image_dir"], opts["n"], opts["source"], opts["seed"], opts["max_pixels"])
     if len(sources) > output.samples:
@@ -185,6 +239,62 @@ def mono_gen(**opts):
     check_sources_fit(augmentation, tuple(sources))
     config = DatasetConfig(augmentation, output, tuple(sources))
 
+    _generate(config, opts, canonical_command(opts, output), OUTPUT_FORMATS[opts["output_format"]])
+
+
+# Options that fix the bytes, which --from-manifest takes from the manifest instead.
+CONFIG_OPTIONS = (
+    "image", "n", "preset", "samples", "size", "augment", "seed", "quality", "shard_size", "output_format", "beta",
+    "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour",
+)  # fmt: skip
+
+
+def _regenerate(opts: dict) -> None:
+    """--from-manifest: the recorded configuration, the sources found by hash, then the bytes compared."""
+    from . import manifest as manifest_mod
+    from . import regenerate
+
+    context = click.get_current_context()
+    given = [n for n in CONFIG_OPTIONS if context.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
+    if given:
+        flag = "--format" if given[0] == "output_format" else f"--{given[0].replace('_', '-')}"
+        raise UserError(f"{flag} comes from the manifest with --from-manifest; leave it out")
+    if opts["workers"] < 1:
+        raise UserError(f"--workers must be at least 1, got {opts['workers']}")
+    if opts["max_pixels"] < 1 or opts["cache_mb"] < 1:
+        raise UserError("--max-pixels and --cache-mb must be positive")
+    _shard_range(opts["shard_range"])
+    recorded, where = regenerate.load(opts["from_manifest"])
+    sources = regenerate.find_sources(recorded, opts["image_dir"], opts["source"], opts["max_pixels"])
+    config = regenerate.config_of(recorded, sources, where)
+    formats = manifest_mod.formats_of(recorded)
+    outcome = _generate(config, opts, regenerate.command_for(recorded, opts["out"]), formats)
+    if not outcome.complete:
+        return
+    root = Path(opts["out"]).expanduser()
+    differing = regenerate.differences(recorded, manifest_mod.load(root))
+    total = len(manifest_mod.data_files(recorded))
+    if differing:
+        click.echo(
+            f"mono-gen: {root}: {len(differing)} of {total} files differ from the SHA-256 {where} records "
+            f"(first: {differing[0]}); library versions that changed: {regenerate.version_changes(recorded)}",
+            err=True,
+        )
+        raise SystemExit(1)
+    if not opts["quiet"]:
+        click.echo(f"mono-gen: {root}: all {total} files have the SHA-256 {where} records", err=True)
+
+
+def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[str, ...]):
+    from .generate import generate
+
+    output, sources = config.output, config.sources
+    shard_range = _shard_range(opts["shard_range"])
+    shared = shard_range == "auto"
+    if shared:
+        shards, rank, ranks, names = auto_range(output.num_shards)
+    else:
+        shards = range(*shard_range) if shard_range else None
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
 
@@ -200,16 +310,17 @@ def mono_gen(**opts):
     outcome = generate(
         config,
         root,
-        command=canonical_command(opts),
-        formats=OUTPUT_FORMATS[opts["output_format"]],
-        shards=range(*shard_range) if shard_range else None,
+        command=command,
+        formats=formats,
+        shards=shards,
         workers=opts["workers"],
         progress=not quiet,
         cache_bytes=opts["cache_mb"] << 20,
         on_start=announce,
+        shared=shared,
     )
     if quiet:
-        return
+        return outcome
     if outcome.complete:
         rate = ""
         if outcome.generated == outcome.total and outcome.seconds > 0:
@@ -222,24 +333,34 @@ def mono_gen(**opts):
             f"({outcome.seconds:.1f} s{rate})",
             err=True,
         )
+    elif shared:
+        click.echo(
+            f"mono-gen: rank {rank} of {ranks} ({names}) made shards {shards.start}:{shards.stop}; "
+            f"{outcome.present} of {outcome.total} shards present in {root}; the last rank to finish writes the "
+            f"manifest (or, once all have: mono-shards finish {root})",
+            err=True,
+        )
     else:
         click.echo(
             f"mono-gen: {outcome.present} of {outcome.total} shards present in {root}; generate the remaining "
             "ranges (or run the same command without --shards) to finish the dataset",
             err=True,
         )
+    return outcome
 
 
-def canonical_command(opts: dict) -> str:
-    """The command that reproduces the dataset: every option that matters, none that does not."""
+def canonical_command(opts: dict, output: OutputSpec) -> str:
+    """The command that reproduces the dataset: every option that matters, none that does not. The shard size is
+    always given: its default may change between versions, and it is part of the configuration."""
     words = ["mono-gen"]
     for name in ("image", "source", "n"):
         if opts[name] is not None:
             words += [f"--{name}", str(opts[name])]
     words += ["--preset", opts["preset"]]
-    for name in ("samples", "size", "shard_size"):
+    for name in ("samples", "size"):
         if opts[name] is not None:
             words += [f"--{name.replace('_', '-')}", str(opts[name])]
+    words += ["--shard-size", str(output.shard_size)]
     if opts["augment"] != "all":
         words += ["--augment", opts["augment"]]
     words += ["--seed", str(opts["seed"])]

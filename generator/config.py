@@ -23,11 +23,28 @@ MAX_SAMPLES = 10**KEY_DIGITS - 1  # sample keys are KEY_DIGITS-digit numbers
 MAX_SHARDS = 100_000  # names have 6 digits; a manifest listing more would be hundreds of MB
 
 PRESETS = {
-    # ImageNet-like: as many samples as ImageNet-1k's training set, at the usual 256 px.
+    # ImageNet-like: as many samples as ImageNet-1k's training set, at the usual 256 px; shards of about 5,000
+    # samples (default_shard_size: 256 shards of 5,005).
     "imagenet": {"samples": 1_281_167, "size": 256, "shard_size": 5_000},
-    # CIFAR-like: as many samples as CIFAR-10's training set, at 32 px.
+    # CIFAR-like: as many samples as CIFAR-10's training set, at 32 px; shards of about 1,000 (64 of 782).
     "cifar": {"samples": 50_000, "size": 32, "shard_size": 1_000},
 }
+SHARD_MULTIPLE = 64  # default shard counts are multiples of it: up to 64 ranks × workers split them evenly
+
+
+def default_shard_size(samples: int, target: int) -> int:
+    """Samples per shard when --shard-size is not given: near `target`, such that the dataset has a multiple of
+    64 shards, which 1, 2, 4, … 64 readers (DDP ranks × DataLoader workers, each reading whole shards) split
+    evenly. The count is the multiple of 64 nearest d/target that shards of ⌈d/count⌉ samples make exactly (any
+    count k is possible once d ≥ k(k − 1)); when none is (a few thousand samples or fewer), `target`."""
+    if samples > MAX_SAMPLES:
+        return target  # OutputSpec refuses it in one line; a search over its counts would exhaust memory
+    best = max(1, round(samples / (SHARD_MULTIPLE * target)))
+    for m in sorted(range(1, 2 * best + 1), key=lambda m: (abs(m - best), m)):
+        size = -(-samples // (m * SHARD_MULTIPLE))
+        if -(-samples // size) == m * SHARD_MULTIPLE:
+            return size
+    return target
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,27 @@ class DatasetConfig:
 
     def sha256(self) -> str:
         return config_sha256(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, config: dict, sources: tuple[SourceImage, ...] | None = None) -> DatasetConfig:
+        """The configuration a manifest's `config` describes (the inverse of `to_dict`). `sources` are the images
+        found for it; without them, stand-ins that know only their names and sizes (enough to draw the
+        parameters, not to render pixels). ValueError if this version of mono-gen makes other bytes for it."""
+        if config["algorithm"] != ALGORITHM:
+            raise ValueError(f"it was made by the algorithm {config['algorithm']}; this mono-gen makes {ALGORITHM}")
+        protocol = dict(config["protocol"])
+        protocol["augment"] = tuple(protocol["augment"])
+        if sources is None:
+            sources = tuple(
+                SourceImage(s["name"], "", s["sha256"], s["width"], s["height"], "manifest") for s in config["sources"]
+            )
+        try:
+            result = cls(Augmentation(**protocol), OutputSpec(**config["output"]), tuple(sources))
+        except TypeError as exc:  # a field this version does not know
+            raise ValueError(f"its configuration is not one this mono-gen knows ({exc})") from None
+        if result.sha256() != config_sha256(config):
+            raise ValueError("its configuration does not round-trip through this mono-gen")
+        return result
 
     @property
     def sizes(self) -> np.ndarray:

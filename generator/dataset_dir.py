@@ -8,6 +8,8 @@ MANIFEST = "manifest.json"
 CARD = "README.md"
 SHARD_PREFIX = "train"
 BETON = "train.beton"  # FFCV's dataset file
+TIMM_INFO = "_info.json"  # timm's description of the shards (its wds/ reader needs it)
+METADATA = "metadata.jsonl"  # an exported folder's per-image labels and parameters (Hugging Face's imagefolder)
 STATE_DIR = ".mono-gen"  # exists only while a dataset is incomplete: run state for resuming
 KEY_DIGITS = 9
 

@@ -1,5 +1,5 @@
 """`mono-shards export` and the .beton of `mono-gen --format ffcv`: other layouts of a dataset, made from its
-samples without re-encoding (FFCV's .beton, an ImageFolder tree).
+samples without re-encoding (FFCV's .beton, an ImageFolder tree with Hugging Face's metadata.jsonl).
 
 Both copy the JPEG bytes of the shards, so sample i is byte-identical in every layout.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -18,12 +19,13 @@ from tqdm import tqdm
 
 from . import atomic
 from .beton_format import BetonWriter, page_size_for
-from .dataset_dir import MANIFEST, sample_key
+from .dataset_dir import CARD, MANIFEST, METADATA, sample_key
 from .digest import file_sha256
 from .errors import UserError
 
 FFCV_FIELDS = {"image": "jpeg", "label": "int"}
 CHECKSUMS = "SHA256SUMS"  # an exported folder's per-file checksums
+LAYOUTS = ("flat", "train")  # DEST/<class>/…, or DEST/train/<class>/… (torchvision's reference scripts)
 
 
 def write_beton(
@@ -54,29 +56,53 @@ def class_folders(sources: list[dict]) -> list[str]:
     return names
 
 
-def export_folder(samples: Iterable[tuple[int, int, bytes]], manifest: dict, dest: Path, progress: bool = True) -> None:
-    """Write DEST/<label>-<stem>/<index>.jpg for every sample, the SHA-256 of each in DEST/SHA256SUMS, and a
-    manifest that records SHA256SUMS's own digest; DEST appears complete or not at all."""
+def export_folder(
+    samples: Iterable[tuple[int, int, bytes, bytes | None]],
+    manifest: dict,
+    dest: Path,
+    layout: str = "flat",
+    progress: bool = True,
+) -> None:
+    """Write DEST/<label>-<stem>/<index>.jpg for every sample (DEST/train/… with the `train` layout, as
+    torchvision's reference scripts expect), `metadata.jsonl` beside the class folders (file name, label and
+    augmentation parameters, for Hugging Face's imagefolder), the SHA-256 of each image in DEST/SHA256SUMS, a
+    manifest that records both files' digests, and a card; DEST appears complete or not at all.
+
+    `samples` are (index, label, JPEG bytes, JSON parameters or None), in index order."""
+    from .card import folder_card
+
     dest = Path(dest)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UserError(f"{dest}: already exists and is not an empty directory; choose a new destination")
     if not dest.parent.is_dir():
         raise UserError(f"{dest.parent}: no such directory for the export")
     _remove_abandoned(dest)
     classes = class_folders(manifest["sources"])
+    split = "train" if layout == "train" else None
     tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    base, prefix = (tmp / split, f"{split}/") if split else (tmp, "")
+    with_params = True
     try:
         for name in classes:
-            (tmp / name).mkdir(parents=True)
-        with _bar(manifest["num_samples"], dest.name, progress) as bar, open(tmp / CHECKSUMS, "w") as sums:
-            for index, label, jpeg in samples:
+            (base / name).mkdir(parents=True)
+        with (
+            _bar(manifest["num_samples"], dest.name, progress) as bar,
+            open(tmp / CHECKSUMS, "w") as sums,
+            open(base / METADATA, "w") as metadata,
+        ):
+            for index, label, jpeg, params in samples:
                 name = f"{classes[label]}/{sample_key(index)}.jpg"
-                (tmp / name).write_bytes(jpeg)
-                sums.write(f"{hashlib.sha256(jpeg).hexdigest()}  {name}\n")  # the format of sha256sum -c
+                (base / name).write_bytes(jpeg)
+                sums.write(f"{hashlib.sha256(jpeg).hexdigest()}  {prefix}{name}\n")  # the format of sha256sum -c
+                metadata.write(_metadata_line(name, label, params))
+                with_params = with_params and params is not None
                 bar.update()
-        nbytes, digest = file_sha256(tmp / CHECKSUMS)
-        checksums = {"name": CHECKSUMS, "bytes": nbytes, "sha256": digest}
-        atomic.write_json(tmp / MANIFEST, folder_manifest(manifest, classes, checksums))
+        checksums, metadata = _record(tmp, CHECKSUMS), _record(base, METADATA)
+        result = folder_manifest(manifest, classes, checksums, metadata, split)
+        atomic.write_text(tmp / CARD, folder_card(result, with_params))
+        atomic.write_json(tmp / MANIFEST, result)
         os.replace(tmp, dest)  # onto nothing, or onto an empty directory
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -85,14 +111,37 @@ def export_folder(samples: Iterable[tuple[int, int, bytes]], manifest: dict, des
         raise
 
 
-def folder_manifest(manifest: dict, classes: list[str], checksums: dict | None = None) -> dict:
+def _metadata_line(name: str, label: int, params: bytes | None) -> str:
+    """One row of metadata.jsonl: the image's file name and label, then the sample's parameters as in its JSON."""
+    head = f'{{"file_name":{json.dumps(name)},"label":{label}'
+    return f"{head},{params[1:].decode()}\n" if params is not None else f"{head}}}\n"
+
+
+def _record(folder: Path, name: str) -> dict:
+    nbytes, digest = file_sha256(folder / name)
+    return {"name": name, "bytes": nbytes, "sha256": digest}
+
+
+def folder_manifest(
+    manifest: dict,
+    classes: list[str],
+    checksums: dict | None = None,
+    metadata: dict | None = None,
+    split: str | None = None,
+) -> dict:
     """The dataset's manifest, describing the folder instead of shards and .beton."""
     result = copy.deepcopy(manifest)
     result.pop("ffcv", None)
+    result.pop("timm", None)  # _info.json describes shards
     result["formats"] = ["folder"]
-    result["folder"] = {"classes": classes, "files": "<class>/<index>.jpg, index as 9 digits"}
+    prefix = f"{split}/" if split else ""
+    result["folder"] = {"classes": classes, "files": f"{prefix}<class>/<index>.jpg, index as 9 digits"}
+    if split:
+        result["folder"]["split"] = split
     if checksums is not None:
         result["folder"]["checksums"] = checksums
+    if metadata is not None:
+        result["folder"]["metadata"] = metadata
     return result
 
 

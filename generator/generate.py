@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import atomic, export, lock, manifest
+from . import atomic, card, export, lock, manifest
 from .config import DatasetConfig
 from .dataset_dir import STATE_DIR, DatasetDir
 from .digest import file_sha256
@@ -28,6 +28,7 @@ from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
 from .samples import iter_shards
 from .shardwriter import ShardRecord, SourceBank, init_worker_threads, write_shard
+from .sources import SourceImage
 
 
 @dataclass
@@ -51,24 +52,30 @@ def generate(
     progress: bool = True,
     cache_bytes: int = 2 << 30,
     on_start: Callable[[int], None] = lambda pending: None,
+    shared: bool = False,
 ) -> Outcome:
     """Render the missing shards, then write the other formats and the manifest once all shards exist.
 
     `formats` are added to those the directory already holds, never removed. Shards are the
     intermediate of the .beton: without webdataset among the formats they are deleted at the end.
+    With `shared` (`--shards auto`), other processes render other ranges into the same directory at the same
+    time; whichever then holds it alone with every shard present finishes the dataset (an empty range is
+    allowed: more ranks than shards).
     """
     out = DatasetDir(root)
     total = config.output.num_shards
     shards = range(total) if shards is None else shards
-    if shards.start < 0 or shards.stop > total or shards.start >= shards.stop:
+    if shards.start < 0 or shards.stop > total or (shards.start >= shards.stop and not shared):
         raise UserError(f"--shards {shards.start}:{shards.stop} is outside the dataset's {total} shards (0:{total})")
-    with lock.hold(out.root, "mono-gen") as created:
-        return _generate(config, out, command, formats, shards, workers, progress, cache_bytes, on_start, created)
+    holding = lock.hold_shared if shared else lock.hold_alone
+    with holding(out.root, "mono-gen") as held:
+        return _generate(config, out, command, formats, shards, workers, progress, cache_bytes, on_start, held)
 
 
-def _generate(config, out, command, formats, shards, workers, progress, cache_bytes, on_start, created) -> Outcome:
+def _generate(config, out, command, formats, shards, workers, progress, cache_bytes, on_start, held) -> Outcome:
     root, total = out.root, config.output.num_shards
-    existing = _prepare(out, config, created)
+    created, shared = held.created, not held.alone
+    existing = _prepare(out, config, created, shards if shared else None, command, formats)
     wanted = set(formats) | set(formats_of(existing) if existing else ())
     formats = tuple(f for f in (WEBDATASET, FFCV) if f in wanted)
     started = time.monotonic()
@@ -80,11 +87,18 @@ def _generate(config, out, command, formats, shards, workers, progress, cache_by
             generated = _run(config, out, pending, workers, progress, cache_bytes)
         present = sum(out.shard(j).exists() for j in range(total))
         complete = present == total or not _needs_shards(out, formats, existing)
-        if complete:
-            changed = _finalise(config, out, command, formats, existing, pending, progress)
-            present = sum(out.shard(j).exists() for j in range(total))
+        if complete and held.exclusive():
+            if shared:  # another range writer may have finished it meanwhile
+                existing = _finished(out, config)
+                present = sum(out.shard(j).exists() for j in range(total))
+                complete = present == total or not _needs_shards(out, formats, existing)
+            if complete:
+                changed = _finalise(config, out, command, formats, existing, pending, progress)
+                present = sum(out.shard(j).exists() for j in range(total))
+        elif complete:  # all shards are there but others still hold the directory: the last of them finishes
+            complete = existing is not None and set(formats) <= set(formats_of(existing))
     except BaseException as exc:
-        _clean_up(out, created)
+        _clean_up(out, created, shards if shared else None)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
             raise UserError(f"{root}: no space left (or file size limit reached) while writing the dataset") from None
         if isinstance(exc, PermissionError):
@@ -102,19 +116,21 @@ def _beton_done(out: DatasetDir, existing: dict | None) -> bool:
     return existing is not None and FFCV in formats_of(existing) and out.beton.exists()
 
 
-def _prepare(out: DatasetDir, config: DatasetConfig, created: bool) -> dict | None:
+def _prepare(
+    out: DatasetDir, config: DatasetConfig, created: bool, mine: range | None, command: str, formats
+) -> dict | None:
     """Reopen the directory (locked, and made by the lock if `created`); refuse one that holds something else.
+    `mine`: the range of a writer that shares the directory with others (their state and partial files are
+    theirs). The run state records what `mono-shards finish` needs: the configuration with the sources' paths,
+    the command and the formats.
 
     Returns its manifest if the dataset was complete already.
     """
     root = out.root
     existing = None
     if out.manifest.exists():
-        existing = manifest.load(root)
-        if FOLDER in formats_of(existing):
-            raise UserError(f"{root}: holds an exported folder, not a dataset made by mono-gen; choose another --out")
-        _check_same(config, existing["config_sha256"], out.manifest)
-    elif out.state_config.exists() and not _holds_output(out):  # run state with nothing made: start afresh
+        existing = _finished(out, config)
+    elif out.state_config.exists() and not _holds_output(out) and mine is None:  # state, nothing made: start afresh
         shutil.rmtree(out.state)
     elif out.state_config.exists():
         try:
@@ -128,15 +144,39 @@ def _prepare(out: DatasetDir, config: DatasetConfig, created: bool) -> dict | No
         out.partial.mkdir(parents=True, exist_ok=True)
         out.done.mkdir(parents=True, exist_ok=True)
         if not out.state_config.exists():
-            atomic.write_json(out.state_config, {"config_sha256": config.sha256(), "config": config.to_dict()})
+            state = {"config_sha256": config.sha256(), "config": config.to_dict()}
+            state.update(sources=[s.to_dict() for s in config.sources], command=command, formats=list(formats))
+            atomic.write_json(out.state_config, state)
     except OSError as exc:
         if created:
             shutil.rmtree(root, ignore_errors=True)
         raise UserError(f"{root}: cannot write the output directory ({exc.strerror or exc})") from None
     # Temporary files of a run that was killed are garbage: their shard will be rendered again.
-    for stale in out.partial.iterdir():
+    for stale in _partial_files(out, mine):
         stale.unlink(missing_ok=True)
     return existing
+
+
+def _finished(out: DatasetDir, config: DatasetConfig) -> dict | None:
+    """The manifest of the finished dataset in the directory, if there is one, checked to be this one."""
+    if not out.manifest.exists():
+        return None
+    existing = manifest.load(out.root)
+    if FOLDER in formats_of(existing):
+        raise UserError(f"{out.root}: holds an exported folder, not a dataset made by mono-gen; choose another --out")
+    _check_same(config, existing["config_sha256"], out.manifest)
+    return existing
+
+
+def _partial_files(out: DatasetDir, mine: range | None) -> list[Path]:
+    """Temporary files in the run state: all of them, or those of the shards `mine` (atomic.replacing names them
+    `.<shard name>.<random>.tmp`)."""
+    if not out.partial.is_dir():
+        return []
+    if mine is None:
+        return list(out.partial.iterdir())
+    prefixes = tuple(f".{out.shard(j).name}." for j in mine)
+    return [p for p in out.partial.iterdir() if p.name.startswith(prefixes)] if prefixes else []
 
 
 def _holds_output(out: DatasetDir) -> bool:
@@ -273,19 +313,62 @@ def _finalise(
         ffcv = export.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
     if existing is None:
         data = manifest.build(config, records, command, formats, ffcv)
-    else:  # keep the record of how the samples were made; add the new formats
+    else:  # keep the record of how the samples were made; add the new formats (and _info.json, if older)
         data = {k: v for k, v in existing.items() if k != "ffcv"}
         data.update(formats=list(formats), command=manifest.command_with_formats(existing["command"], formats))
         if ffcv is not None:
             data["ffcv"] = ffcv
+        data = manifest.with_timm(data)
     if data != existing:
-        atomic.write_text(out.card, manifest.card(data))
-        atomic.write_json(out.manifest, data)
+        card.write_manifest(out.root, data)
     if WEBDATASET not in formats:
         for j in range(total):
             out.shard(j).unlink(missing_ok=True)
     shutil.rmtree(out.state, ignore_errors=True)
     return data != existing
+
+
+def finish(root: Path, progress: bool = True) -> Outcome:
+    """`mono-shards finish DIR`: write the .beton (if wanted), the manifest and the card of a dataset whose shards
+    were rendered by several processes (`mono-gen --shards auto`), once all are there; as the last of them does."""
+    out = DatasetDir(root)
+    if not out.root.is_dir():
+        raise UserError(f"{root}: no such dataset directory")
+    started = time.monotonic()
+    with lock.hold(out.root, "mono-shards" + lock.FINISHING):  # range writers starting now wait for it
+        if out.manifest.exists():
+            existing = manifest.load(out.root)
+            total = len(existing["shards"])
+            return Outcome(True, 0, sum(out.shard(j).exists() for j in range(total)), total, 0.0, formats_of(existing))
+        config, command, formats = _state_for_finishing(out)
+        total = config.output.num_shards
+        missing = [j for j in range(total) if not out.shard(j).exists()]
+        if missing:
+            raise UserError(
+                f"{root}: {len(missing)} of {total} shards are missing (the first: {out.shard(missing[0]).name}); "
+                "run the ranks that make them (the same mono-gen command with --shards auto), then finish"
+            )
+        for stale in _partial_files(out, None):
+            stale.unlink(missing_ok=True)
+        _finalise(config, out, command, formats, None, [], progress)
+    return Outcome(True, 0, total, total, time.monotonic() - started, formats, True)
+
+
+def _state_for_finishing(out: DatasetDir) -> tuple[DatasetConfig, str, tuple[str, ...]]:
+    """The configuration (with its sources' recorded paths), command and formats of the run state."""
+    if not out.state_config.exists():
+        raise UserError(f"{out.root}: no run state; not a dataset being generated by mono-gen")
+    remedy = f"run the mono-gen command without --shards to finish {out.root}"
+    try:
+        state = json.loads(out.state_config.read_text())
+        sources = tuple(SourceImage(**s) for s in state["sources"])
+        config = DatasetConfig.from_dict(state["config"], sources)
+        command, formats = state["command"], tuple(state["formats"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{out.state_config}: run state without what finishing needs ({exc}); {remedy}") from None
+    if config.sha256() != state.get("config_sha256") or not set(formats) <= {WEBDATASET, FFCV} or not formats:
+        raise UserError(f"{out.state_config}: inconsistent run state; {remedy}")
+    return config, command, formats
 
 
 def _shard_record(config: DatasetConfig, out: DatasetDir, j: int) -> ShardRecord:
@@ -298,8 +381,13 @@ def _shard_record(config: DatasetConfig, out: DatasetDir, j: int) -> ShardRecord
         return ShardRecord(out.shard(j).name, samples.start, len(samples), size, digest)
 
 
-def _clean_up(out: DatasetDir, created: bool) -> None:
-    """Remove temporary files, and all run state if no shard is complete (the directory too if we made it)."""
+def _clean_up(out: DatasetDir, created: bool, mine: range | None = None) -> None:
+    """Remove temporary files, and all run state if no shard is complete (the directory too if we made it). A
+    writer sharing the directory (`mine`, its range) removes its own temporary files only."""
+    if mine is not None:
+        for path in _partial_files(out, mine):
+            path.unlink(missing_ok=True)
+        return
     shutil.rmtree(out.partial, ignore_errors=True)
     if any(out.root.glob("*.tar")):
         return  # complete shards stay, with the run state that lets the same command resume

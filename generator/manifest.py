@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import DatasetConfig
-from .dataset_dir import MANIFEST, shard_pattern
+from .dataset_dir import MANIFEST, TIMM_INFO, shard_pattern
 from .errors import UserError
 
 FORMAT = "mono-dataset"
@@ -38,6 +39,14 @@ def library_versions() -> dict:
 
 def formats_of(manifest: dict) -> tuple[str, ...]:
     return tuple(manifest.get("formats", (WEBDATASET,)))
+
+
+def data_files(manifest: dict) -> list[dict]:
+    """The records (`name`, `bytes`, `sha256`) of the files the manifest pins: shards, `_info.json`, `.beton`."""
+    formats = formats_of(manifest)
+    files = list(manifest["shards"]) if WEBDATASET in formats else []
+    files += [manifest["timm"]] if WEBDATASET in formats and "timm" in manifest else []
+    return files + ([manifest["ffcv"]] if FFCV in formats else [])
 
 
 def command_with_formats(command: str, formats) -> str:
@@ -93,26 +102,63 @@ def build(
     }
     if ffcv is not None:
         manifest["ffcv"] = ffcv
+    return with_timm(manifest)
+
+
+def timm_info(manifest: dict) -> bytes:
+    """timm's `_info.json` (read by its `wds/` reader since timm 0.9.16): the train split's shards and sizes. A
+    function of the manifest alone, so that every copy of the dataset has the same bytes."""
+    shards = manifest["shards"]
+    info = {
+        "name": f"mono-{manifest['config_sha256'][:12]}",
+        "num_classes": manifest["num_classes"],
+        "splits": {
+            "train": {
+                "name": "train",
+                "num_samples": manifest["num_samples"],
+                "filenames": [s["name"] for s in shards],
+                "shard_lengths": [s["count"] for s in shards],
+            }
+        },
+    }
+    return (json.dumps(info, indent=2) + "\n").encode()
+
+
+def with_timm(manifest: dict) -> dict:
+    """The manifest with the record of `_info.json` (`timm`) if it holds shards, without it otherwise."""
+    manifest = {k: v for k, v in manifest.items() if k != "timm"}
+    if WEBDATASET in formats_of(manifest):
+        data = timm_info(manifest)
+        manifest["timm"] = {"name": TIMM_INFO, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     return manifest
 
 
 def load(root: Path) -> dict:
     path = Path(root) / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{root}: no {MANIFEST}; not a mono dataset (or generation has not finished)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: unreadable manifest ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc.strerror or exc})") from None
+    return parse(raw, path)
+
+
+def parse(raw: bytes, where) -> dict:
+    """A manifest from its bytes, checked as readers need it (UserError naming `where` otherwise)."""
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{where}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UserError(f"{path}: not a mono dataset manifest")
+        raise UserError(f"{where}: not a mono dataset manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(
-            f"{path}: manifest format version {manifest.get('format_version')} is not supported by this mono-gen"
+            f"{where}: manifest format version {manifest.get('format_version')} is not supported by this mono-gen"
         )
     problem = malformed(manifest)
     if problem:
-        raise UserError(f"{path}: malformed manifest: {problem}")
+        raise UserError(f"{where}: malformed manifest: {problem}")
     return manifest
 
 
@@ -175,9 +221,15 @@ def malformed(manifest: dict) -> str | None:
     schema = dict(_SCHEMA)
     for name in formats:
         schema.update(_FORMAT_SCHEMA.get(name, {}))
+    if "timm" in manifest:  # datasets made before _info.json have none
+        schema["timm"] = _FILE
     problem = _mismatch(manifest, schema, "")
-    if problem is None and FOLDER in formats and "checksums" in manifest["folder"]:  # exports since SHA256SUMS
-        problem = _mismatch(manifest["folder"]["checksums"], _FILE, "folder.checksums.")
+    if problem is None and FOLDER in formats:  # exports since SHA256SUMS, metadata.jsonl, --layout train
+        optional = {"checksums": _FILE, "metadata": _FILE, "split": _NAME}
+        present = [key for key in optional if key in manifest["folder"]]
+        problem = next(
+            filter(None, (_mismatch(manifest["folder"][k], optional[k], f"folder.{k}.") for k in present)), None
+        )
     return problem
 
 
@@ -206,94 +258,3 @@ def _mismatch(value, schema, where: str) -> str | None:
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         return f"{where} must be {description}, not {shown}"
     return None
-
-
-def card(manifest: dict) -> str:
-    """A short dataset card: what it is, how it was made, how to load it, checksums."""
-    cfg = manifest["config"]
-    proto = cfg["protocol"]
-    out = cfg["output"]
-    sources = manifest["sources"]
-    formats = formats_of(manifest)
-    augment = ", ".join(proto["augment"]) or "none"
-    if len(sources) == 1:
-        what = f"one source image, `{sources[0]['name']}`"
-    else:
-        what = f"{len(sources)} source images (listed in manifest.json)"
-    files = manifest["shards"] if WEBDATASET in formats else []
-    files = files + ([manifest["ffcv"]] if FFCV in formats else [])
-    checksums = "\n".join(f"{f['sha256']}  {f['name']}" for f in files)
-    loading = "\n\n".join(
-        part
-        for part in (
-            _load_webdataset(manifest) if WEBDATASET in formats else "",
-            _load_ffcv(manifest) if FFCV in formats else "",
-        )
-        if part
-    )
-    return f"""# Single-image dataset: {manifest["num_samples"]:,} samples of {out["size"]}×{out["size"]} px
-
-Generated by mono-gen {manifest["generator"]["version"]} from {what}, with the augmentation protocol of
-Asano, Rupprecht & Vedaldi, *A critical analysis of self-supervision, or what we can learn from a single
-image* (ICLR 2020), section 3.1: rotation before cropping (no pixel from outside the image), random crops
-with area fraction in [{proto["beta"]}, 1] and aspect ratio in [{proto["aspect"]:.4g}, {1 / proto["aspect"]:.4g}],
-left-right flips, colour jitter. Augmentations used: {augment}. Seed {out["seed"]}, JPEG quality {out["quality"]}.
-
-Samples are spread evenly over the source images; a sample's label is the index of its source.
-
-## How it was made
-
-```
-{manifest["command"]}
-```
-
-The same command (and mono-gen version) reproduces these files byte for byte; configuration hash
-`{manifest["config_sha256"]}`.
-
-## Loading it
-
-{loading}
-
-Scale pixels to the range your trainer expects (for GANs, (−1, 1)); they are stored as plain 8-bit RGB.
-`mono-shards verify .` checks every file against this card's checksums.
-
-## Checksums (SHA-256)
-
-```
-{checksums}
-```
-"""
-
-
-def _load_webdataset(manifest: dict) -> str:
-    pattern = manifest["shard_pattern"]
-    shards = f"{len(manifest['shards'])} WebDataset shards, `{pattern}`; "
-    return (
-        shards
-        + f"""each sample has `<key>.jpg` (the image), `<key>.cls` (the
-source index) and `<key>.json` (its augmentation parameters). With plain webdataset:
-
-```python
-import webdataset as wds
-
-dataset = wds.WebDataset("{pattern}", shardshuffle=False).decode("pil").to_tuple("jpg", "cls")
-for image, label in dataset:
-    ...
-```"""
-    )
-
-
-def _load_ffcv(manifest: dict) -> str:
-    name = manifest["ffcv"]["name"]
-    return f"""FFCV: `{name}`, fields `image` (the JPEG bytes of the shards, unchanged) and `label`; sample i of the
-file is sample i of the shards. With plain ffcv:
-
-```python
-from ffcv.fields.decoders import IntDecoder, SimpleRGBImageDecoder
-from ffcv.loader import Loader, OrderOption
-
-loader = Loader("{name}", batch_size=256, order=OrderOption.RANDOM,
-                pipelines={{"image": [SimpleRGBImageDecoder()], "label": [IntDecoder()]}})
-for images, labels in loader:  # uint8 (B, S, S, 3), int64 (B, 1), as numpy arrays
-    ...
-```"""

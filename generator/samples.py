@@ -25,13 +25,15 @@ def iter_shards(
     checked: bool = True,
     recorded_in: str = "manifest.json",
     remedy: str = "check the dataset with mono-shards verify",
-) -> Iterator[tuple[int, int, bytes]]:
+    params: bool = False,
+) -> Iterator[tuple]:
     """(index, label, JPEG bytes) of every sample of the shards `records` lists (`name`, `bytes`, `sha256`),
     checking that they hold samples 0, 1, 2, … in order, each labelled with one of the `num_classes` classes.
 
     With `checked`, a shard whose bytes differ from its record (size or SHA-256) is a UserError once its
     samples are read, in the same pass: whoever builds from the samples commits only after the last one, so
-    nothing is ever built from changed bytes (a damaged shard is reported as changed when it is).
+    nothing is ever built from changed bytes (a damaged shard is reported as changed when it is). With `params`,
+    each sample's JSON (its augmentation parameters) comes fourth.
     """
     expected = 0
     for record in records:
@@ -44,7 +46,8 @@ def iter_shards(
                     for key, files in group_samples(iter_members(stream)):
                         if key != sample_key(expected) or "jpg" not in files or "cls" not in files:
                             raise ValueError(f"expected sample {sample_key(expected)} with .jpg and .cls, found {key}")
-                        yield expected, label_of(files["cls"], num_classes, key), files["jpg"]
+                        sample = (expected, label_of(files["cls"], num_classes, key), files["jpg"])
+                        yield (*sample, files.get("json")) if params else sample
                         expected += 1
                 except (ValueError, UnicodeDecodeError) as exc:
                     damage = exc
@@ -118,3 +121,37 @@ def iter_images(root: Path, checked: bool = True) -> Iterator[tuple[int, int, by
             raise UserError(f"{path}: {exc}; check it with mono-shards verify") from None
     else:
         raise UserError(f"{root}: holds neither shards nor a .beton")
+
+
+def iter_with_params(root: Path) -> Iterator[tuple[int, int, bytes, bytes | None]]:
+    """(index, label, JPEG bytes, JSON parameters) of every sample in order, checked as `iter_images` does. The
+    parameters come from the shards or, for a .beton alone, are drawn again from the configuration (they are
+    a function of it); None when this mono-gen draws them differently (a dataset of another algorithm)."""
+    root = Path(root)
+    manifest = manifest_mod.load(root)
+    if WEBDATASET in formats_of(manifest):
+        yield from iter_shards(root, manifest["shards"], manifest["num_classes"], params=True)
+        return
+    for (index, label, jpeg), params in zip(iter_images(root), _drawn_params(manifest)):
+        yield index, label, jpeg, params
+
+
+def _drawn_params(manifest: dict) -> Iterator[bytes | None]:
+    import json
+
+    import numpy as np
+
+    from .augmentation import sample_params
+    from .config import DatasetConfig
+    from .shardwriter import BLOCK, sample_jsons
+
+    try:
+        config = DatasetConfig.from_dict(manifest["config"])
+    except ValueError:
+        while True:
+            yield None
+    names = [json.dumps(s.name) for s in config.sources]
+    d = config.output.samples
+    for start in range(0, d, BLOCK):
+        indices = np.arange(start, min(start + BLOCK, d))
+        yield from sample_jsons(sample_params(config.augmentation, config.output.seed, indices, config.sizes), names)

@@ -33,6 +33,8 @@ def mono_shards():
       mono-shards preview shards/demo -o grid.png --count 64
       mono-shards export shards/demo --to folder ~/data/demo-folder
       mono-shards export shards/demo --to ffcv
+      mono-shards pull https://host/datasets/demo/ ~/data/demo
+      mono-shards finish /shared/demo       # after mono-gen --shards auto on a cluster
     """
 
 
@@ -73,7 +75,10 @@ def info(dataset, as_json):
     out = DatasetDir(root)
     if not out.manifest.exists() and out.state_config.exists():
         present = len(list(root.glob("train-*.tar")))
-        click.echo(f"{root}: incomplete dataset, {present} shards present; rerun its mono-gen command to finish")
+        click.echo(
+            f"{root}: incomplete dataset, {present} shards present; rerun its mono-gen command to finish "
+            f"(after --shards auto: mono-shards finish {root})"
+        )
         return
     manifest = load(root)
     if as_json:
@@ -105,6 +110,10 @@ def info(dataset, as_json):
         f"made with    mono-gen {manifest['generator']['version']}: {manifest['command']}",
         f"config hash  {manifest['config_sha256']}",
     ]
+    if "webdataset" in formats:
+        count = len(manifest["shards"])
+        even = ", ".join(str(n) for n in range(1, min(count, 64) + 1) if count % n == 0)
+        lines.insert(-2, f"readers      ranks × workers that split the {count:,} shards evenly: {even}")
     if "ffcv" in formats:
         lines.insert(-2, f"ffcv         {manifest['ffcv']['name']}, {manifest['ffcv']['bytes'] / 1e6:,.1f} MB")
     if "folder" in formats:
@@ -151,14 +160,28 @@ def preview(dataset, output, count, columns, start, tile):
     help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.",
 )
 @click.argument("dest", required=False)
+@click.option(
+    "--layout",
+    type=click.Choice(["flat", "train"]),
+    default="flat",
+    show_default=True,
+    help="--to folder: DEST/<class>/…, or DEST/train/<class>/… for torchvision's reference scripts.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def export(dataset, target, dest, quiet):
+def export(dataset, target, dest, layout, quiet):
     """Copy a dataset's JPEG bytes, unchanged, into another layout.
 
     \b
     --to folder DEST   an ImageFolder tree for code that reads a folder (torchvision's ImageFolder,
-                       the original DeepCluster); class folders sort in label order
+                       the original DeepCluster); class folders sort in label order; metadata.jsonl
+                       and the card's front matter make it a Hugging Face imagefolder with named classes
     --to ffcv          train.beton inside the dataset, from its shards, recorded in its manifest
+
+    \b
+    Examples:
+      mono-shards export shards/demo --to folder ~/data/demo-folder
+      mono-shards export shards/demo --to folder ~/data/demo-tv --layout train   # ~/data/demo-tv/train/<class>/
+      mono-shards export shards/demo --to ffcv
     """
     from .manifest import load
 
@@ -168,9 +191,11 @@ def export(dataset, target, dest, quiet):
         raise UserError("--to folder needs a destination: mono-shards export DATASET --to folder DEST")
     if target == "ffcv" and dest:
         raise UserError("--to ffcv writes train.beton inside the dataset and takes no destination")
+    if target == "ffcv" and layout != "flat":
+        raise UserError("--layout is for --to folder")
     try:
         if target == "folder":
-            message = _export_folder(root, manifest, Path(dest).expanduser(), quiet)
+            message = _export_folder(root, manifest, Path(dest).expanduser(), layout, quiet)
         else:
             message = _export_ffcv(root, manifest, quiet)
     except OSError as exc:  # a full disk, a read-only destination: nothing partial is left behind
@@ -179,21 +204,22 @@ def export(dataset, target, dest, quiet):
         click.echo(f"mono-shards: {message}", err=True)
 
 
-def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
+def _export_folder(root: Path, manifest: dict, dest: Path, layout: str, quiet: bool) -> str:
     from .export import export_folder
     from .manifest import FFCV, WEBDATASET, formats_of
-    from .samples import iter_images
+    from .samples import iter_with_params
 
     if not {WEBDATASET, FFCV} & set(formats_of(manifest)):
         raise UserError(f"{root}: holds neither shards nor a .beton to export from")
-    export_folder(iter_images(root), manifest, dest, progress=not quiet)
+    export_folder(iter_with_params(root), manifest, dest, layout, progress=not quiet)
     return f"wrote {manifest['num_samples']:,} samples to {dest}"
 
 
 def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
-    from . import atomic, lock
+    from . import lock
+    from .card import write_manifest
     from .export import write_beton
-    from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of
+    from .manifest import FFCV, WEBDATASET, command_with_formats, formats_of
     from .samples import iter_shards
 
     formats = formats_of(manifest)
@@ -205,9 +231,79 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
         record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
         formats = (WEBDATASET, FFCV)
         manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
-        atomic.write_text(out.card, card(manifest))
-        atomic.write_json(out.manifest, manifest)
+        write_manifest(root, manifest)
     return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
+
+
+@mono_shards.command()
+@click.argument("dataset")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def finish(dataset, quiet):
+    """Finish a dataset whose shards several processes rendered (mono-gen --shards auto).
+
+    \b
+    The last rank to finish writes the manifest itself; run this when none could (two finished at
+    once), or as a job that depends on all of them. It needs every shard: it names the first
+    missing one otherwise. Then it writes train.beton if the command asked for it, _info.json, the
+    card and manifest.json, and removes the run state. The result is byte for byte what one
+    machine makes with the same command.
+
+    \b
+    Examples:
+      mono-shards finish /shared/ameyoko
+      sbatch --dependency=afterok:$ARRAY_JOB --wrap "mono-shards finish /shared/ameyoko"
+    """
+    from .generate import finish as run_finish
+
+    root = _dataset_dir(dataset)
+    outcome = run_finish(root, progress=not quiet)
+    if not quiet:
+        verb = "finished" if outcome.changed else "already complete:"
+        click.echo(f"mono-shards: {verb} {root}, {outcome.total} shards", err=True)
+
+
+@mono_shards.command()
+@click.argument("url")
+@click.argument("dest")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def pull(url, dest, quiet):
+    """Download a dataset directory published over HTTP(S) into DEST, and verify it.
+
+    \b
+    URL is the directory that holds manifest.json (or the manifest's own URL). The manifest is
+    fetched first and must list plain file names only; each file it lists is then downloaded next
+    to it, checked against the manifest's size and SHA-256 and renamed into place, and the copy is
+    verified as `mono-shards verify` does. An interrupted pull resumes where it stopped when run
+    again (HTTP Range requests); files already in DEST with the right bytes are kept. DEST must
+    be new, empty, or an earlier pull of the same dataset.
+
+    \b
+    Examples:
+      mono-shards pull https://host/datasets/demo/ ~/data/demo
+      mono-shards pull https://host/datasets/demo/manifest.json ~/data/demo -q
+    """
+    from tqdm import tqdm
+
+    from .pull import pull as run_pull
+    from .verify import verified_bytes
+    from .verify import verify as run_verify
+
+    target = Path(dest).expanduser()
+    downloaded = run_pull(url, target, progress=not quiet)
+    manifest_total = verified_bytes(json.loads((target / "manifest.json").read_bytes()))
+    with tqdm(total=manifest_total, unit="B", unit_scale=True, disable=quiet, dynamic_ncols=True, desc="verify") as bar:
+        report = run_verify(target, on_bytes=bar.update)
+    if not report.ok:  # every file had the manifest's SHA-256: the published dataset itself is inconsistent
+        raise UserError(
+            f"{target}: the pulled copy fails verification, {len(report.problems)} problem(s), first: "
+            f"{report.problems[0]}; check it with mono-shards verify"
+        )
+    if not quiet:
+        click.echo(
+            f"mono-shards: {target}: {report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified "
+            f"({downloaded / 1e6:,.1f} MB downloaded)",
+            err=True,
+        )
 
 
 def main(args=None) -> None:

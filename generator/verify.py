@@ -38,6 +38,8 @@ def verify(root: Path, decode: bool = False, on_bytes: Callable[[int], None] = l
     report = Report()
     if WEBDATASET in formats:
         _verify_shards(root, manifest, decode, on_bytes, report)
+        if "timm" in manifest:
+            _verify_file(root, manifest["timm"], on_bytes, report)
     if FFCV in formats:
         _verify_beton(root, manifest, on_bytes, report)
     if FOLDER in formats:
@@ -74,6 +76,8 @@ def manifest_problems(manifest: dict) -> list[str]:
     expected = [(shard_name(j), j * size, min(size, d - j * size)) for j in range(-(-d // size))]
     if records != expected:
         problems.append(f"shards differ from the {len(expected)} shards of {size} samples the config makes")
+    elif "timm" in manifest and manifest["timm"] != manifest_mod.with_timm(manifest).get("timm"):
+        problems.append(f"the record of {manifest['timm']['name']} differs from the one the shards make")
     return problems
 
 
@@ -81,6 +85,7 @@ def verified_bytes(manifest: dict) -> int:
     """How many bytes `verify` reads (for a progress bar)."""
     formats = formats_of(manifest)
     total = sum(s["bytes"] for s in manifest["shards"]) if WEBDATASET in formats else 0
+    total += manifest["timm"]["bytes"] if WEBDATASET in formats and "timm" in manifest else 0
     return total + (manifest["ffcv"]["bytes"] if FFCV in formats else 0)
 
 
@@ -131,18 +136,35 @@ def _verify_beton(root: Path, manifest: dict, on_bytes, report: Report) -> None:
     report.samples = report.samples or manifest["num_samples"]
 
 
+def _verify_file(root: Path, entry: dict, on_bytes, report: Report) -> None:
+    """A file checked by its size and SHA-256 only (timm's _info.json)."""
+    path = Path(root) / entry["name"]
+    if not path.is_file():
+        report.problems.append(f"{entry['name']}: missing")
+        return
+    with open(path, "rb") as raw:
+        stream = HashingReader(raw, on_bytes)
+        stream.drain()
+    report.problems += [f"{entry['name']}: {p}" for p in _check_file(stream, entry)]
+    report.bytes += stream.size
+
+
 def _verify_folder(root: Path, manifest: dict, report: Report) -> None:
     """Every sample's file, and nothing else, is there; and, in exports that have SHA256SUMS (its own digest
     in the manifest), every file's content is the one exported."""
-    classes = manifest["folder"]["classes"]
+    folder = manifest["folder"]
+    classes = folder["classes"]
     n = len(classes)
-    expected = {f"{classes[i % n]}/{sample_key(i)}.jpg" for i in range(manifest["num_samples"])}
-    found = {str(p.relative_to(root)) for p in Path(root).glob("*/*") if p.is_file()}
+    prefix = f"{folder['split']}/" if "split" in folder else ""  # --layout train: DEST/train/<class>/…
+    expected = {f"{prefix}{classes[i % n]}/{sample_key(i)}.jpg" for i in range(manifest["num_samples"])}
+    found = {str(p.relative_to(root)) for p in Path(root).glob(f"{prefix}*/*") if p.is_file()}
     missing, extra = sorted(expected - found), sorted(found - expected)
     report.problems += [f"{name}: missing" for name in missing[:20]]
     report.problems += [f"{name}: not part of the dataset" for name in extra[:20]]
     report.samples = len(expected & found)
-    record = manifest["folder"].get("checksums")
+    if "metadata" in folder:
+        _verify_file(Path(root) / prefix, folder["metadata"], lambda n: None, report)
+    record = folder.get("checksums")
     if record is not None:
         report.problems += _check_folder_content(Path(root), record, expected & found, report)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,3 +69,22 @@ def probe_cli():
         return run_tool("mono.probes.cli", *args, env={"TQDM_DISABLE": "1"}, timeout=timeout, cwd=REPO)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def huggingface(tmp_path_factory):
+    """Hugging Face `datasets`, imported offline with its caches in a temporary directory: they are read from the
+    environment when it is first imported, so no test may import it before this fixture does."""
+    assert "datasets" not in sys.modules, "datasets was imported before its caches were set"
+    home = tmp_path_factory.mktemp("huggingface")
+    saved = {k: os.environ.get(k) for k in ("HF_HOME", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")}
+    os.environ.update(HF_HOME=str(home), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    yield datasets
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -8,11 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import webdataset as wds
 from torchvision.datasets import ImageFolder
 
 from helpers import SMALL, assert_one_line_error, mono_gen, run_tool, shard_samples
 from mono.generator import samples
 from mono.generator.shards_cli import main as mono_shards
+from mono.learning.data import open_dataset
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,45 @@ def test_folder_export_from_the_beton_alone_gives_the_same_tree(three, source_im
     mono_shards(["export", str(alone), "--to", "folder", str(tmp_path / "from-beton"), "-q"])
     mono_shards(["export", str(three), "--to", "folder", str(tmp_path / "from-shards"), "-q"])
     assert exported_files(tmp_path / "from-beton") == exported_files(tmp_path / "from-shards")
+    # The parameters, drawn again from the configuration, are those the shards hold.
+    metadata = [(tmp_path / name / "metadata.jsonl").read_bytes() for name in ("from-beton", "from-shards")]
+    assert metadata[0] == metadata[1]
+
+
+def test_folder_export_writes_metadata_for_each_image(three, tmp_path):
+    dest = tmp_path / "folder"
+    mono_shards(["export", str(three), "--to", "folder", str(dest), "-q"])
+    rows = [json.loads(line) for line in (dest / "metadata.jsonl").read_text().splitlines()]
+    params = [
+        json.loads(raw)
+        for (raw,) in wds.WebDataset(str(three / "train-{000000..000002}.tar"), shardshuffle=False).to_tuple("json")
+    ]
+    classes = json.loads((dest / "manifest.json").read_text())["folder"]["classes"]
+    assert rows == [
+        {"file_name": f"{classes[p['source']]}/{p['index']:09d}.jpg", "label": p["source"], **p} for p in params
+    ]
+    assert all((dest / row["file_name"]).is_file() for row in rows)
+    (dest / "metadata.jsonl").write_text("")
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", dest)
+    assert result.returncode == 1 and "metadata.jsonl: size 0 bytes" in result.stderr, result.stderr
+
+
+def test_folder_export_in_the_train_layout(three, tmp_path):
+    dest = tmp_path / "tv"
+    mono_shards(["export", str(three), "--to", "folder", str(dest), "--layout", "train", "-q"])
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "SHA256SUMS", "manifest.json", "train"]
+    folder = ImageFolder(str(dest / "train"))  # torchvision's reference scripts: root/train/<class>/…
+    assert (
+        len(folder) == 300 and folder.classes == json.loads((dest / "manifest.json").read_text())["folder"]["classes"]
+    )
+    assert (dest / "train" / "metadata.jsonl").is_file()
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", dest).returncode == 0
+    dataset = open_dataset(dest)
+    assert dataset.formats == ("folder",) and dataset.num_samples == 300
+    assert [int(label) for label in dataset.folder[1]] == [i % 3 for i in range(300)]
+    next(dest.glob("train/2-*/*.jpg")).unlink()
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", dest)
+    assert result.returncode == 1 and "train/2-" in result.stderr and ": missing" in result.stderr
 
 
 def test_folder_export_is_whole_or_absent(three, tmp_path, monkeypatch):
@@ -62,8 +103,8 @@ def test_folder_export_is_whole_or_absent(three, tmp_path, monkeypatch):
     assert_one_line_error(result, "mono-shards", "not an empty directory")
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
 
-    real = samples.iter_images
-    monkeypatch.setattr(samples, "iter_images", lambda root: _cut(real(root), 100))
+    real = samples.iter_with_params
+    monkeypatch.setattr(samples, "iter_with_params", lambda root: _cut(real(root), 100))
     with pytest.raises(SystemExit) as exit_info:
         mono_shards(["export", str(three), "--to", "folder", str(tmp_path / "dest"), "-q"])
     assert exit_info.value.code == 130

@@ -16,6 +16,7 @@ import webdataset as wds
 from PIL import Image
 
 from helpers import assert_one_line_error, mono_gen, run_tool, shard_bytes
+from mono.generator.config import default_shard_size
 
 SMALL = ["--samples", 600, "--size", 32, "--shard-size", 100]
 
@@ -203,6 +204,32 @@ def test_augment_none_gives_copies_of_the_whole_image(source_image, tmp_path):
     assert error < 15 and error < 0.6 * np.abs(aliased - whole).mean()
 
 
+@pytest.mark.parametrize(
+    ("samples", "target", "size", "count"),
+    [
+        (50_000, 1_000, 782, 64),  # --preset cifar (50 shards of 1,000 before)
+        (1_281_167, 5_000, 5_005, 256),  # --preset imagenet (257 shards of 5,000 before)
+        (10_000, 1_000, 157, 64),
+        (4_031, 1_000, 63, 64),
+        (100_000_000, 5_000, 5_123, 19_520),  # the multiple of 64 nearest d/target that can be made
+        (300, 1_000, 1_000, 1),  # too small for 64 shards: the preset's size
+    ],
+)
+def test_default_shard_counts_are_multiples_of_64(samples, target, size, count):
+    assert default_shard_size(samples, target) == size
+    assert -(-samples // size) == count
+
+
+def test_the_default_shard_size_is_in_the_command_and_info(source_image, tmp_path):
+    out = tmp_path / "default"
+    mono_gen("--image", source_image, "--preset", "cifar", "--samples", 4100, "--size", 8, "--out", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["shards"]) == 64 and manifest["config"]["output"]["shard_size"] == 65
+    assert "--shard-size 65" in manifest["command"]  # a later default cannot change what the command makes
+    info = run_tool("mono.generator.shards_cli", "info", out)
+    assert "ranks × workers that split the 64 shards evenly: 1, 2, 4, 8, 16, 32, 64" in info.stdout
+
+
 def test_embedded_default_image_needs_nothing_but_the_install(tmp_path):
     result = run_tool(
         "mono.generator.cli", "--preset", "cifar", "--samples", 50, "--workers", 1, "--out", tmp_path / "demo"
@@ -235,7 +262,8 @@ def test_every_file_gets_the_permissions_of_the_umask(source_image, tmp_path):
     )  # a group-shared dataset
     assert result.returncode == 0, result.stderr
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
-    assert set(modes) == {"manifest.json", "README.md", "train.beton", "train-000000.tar", "train-000001.tar"}
+    files = {"manifest.json", "README.md", "_info.json", "train.beton", "train-000000.tar", "train-000001.tar"}
+    assert set(modes) == files
     assert set(modes.values()) == {0o664}, modes
     result = run_tool(
         "mono.generator.shards_cli",

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from torchvision.transforms import v2
 
 from helpers import REPO, SMALL, mono_gen, shard_samples, without_ffcv
 from mono.generator.shards_cli import main as mono_shards
-from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data import Loader, ShardSlotsWarning, UserError, open_dataset
 from mono.learning.data.order import buffer_shuffle
 
 
@@ -111,6 +113,7 @@ def test_an_epoch_multiset_with_repeats_is_honoured(data, fmt):
         loader.set_epoch(0, [0, 300])
 
 
+@pytest.mark.filterwarnings("ignore::mono.learning.data.ShardSlotsWarning")  # 4 ranks, 3 shards: on purpose
 def test_ranks_partition_the_epoch_as_documented(data):
     dataset = open_dataset(data / "ds", format="webdataset")
     for length, world, batch in ((300, 3, 64), (251, 2, 32), (7, 4, 2)):
@@ -126,6 +129,26 @@ def test_ranks_partition_the_epoch_as_documented(data):
             loader = Loader(dataset, batch, shuffle=True, seed=9, rank=rank, world_size=world, drop_last=True)
             batches = epoch(loader, 4, picks)
             assert len(batches) == len(loader) == full_batches and all(len(i) == batch for _, _, i in batches)
+
+
+def test_more_ranks_times_workers_than_shards_warns_and_still_reads_everything(data):
+    dataset = open_dataset(data / "ds", format="webdataset")  # 3 shards
+    assert len(dataset.shards) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 3 slots for 3 shards, and FFCV or a folder (no shards): no warning
+        Loader(dataset, 64, num_workers=3)
+        Loader(dataset, 64, num_workers=0, rank=2, world_size=3)
+        Loader(open_dataset(data / "ds", format="ffcv"), 64, num_workers=8)
+        Loader(open_dataset(data / "folder"), 64, num_workers=8)
+    with pytest.warns(ShardSlotsWarning, match=r"2 rank\(s\) × 2 worker\(s\) = 4 reader slots for 3 shard") as caught:
+        shares = [Loader(dataset, 64, shuffle=True, rank=r, world_size=2, num_workers=2) for r in (0, 1)]
+    assert len(caught) == 2 and all(Path(w.filename).name == Path(__file__).name for w in caught), "the caller's line"
+    message = str(caught[0].message)
+    assert "still reads every sample once" in message and "1 slot(s) without data" in message
+    seen = sorted(order(epoch(shares[0])) + order(epoch(shares[1])))
+    assert seen == list(range(300))
+    with pytest.warns(ShardSlotsWarning, match="4 reader slots for 3 shard"):
+        Loader(dataset, 64, num_workers=4)
 
 
 def test_per_sample_and_batch_transforms(data):
@@ -238,7 +261,7 @@ def test_mistakes_are_one_line_errors(data, tmp_path):
 def test_without_ffcv_the_reader_falls_back_or_says_how_to_install(data, tmp_path):
     script = f"""
 import sys
-from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data import Loader, ShardSlotsWarning, UserError, open_dataset
 from mono.learning.data.order import buffer_shuffle
 dataset = open_dataset({str(data / "ds")!r})
 print(dataset.format, len(Loader(dataset, 64)))

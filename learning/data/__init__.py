@@ -16,6 +16,6 @@ function of (seed, epoch, rank, world_size, batch_size). See docs/loading.md.
 
 from ..errors import UserError
 from .dataset import FORMATS, Dataset, open_dataset
-from .loader import DEFAULT_SHUFFLE_BUFFER, Loader
+from .loader import DEFAULT_SHUFFLE_BUFFER, Loader, ShardSlotsWarning
 
-__all__ = ["DEFAULT_SHUFFLE_BUFFER", "FORMATS", "Dataset", "Loader", "UserError", "open_dataset"]
+__all__ = ["DEFAULT_SHUFFLE_BUFFER", "FORMATS", "Dataset", "Loader", "ShardSlotsWarning", "UserError", "open_dataset"]

@@ -287,6 +287,10 @@ def _malformed(manifest: dict) -> str | None:
         ffcv = manifest.get("ffcv")
         if not isinstance(ffcv, dict) or not plain_name(ffcv.get("name")):
             return "ffcv.name must be a plain file name in the dataset directory"
+    if "folder" in formats:
+        folder = manifest.get("folder")
+        if not isinstance(folder, dict) or not (folder.get("split") is None or plain_name(folder["split"])):
+            return "folder.split must be a plain folder name in the dataset directory"
     return None
 
 
@@ -302,8 +306,10 @@ def _scan_folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
 
 
 def _indexed_folder(root: Path, manifest: dict) -> tuple[list[str], np.ndarray]:
-    """An exported folder: the file of sample i is <class>/<i as 9 digits>.jpg."""
-    paths, labels, _ = _scan_folder(root)
+    """An exported folder: the file of sample i is <class>/<i as 9 digits>.jpg, under <split>/ if the manifest
+    names one (`mono-shards export --layout train`)."""
+    split = manifest.get("folder", {}).get("split")
+    paths, labels, _ = _scan_folder(root / split if split else root)
     by_index: list[str | None] = [None] * manifest["num_samples"]
     by_label = np.full(manifest["num_samples"], -1, np.int64)
     for path, label in zip(paths, labels.tolist()):

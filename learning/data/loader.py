@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -75,6 +76,7 @@ class Loader:
             self._reader = BetonBatches(dataset.beton, num_workers, dataset.num_classes)
         elif self.format == "webdataset":
             self._reader = ShardBatches(list(dataset.shards), dataset.layout, make, dataset.num_classes, dataset.remote)
+            warn_if_more_slots_than_shards(len(dataset.shards), self.world_size, num_workers, dataset.remote)
         else:
             paths, labels = dataset.folder
             self._reader = FolderBatches(paths, labels, make)
@@ -142,6 +144,29 @@ class Loader:
         self._reader.plan = rank_plan
         cuda = self.device is not None and self.device.type == "cuda"
         return iter(DataLoader(self._reader, batch_size=None, num_workers=self.num_workers, pin_memory=cuda))
+
+
+class ShardSlotsWarning(UserWarning):
+    """More DDP ranks × DataLoader workers than shards (docs/loading.md, "Shards, ranks and workers")."""
+
+
+def warn_if_more_slots_than_shards(shards: int, world_size: int, num_workers: int, remote: bool) -> bool:
+    """Warn when ranks × workers outnumber the shards: this reader still reads every sample once, but readers
+    that deal whole shards out (webdataset, timm) would leave slots idle, and here several workers stream each
+    shard, which over HTTP means downloading it several times. Returns whether it warned."""
+    slots = world_size * max(num_workers, 1)
+    if slots <= shards:
+        return False
+    cost = "downloads" if remote else "reads"
+    warnings.warn(
+        f"{world_size} rank(s) × {max(num_workers, 1)} worker(s) = {slots} reader slots for {shards} shard(s): "
+        f"mono's Loader still reads every sample once per epoch, but several workers {cost[:-1]} each shard "
+        f"(and webdataset or timm would leave {slots - shards} slot(s) without data); use at most {shards} "
+        "ranks × workers, or generate smaller shards (mono-gen --shard-size)",
+        ShardSlotsWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def _placement(rank: int | None, world_size: int | None) -> tuple[int, int]:
