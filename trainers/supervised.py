@@ -8,9 +8,9 @@ per trunk (--arch):
 * monogan (the paper's 32 px encoder), as RotNet's CIFAR-10 supervised baseline (gidariss/FeatureLearningRotNet,
   config/CIFAR10_supervised_NIN.py with dataloader.py's augmentation): random 32×32 crops of the images padded by
   4 black pixels, with flips; CIFAR-10's channel statistics; SGD with Nesterov momentum 0.9, weight decay 5e-4,
-  batch 128, 200 epochs, learning rate multiplied by 0.2 at epochs 60, 120 and 160; but starting at 0.01, not
-  0.1: the original's network has BatchNorm, this encoder has none (a WGAN-GP critic may not), and at 0.1 and
-  0.05 its training diverged within the first epochs (docs/protocol.md).
+  batch 128, 200 epochs, learning rate 0.1 multiplied by 0.2 at epochs 60, 120 and 160. The trunk has no
+  BatchNorm, unlike the original's network: at smaller batches scale the learning rate down with the batch
+  (batch 16 diverged at 0.1 and trains at 0.01; docs/protocol.md).
 * alexnet, as torchvision's ImageNet classification reference (references/classification, the learning rate
   it gives AlexNet): random 224×224 crops with flips (Krizhevsky et al. 2012); ImageNet's channel statistics;
   SGD with momentum 0.9, weight decay 1e-4, batch 256, 90 epochs, learning rate 0.01 divided by 10 every 30.
@@ -53,7 +53,7 @@ DEFAULTS = {
     "monogan": {
         "epochs": 200,
         "batch_size": 128,
-        "lr": 0.01,  # NIN's 0.1 diverges on this trunk without BatchNorm (docs/protocol.md)
+        "lr": 0.1,
         "lr_steps": "60,120,160",
         "lr_decay": 0.2,
         "weight_decay": 5e-4,
