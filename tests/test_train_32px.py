@@ -154,3 +154,20 @@ def test_bad_arch_args_are_one_line_errors(generated32, tmp_path):
     )
     assert_one_line_error(result, "mono-train rotnet", "widths must be 4 integers")
     assert not (tmp_path / "run").exists()
+
+
+def test_supervised_learns_the_folders_labels(labelled_images, tmp_path):
+    """Cross-entropy on the class folders: the training accuracy climbs far above chance (4 classes: 25 %)."""
+    run = tmp_path / "supervised"
+    train("supervised", "--data", labelled_images / "train", "--out", run, *FAST, "--lr", 0.01, "--epochs", 4)
+    rows = [r for r in metrics(run)]
+    assert float(rows[-1]["accuracy"]) > 0.6, rows
+    assert load_checkpoint(run / "checkpoint.pt").extra["state"]["classes"] == sorted(
+        p.name for p in (labelled_images / "train").iterdir()
+    )
+
+
+def test_supervised_refuses_a_dataset_of_one_class(generated32, tmp_path):
+    result = run_tool("mono.trainers.cli", "supervised", "--data", generated32, "--out", tmp_path / "run")
+    assert_one_line_error(result, "mono-train supervised", "labels of 2 classes or more")
+    assert not (tmp_path / "run").exists()

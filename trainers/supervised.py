@@ -101,7 +101,7 @@ def get_args_parser():
         "--weight-decay",
         type=float,
         default=None,
-        help=f"({utils.default_help(utils.per_arch(DEFAULTS, 'weight_decay'))})",
+        help=f"SGD weight decay ({utils.default_help(utils.per_arch(DEFAULTS, 'weight_decay'))})",
     )
     utils.add_arch_args(method)
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
