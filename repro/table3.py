@@ -221,13 +221,14 @@ def markdown(results: dict, plan: Budget, image: str) -> str:
         )
         + f"; linear probes of {plan.probe_epochs} epoch(s). The trunk is the paper's 32 px encoder in every row.",
         "",
-        "| row | " + " | ".join(LAYERS) + " | paper " + " | paper ".join(LAYERS) + " |",
-        "|---|" + "---:|" * (2 * len(LAYERS)),
+        "| row | images seen | " + " | ".join(LAYERS) + " | paper " + " | paper ".join(LAYERS) + " |",
+        "|---|---:|" + "---:|" * (2 * len(LAYERS)),
     ]
     for row in results["rows"].values():
+        seen = f"{row['images_seen']:,}" if row.get("images_seen") else ("–" if row["method"] is None else "own")
         ours = [f"{top1(row, layer):.2f}" for layer in LAYERS]
         paper = [f"{row['paper'][layer]:.1f}" for layer in LAYERS] if row["paper"] else ["–"] * len(LAYERS)
-        lines.append(f"| {row['label']} | " + " | ".join(ours + paper) + " |")
+        lines.append(f"| {row['label']} | {seen} | " + " | ".join(ours + paper) + " |")
     lines += [
         "",
         "The paper has one RotNet row without saying which data it trained on; its numbers stand beside both of ours."
