@@ -50,7 +50,8 @@ BUDGETS = {
     # About 0.4 s per critic step of 64 images on 2 cores: 6 epochs (4,686 critic steps, 937 generator
     # steps) take about 35 minutes, the two full probe runs about 13.
     # Table 3: 100,000 training images per method (2 passes over CIFAR-10's 50,000 or Image B's 50,000 samples);
-    # MonoGAN and the GAN at a learning rate of 3e-4 with Adam beta1 0.5 (faster at a short schedule, issue 12).
+    # MonoGAN and the GAN at a learning rate of 3e-4 with Adam beta1 0.5 (docs/results.md, "A MonoGAN recipe for
+    # a CPU": at a short schedule the paper's 1e-4 leaves the critic below random).
     # Estimate: RotNet costs 0.0035 CPU-seconds per image and MonoGAN 0.0054 (measured on a loaded 2-core machine:
     # `mono-train rotnet --arch monogan --data cifar10/train --epochs 1 --steps-per-epoch 2|12 --batch-size 128
     # --workers 0`, and monogan with 5|30 steps of 64, the difference of their user times), so the 7 training runs
