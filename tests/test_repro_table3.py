@@ -123,6 +123,25 @@ def test_a_rerun_skips_everything_and_keeps_the_wall_times(smoke, labelled_image
     assert after["rows"] == before["rows"] and after["seconds"] == before["seconds"]
 
 
+def test_an_interrupted_table_redoes_only_the_unfinished_row(smoke, labelled_images, source_image):
+    """A run killed during DeepCluster on the image (no marker, no probe yet) continues that training from its
+    checkpoint and probes it; nothing else runs again."""
+    out, _ = smoke
+    (out / "table3" / "finished" / "deepcluster-image.json").unlink()
+    probe = out / "probe" / "table3-deepcluster-image"
+    for path in sorted(probe.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    probe.rmdir()
+    before = (out / "commands.sh").read_text()
+    result = repro(labelled_images, source_image, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    added = (out / "commands.sh").read_text()[len(before) :].splitlines()
+    assert len(added) == 2
+    assert added[0].startswith("mono-train deepcluster --arch monogan") and added[0].endswith("--resume")
+    assert added[1].startswith("mono-probe linear --ckpt") and "deepcluster-image" in added[1]
+    assert (probe / "results.json").exists()
+
+
 def test_equal_images_seen_whatever_the_dataset_size():
     """The cpu budget's 100,000 images: two passes over 50,000 images for every batch size the trainers use."""
     for batch in (64, 128, 256):
