@@ -94,7 +94,8 @@ def run(
     probe: Callable[[str, list, Path, str], Path],
     config: dict,
 ) -> dict:
-    """Train and probe every row; write out/table3/results.json, results.md and the figure; return the results."""
+    """Train and probe every row; write out/table3/results.json, results.md, the figure and the accuracy plot
+    relative to the supervised row (table3/compare/); return the results."""
     root = out / "table3"
     data = {"cifar10": cifar10 / "train", "image": image_data}
     sizes = {"cifar10": count_images(cifar10 / "train"), "image": plan.samples}
@@ -133,6 +134,16 @@ def run(
             "paper": dict(zip(LAYERS, PAPER[row.paper])) if row.paper else None,
             **trained,
         }
+    # The paper's Figure 6 for these rows: each relative to the supervised one (mono-probe compare --reference).
+    others = [out / "probe" / ("random-cifar10" if key == "random" else f"table3-{key}") for key in table]
+    reference = others.pop(list(table).index("supervised"))
+    compare = root / "compare"
+    steps.run(
+        "Table 3 accuracy plot",
+        "mono.probes.cli",
+        ["compare", *others, "--reference", reference, "-o", compare],
+        done=lambda: _newer(compare / "comparison.json", [p / "results.json" for p in [*others, reference]]),
+    )
     results["mono_minus_full"] = mono_minus_full(results["rows"])
     paper_gap = {layer: round(m - g, 2) for layer, m, g in zip(LAYERS, PAPER["monogan"], PAPER["gan"])}
     results["paper_mono_minus_full"] = {"GAN": paper_gap}
@@ -145,6 +156,11 @@ def run(
     atomic.write_text(root / "results.json", json.dumps(results, indent=2) + "\n")
     atomic.write_text(root / "results.md", markdown(results, plan, image_label))
     return results
+
+
+def _newer(output: Path, inputs: list[Path]) -> bool:
+    """Whether `output` exists and was written after every one of `inputs`."""
+    return output.exists() and all(output.stat().st_mtime >= p.stat().st_mtime for p in inputs)
 
 
 def _finished(marker: Path, command: list) -> bool:
@@ -243,7 +259,15 @@ def markdown(results: dict, plan: Budget, image: str) -> str:
         lines.append(f"| {method} | " + " | ".join(f"{diffs[layer]:+.2f}" for layer in LAYERS) + " |")
     for method, diffs in results["paper_mono_minus_full"].items():
         lines.append(f"| {method} (paper) | " + " | ".join(f"{diffs[layer]:+.2f}" for layer in LAYERS) + " |")
-    lines += ["", "![mono minus full data](mono-minus-full.png)", "", "## Expected findings", ""]
+    lines += [
+        "",
+        "![mono minus full data](mono-minus-full.png)",
+        "",
+        "Every row relative to the supervised one, as the paper's Figure 6: `compare/comparison.png`.",
+        "",
+        "## Expected findings",
+        "",
+    ]
     for item in results["evidence"]:
         verdict = "holds" if item["holds"] else "does NOT hold"
         lines.append(f"- {item['claim']}: **{verdict}** ({json.dumps(item['numbers'])})")

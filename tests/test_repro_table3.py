@@ -99,6 +99,9 @@ def test_the_report_has_the_table_the_figure_and_every_command(smoke):
     assert "| GAN (CIFAR-10) |" in markdown and "| 67.7 | 73.0 | 72.5 | 69.2 |" in markdown
     assert "| MonoGAN (stripes.png) |" in markdown and "mono-minus-full.png" in markdown
     assert markdown.count("holds**") + markdown.count("does NOT hold**") == 3
+    assert (out / "table3" / "compare" / "comparison.png").exists()
+    relative = json.loads((out / "table3" / "compare" / "comparison.json").read_text())
+    assert relative["reference"]["label"] == "fully supervised (CIFAR-10)" and len(relative["runs"]) == 7
     png = (out / "table3" / "mono-minus-full.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     commands = (out / "commands.sh").read_text()
@@ -136,9 +139,10 @@ def test_an_interrupted_table_redoes_only_the_unfinished_row(smoke, labelled_ima
     result = repro(labelled_images, source_image, out)
     assert result.returncode == 0, result.stderr[-3000:]
     added = (out / "commands.sh").read_text()[len(before) :].splitlines()
-    assert len(added) == 2
+    assert len(added) == 3
     assert added[0].startswith("mono-train deepcluster --arch monogan") and added[0].endswith("--resume")
     assert added[1].startswith("mono-probe linear --ckpt") and "deepcluster-image" in added[1]
+    assert added[2].startswith("mono-probe compare"), "the plot is redrawn with the new probe"
     assert (probe / "results.json").exists()
 
 
