@@ -9,8 +9,8 @@ horizontal flips. Optimisation as facebookresearch/deepcluster main.py: SGD, lea
 
 `--arch monogan` trains the paper's 32 px encoder instead, the same way at its scale (docs/protocol.md): RGB
 input (the Sobel layer belongs to AlexNet), random resized crops to 32 px, features of the whole 32 px image,
-fc6 and fc7 as wide as the trunk's 512 outputs, and k = 400 for a 50,000-image dataset (as many images per
-cluster, 128, as the original's 10,000 clusters of ImageNet's 1.28 million).
+fc6 and fc7 as wide as the trunk's 512 outputs, and k = 400 for a 50,000-image dataset (125 images per
+cluster, about the 128 of the original's 10,000 clusters of ImageNet's 1.28 million).
 
 The file holds the whole method, in the order of the original's main.py and clustering.py: the network, its
 augmentation, the clustering step, then the training loop.
