@@ -38,6 +38,7 @@ from mono.learning.errors import UserError
 __all__ = [
     "ARCHITECTURES",
     "ACTIVATIONS",
+    "CIFAR10_NORMALIZATION",
     "GAN_NORMALIZATION",
     "IMAGENET_NORMALIZATION",
     "LEAKY_RELU_SLOPE",
@@ -56,6 +57,10 @@ ACTIVATIONS = ("relu", "leaky_relu")
 
 IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 """ImageNet's channel statistics, which RotNet and DeepCluster normalise alexnet's inputs with."""
+
+CIFAR10_NORMALIZATION = {"mean": [v / 255 for v in (125.3, 123.0, 113.9)], "std": [v / 255 for v in (63.0, 62.1, 66.7)]}
+"""CIFAR-10's channel statistics as RotNet's CIFAR-10 code (gidariss/FeatureLearningRotNet, dataloader.py) writes
+them; RotNet and the supervised trainer normalise the 32 px trunk's inputs with them."""
 
 GAN_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 """Pixels x in [0, 1] enter as 2x - 1, the range of a GAN generator's tanh (BiGAN, MonoGAN)."""

@@ -15,7 +15,7 @@ from mono.learning import atomic
 from mono.learning.cli_errors import run_cli
 from mono.learning.errors import UserError
 
-from . import report
+from . import report, table3
 from .budgets import BUDGETS
 from .pipeline import Pipeline
 
@@ -61,6 +61,12 @@ def cli() -> None:
     type=click.IntRange(min=1),
     help="MonoGAN epochs instead of the budget's (bench/gpu_run.sh sets it from a measured throughput).",
 )
+@click.option(
+    "--table",
+    type=click.Choice(["3"]),
+    help="Run the paper's Table 3 instead: random init, supervised, RotNet, GAN and DeepCluster on CIFAR-10, and "
+    "RotNet, MonoGAN and DeepCluster on the image, probed beside the paper's numbers (DIR/table3/results.md).",
+)
 @click.option("--ablation", is_flag=True, help="Also run the 8 augmentation combinations of the paper's Table 1.")
 @click.option(
     "--ablation-rows",
@@ -79,7 +85,20 @@ def cli() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Only the steps, no progress bars.")
 def cifar(
-    cifar10, out, budget, gan_epochs, ablation, ablation_rows, cifar100, image, image_dir, seed, workers, device, quiet
+    cifar10,
+    out,
+    budget,
+    gan_epochs,
+    table,
+    ablation,
+    ablation_rows,
+    cifar100,
+    image,
+    image_dir,
+    seed,
+    workers,
+    device,
+    quiet,
 ):
     """Image B -> 32 px dataset -> MonoGAN -> CIFAR-10 linear probes, against a random-init encoder.
 
@@ -88,6 +107,7 @@ def cifar(
       mono-repro cifar --cifar10 ../shared/datasets/cifar10 --out runs/repro-cpu
       mono-repro cifar --cifar10 data/cifar10 --budget paper --ablation --cifar100 data/cifar100 --out runs/repro
       mono-repro cifar --cifar10 data/cifar10 --budget gpu --gan-epochs 200 --out runs/repro-gpu
+      mono-repro cifar --cifar10 ../shared/datasets/cifar10 --table 3 --budget cpu --out runs/table3-cpu
     """
     plan = BUDGETS[budget] if gan_epochs is None else dataclasses.replace(BUDGETS[budget], gan_epochs=gan_epochs)
     rows = [r.strip() for r in ablation_rows.split(",") if r.strip()]
@@ -99,6 +119,8 @@ def cifar(
     for name, split in (("--cifar10", cifar10), ("--cifar100", cifar100)):
         if split is not None and not ((split / "train").is_dir() and (split / "test").is_dir()):
             raise UserError(f"{name} {split}: expected train/ and test/ folders (ImageFolder layout)")
+    if table and (ablation or cifar100 is not None):
+        raise UserError("--table 3 runs the table alone; run --ablation and --cifar100 without --table")
     out.mkdir(parents=True, exist_ok=True)
     config = {
         "budget": json.loads(json.dumps(plan.to_dict())),
@@ -107,6 +129,7 @@ def cifar(
         "cifar10": str(cifar10.resolve()),
         "cifar100": str(cifar100.resolve()) if cifar100 else None,
         "ablation": rows if ablation else [],
+        "table": table,
         "platform": platform.platform(),
     }
     saved = out / "config.json"
@@ -119,8 +142,8 @@ def cifar(
     source = ["--image", image] + (["--image-dir", image_dir] if image_dir else [])
     tag = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(image).name)  # an image file's name, never a path out of --out
 
-    def experiment(name: str, augment: str) -> Path:
-        data, run = out / "data" / f"{tag}-{name}", out / "train" / f"monogan-{name}"
+    def generate(name: str, augment: str) -> Path:
+        data = out / "data" / f"{tag}-{name}"
         steps.run(
             f"generate {name}",
             "mono.generator.cli",
@@ -142,6 +165,10 @@ def cifar(
             ],
             done=lambda: (data / "manifest.json").exists(),
         )
+        return data
+
+    def experiment(name: str, augment: str) -> Path:
+        data, run = generate(name, augment), out / "train" / f"monogan-{name}"
         resume = ["--resume"] if (run / "checkpoint.pt").exists() else []
         steps.run(
             f"train MonoGAN on {name}",
@@ -198,6 +225,27 @@ def cifar(
             done=lambda: (target / "results.json").exists(),
         )
         return target
+
+    if table == "3":
+        image_label = f"Image {image}" if re.fullmatch(r"[A-Za-z]", image) else tag
+        results = table3.run(
+            out,
+            plan,
+            steps,
+            cifar10=cifar10,
+            image_data=generate("all", "all"),
+            image_label=image_label,
+            common_train=common_train,
+            probe=probe,
+            config=config,
+        )
+        gaps = results["mono_minus_full"]
+        click.echo(
+            "mono-repro: Table 3, mono minus full data at conv1: "
+            + ", ".join(f"{m} {d['conv1']:+.2f}" for m, d in gaps.items())
+            + f"; report: {out / 'table3' / 'results.md'}"
+        )
+        return
 
     run_all = experiment("all", "all")
     checkpoint = run_all / "checkpoint.pt"

@@ -10,6 +10,7 @@ METHODS = {
     "deepcluster": "DeepCluster (Caron et al. 2018): predict k-means clusters of the features",
     "bigan": "BiGAN (Donahue et al. 2017): adversarial feature learning",
     "monogan": "MonoGAN (Asano et al. 2020, section 4.2): WGAN-GP on 32 px data",
+    "supervised": "the supervised baseline: trunk + linear classifier on a labelled dataset",
 }
 COMMANDS = {"sample": "write a grid of a GAN run's generated images (PNG)"}
 

@@ -7,6 +7,11 @@ input layer; native augmentation: random resized crops to 224 (scale 0.08-1, rat
 horizontal flips. Optimisation as facebookresearch/deepcluster main.py: SGD, learning rate 0.05, momentum
 0.9, weight decay 1e-5, batch 256, a separate plain SGD for the re-initialised top layer.
 
+`--arch monogan` trains the paper's 32 px encoder instead, the same way at its scale (docs/protocol.md): RGB
+input (the Sobel layer belongs to AlexNet), random resized crops to 32 px, features of the whole 32 px image,
+fc6 and fc7 as wide as the trunk's 512 outputs, and k = 400 for a 50,000-image dataset (125 images per
+cluster, about the 128 of the original's 10,000 clusters of ImageNet's 1.28 million).
+
 The file holds the whole method, in the order of the original's main.py and clustering.py: the network, its
 augmentation, the clustering step, then the training loop.
 
@@ -29,14 +34,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from mono.learning.data import Loader
-from mono.learning.models import IMAGENET_NORMALIZATION, build_trunk
+from mono.learning.models import IMAGENET_NORMALIZATION, build_trunk, parse_arch_args
 from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train deepcluster --data shards/ameyoko --out runs/deepcluster-A
   torchrun --nproc-per-node=8 -m mono.trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A
   mono-train deepcluster --data shards/in-10 --out runs/dc-in10 --k 3000 --epochs 100
+  mono-train deepcluster --arch monogan --data ../shared/datasets/cifar10/train --out runs/dc-cifar10
 """
+
+# What depends on the trunk: the crop side, the width of fc6 and fc7, k and the Sobel layer (docs/protocol.md).
+DEFAULTS = {
+    "alexnet": {"crop": 224, "head_width": 4096, "k": 10_000, "sobel": True},
+    "monogan": {"crop": 32, "head_width": 512, "k": 400, "sobel": False},
+}
 
 
 def get_args_parser():
@@ -52,7 +64,19 @@ def get_args_parser():
     )
     method = parser.add_argument_group("DeepCluster")
     method.add_argument(
-        "--k", "--nmb_cluster", dest="k", type=int, default=10_000, help="number of k-means clusters (default 10000)"
+        "--arch",
+        choices=list(DEFAULTS),
+        default="alexnet",
+        help="the trunk: AlexNet-BN with the Sobel layer on 224 px crops, or the paper's 32 px encoder on RGB "
+        "(default alexnet)",
+    )
+    method.add_argument(
+        "--k",
+        "--nmb_cluster",
+        dest="k",
+        type=int,
+        default=None,
+        help=f"number of k-means clusters ({utils.default_help(utils.per_arch(DEFAULTS, 'k'))})",
     )
     method.add_argument("--pca", type=int, default=256, help="dimensions kept by PCA before k-means (default 256)")
     method.add_argument(
@@ -61,7 +85,12 @@ def get_args_parser():
         default=20,
         help="k-means iterations (default 20, as faiss' default in the original)",
     )
-    method.add_argument("--crop", type=int, default=224, help="side of the crops seen by the network (default 224)")
+    method.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        help=f"side of the crops seen by the network ({utils.default_help(utils.per_arch(DEFAULTS, 'crop'))})",
+    )
     method.add_argument("--momentum", type=float, default=0.9)
     method.add_argument(
         "--weight-decay",
@@ -78,9 +107,19 @@ def get_args_parser():
         help="epoch length as a multiple of the dataset, between two clusterings (default 1)",
     )
     method.add_argument(
-        "--no-sobel", dest="sobel", action="store_false", help="feed RGB instead of the fixed Sobel layer"
+        "--no-sobel",
+        dest="sobel",
+        action="store_false",
+        default=None,
+        help="alexnet: feed RGB instead of the fixed Sobel layer (monogan: always RGB)",
     )
-    method.add_argument("--head-width", type=int, default=4096, help="width of fc6 and fc7 (default 4096)")
+    method.add_argument(
+        "--head-width",
+        type=int,
+        default=None,
+        help=f"width of fc6 and fc7 ({utils.default_help(utils.per_arch(DEFAULTS, 'head_width'))})",
+    )
+    utils.add_arch_args(method)
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -89,11 +128,18 @@ def get_args_parser():
 # The network
 
 
+def init_std(fan_in: int, arch: str) -> float:
+    """The standard deviation of a fully connected layer's initial weights: the original's 0.01 on AlexNet; on
+    the 32 px trunk 1/√fan_in, the rule 0.01 follows at fc6's 9,216 inputs (1/√9216 = 0.0104), which keeps the
+    signal's scale through the narrower layers instead of shrinking it about fourfold at each."""
+    return 0.01 if arch == "alexnet" else fan_in**-0.5
+
+
 class Classifier(nn.Module):
     """DeepCluster's AlexNet classifier: dropout, fc6 4096, ReLU, dropout, fc7 4096, ReLU (the last ReLU
     is left out when features are computed for clustering, as in the original)."""
 
-    def __init__(self, in_features: int, width: int = 4096):
+    def __init__(self, in_features: int, width: int = 4096, arch: str = "alexnet"):
         super().__init__()
         self.fc = nn.Sequential(
             nn.Flatten(),
@@ -105,7 +151,7 @@ class Classifier(nn.Module):
         )
         for m in self.fc:
             if isinstance(m, nn.Linear):  # the original's init of its fully connected layers
-                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.normal_(m.weight, 0, init_std(m.in_features, arch))
                 nn.init.zeros_(m.bias)
 
     def forward(self, x, final_relu: bool = True):
@@ -126,11 +172,12 @@ class Network(nn.Module):
         return self.classifier(self.trunk(x))
 
 
-def new_top_layer(width: int, k: int, seed: int) -> nn.Linear:
-    """A fresh last layer for this epoch's clusters, N(0, 0.01) weights and zero bias, seeded for resuming."""
+def new_top_layer(width: int, k: int, seed: int, arch: str = "alexnet") -> nn.Linear:
+    """A fresh last layer for this epoch's clusters, N(0, 0.01) weights (init_std) and zero bias, seeded for
+    resuming."""
     layer = nn.Linear(width, k)
     with torch.no_grad():
-        layer.weight.normal_(0, 0.01, generator=utils.seeded_generator(seed))
+        layer.weight.normal_(0, init_std(width, arch), generator=utils.seeded_generator(seed))
         layer.bias.zero_()
     return layer
 
@@ -317,15 +364,24 @@ def normalized_mutual_information(a: np.ndarray, b: np.ndarray) -> float:
 
 @torch.no_grad()
 def compute_features(
-    loader: Loader, trunk: nn.Module, classifier: Classifier, crop: int, amp: utils.MixedPrecision, progress: bool
+    loader: Loader,
+    trunk: nn.Module,
+    classifier: Classifier,
+    crop: int,
+    side: int | None,
+    amp: utils.MixedPrecision,
+    progress: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, fc7 features before their ReLU) of this rank's share of the dataset, on centre crops."""
+    """(indices, fc7 features before their ReLU) of this rank's share of the dataset, on centre crops of the
+    images at `side` px (the 32 px trunk's crop is the whole image)."""
     loader.set_epoch(0)
     trunk.eval()
     classifier.eval()
     indices, features = [], []
     bar = utils.Progress(len(loader), "features", enabled=progress)
     for images, _, idx in loader:
+        if side and images.shape[-1] != side:
+            images = utils.downscale(images, side)
         x = utils.normalize(centre_crop(images, crop), **IMAGENET_NORMALIZATION)
         with amp.autocast():
             f = classifier(trunk(amp.inputs(x)), final_relu=False)
@@ -355,6 +411,7 @@ def cluster(feature_dir: Path, world_size: int, size: int, args, epoch: int) -> 
 
 
 def train(args) -> None:
+    utils.arch_defaults(args, DEFAULTS)
     utils.check_args(args)
     processes = utils.init_distributed(args.device)
     device = processes.device
@@ -379,16 +436,19 @@ def train(args) -> None:
     n = dataset.num_samples
     if args.k < 2 or args.k > n:
         raise utils.UserError(f"--k {args.k} clusters for {n} samples: choose 2 <= k <= the number of samples")
-    if dataset.image_size and dataset.image_size < args.crop:
-        raise utils.UserError(f"--crop {args.crop} is larger than the dataset's {dataset.image_size} px images")
+    # The 32 px trunk sees the images at its size (shrunk by area averaging if larger), AlexNet as they are.
+    side = utils.image_side(dataset, 32 if args.arch == "monogan" else None)
+    if side and side < args.crop:
+        raise utils.UserError(f"--crop {args.crop} is larger than the dataset's {side} px images")
     if args.reassign <= 0:
         raise utils.UserError("--reassign must be positive")
 
-    # The network: AlexNet-BN (with the fixed Sobel layer) and its classifier, fc6 and fc7; the top layer is
-    # made anew every epoch.
-    trunk = build_trunk("alexnet", sobel=args.sobel, activation="relu")
+    # The network: AlexNet-BN (with the fixed Sobel layer) or the 32 px encoder, and the classifier, fc6 and fc7;
+    # the top layer is made anew every epoch.
+    sobel = {"sobel": args.sobel} if args.arch == "alexnet" else {}
+    trunk = build_trunk(args.arch, **{**sobel, **parse_arch_args(args.arch_args)})
     channels, height, width = trunk.feature_shapes(args.crop)["output"]
-    classifier = Classifier(channels * height * width, args.head_width)
+    classifier = Classifier(channels * height * width, args.head_width, args.arch)
     trunk, classifier = amp.to_device(trunk), amp.to_device(classifier)
     optimizer = torch.optim.SGD(
         list(trunk.parameters()) + list(classifier.parameters()),
@@ -422,7 +482,7 @@ def train(args) -> None:
             feature_dir.mkdir(exist_ok=True)
         utils.barrier()
         indices, features = compute_features(  # no gradients: the modules themselves, not the DDP wrapper
-            everything, trunk, classifier, args.crop, amp, progress=processes.is_main and not args.quiet
+            everything, trunk, classifier, args.crop, side, amp, progress=processes.is_main and not args.quiet
         )
         np.save(feature_dir / f"indices-{processes.rank}.npy", indices)
         np.save(feature_dir / f"features-{processes.rank}.npy", features)
@@ -442,7 +502,7 @@ def train(args) -> None:
         seed = utils.derive_seed(args.seed, epoch, 2)
         loader.set_epoch(epoch, indices=uniform_over_clusters(assignments, int(args.reassign * n), seed, args.k))
         top = amp.to_device(
-            new_top_layer(classifier.fc[-1].out_features, args.k, utils.derive_seed(args.seed, epoch, 3))
+            new_top_layer(classifier.fc[-1].out_features, args.k, utils.derive_seed(args.seed, epoch, 3), args.arch)
         )
         top_optimizer = torch.optim.SGD(top.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         top_ddp = utils.ddp(top, processes)
@@ -457,6 +517,8 @@ def train(args) -> None:
         )
         sums = torch.zeros(2, device=device)
         for _, (images, _, idx) in zip(range(total), loader):
+            if side and images.shape[-1] != side:
+                images = utils.downscale(images, side)
             x = utils.normalize(random_resized_crop(images, args.crop, augment), **IMAGENET_NORMALIZATION)
             with amp.autocast():
                 logits = top_ddp(network(amp.inputs(x)))

@@ -1,12 +1,18 @@
 """RotNet (Gidaris, Singh & Komodakis, ICLR 2018): learn features by predicting image rotations.
 
-Every image of a batch is shown at 0°, 90°, 180° and 270°, and a 4-way classifier on the AlexNet-BN
-trunk learns to tell which. Native augmentation: random 224×224 crops of the 256 px images with
-horizontal flips. Optimisation as the original ImageNet AlexNet config (gidariss/FeatureLearningRotNet,
-config/ImageNet_RotNet_AlexNet.py): SGD with Nesterov momentum 0.9, weight decay 5e-4, batch 192,
-50 epochs, learning rate 0.01 divided by 10 at epochs 15, 30 and 45.
+Every image of a batch is shown at 0°, 90°, 180° and 270°, and a 4-way classifier on the trunk learns to tell
+which. Two recipes of the original code (gidariss/FeatureLearningRotNet), one per trunk (--arch):
+
+* alexnet, as config/ImageNet_RotNet_AlexNet.py: random 224×224 crops of the 256 px images with horizontal
+  flips; two 4096-wide fully connected layers and the 4-way layer on pool5; SGD with Nesterov momentum 0.9,
+  weight decay 5e-4, batch 192, 50 epochs, learning rate 0.01 divided by 10 at epochs 15, 30 and 45.
+* monogan (the paper's 32 px encoder), as config/CIFAR10_RotNet_NIN4blocks.py and dataloader.py: random 32×32
+  crops of the images padded by 4 black pixels, with flips; CIFAR-10's channel statistics; global average
+  pooling and one linear layer (the CIFAR network's classifier); the same SGD, batch 128, 200 epochs,
+  learning rate 0.1 multiplied by 0.2 at epochs 60, 120 and 160.
 
     mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
+    mono-train rotnet --arch monogan --data shards/animals32 --out runs/rotnet-B
     torchrun --nproc-per-node=8 -m mono.trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
 """
 
@@ -19,36 +25,67 @@ import torch
 from torch import nn
 
 from mono.learning.data import Loader
-from mono.learning.models import IMAGENET_NORMALIZATION, build_trunk
+from mono.learning.models import CIFAR10_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, parse_arch_args
 from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
+  mono-train rotnet --arch monogan --data ../shared/datasets/cifar10/train --out runs/rotnet-cifar10
   torchrun --nproc-per-node=8 -m mono.trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A --resume
 """
+
+
+# The original's two recipes: config/ImageNet_RotNet_AlexNet.py, and config/CIFAR10_RotNet_NIN4blocks.py with
+# dataloader.py's CIFAR-10 augmentation (RandomCrop(32, padding=4), RandomHorizontalFlip) for the 32 px trunk.
+DEFAULTS = {
+    "alexnet": {"epochs": 50, "batch_size": 192, "lr": 0.01, "lr_steps": "15,30,45", "lr_decay": 0.1, "crop": 224},
+    "monogan": {"epochs": 200, "batch_size": 128, "lr": 0.1, "lr_steps": "60,120,160", "lr_decay": 0.2, "crop": 32},
+}
+PADDING = {"alexnet": 0, "monogan": 4}  # black pixels around each image before the random crop
+NORMALIZATION = {"alexnet": IMAGENET_NORMALIZATION, "monogan": CIFAR10_NORMALIZATION}
 
 
 def get_args_parser():
     parser = utils.get_args_parser(
         "mono-train rotnet",
         "RotNet: predict which of four rotations an image shows.",
-        epochs=50,
-        batch_size=192,
-        lr=0.01,
+        epochs=utils.per_arch(DEFAULTS, "epochs"),
+        batch_size=utils.per_arch(DEFAULTS, "batch_size"),
+        lr=utils.per_arch(DEFAULTS, "lr"),
         examples=EXAMPLES,
     )
     method = parser.add_argument_group("RotNet")
-    method.add_argument("--crop", type=int, default=224, help="side of the random crops (default 224)")
     method.add_argument(
-        "--lr-steps", default="15,30,45", help="epochs at which the learning rate is divided (default 15,30,45)"
+        "--arch",
+        choices=list(DEFAULTS),
+        default="alexnet",
+        help="the trunk: AlexNet-BN on 224 px crops, or the paper's 32 px encoder with the CIFAR-10 recipe "
+        "(default alexnet)",
     )
-    method.add_argument("--lr-decay", type=float, default=0.1, help="learning rate factor at each step (default 0.1)")
+    crop = utils.per_arch(DEFAULTS, "crop")
+    method.add_argument("--crop", type=int, default=None, help=f"side of the random crops ({utils.default_help(crop)})")
+    method.add_argument(
+        "--lr-steps",
+        default=None,
+        help=f"epochs at which the learning rate is multiplied by --lr-decay "
+        f"({utils.default_help(utils.per_arch(DEFAULTS, 'lr_steps'))})",
+    )
+    method.add_argument(
+        "--lr-decay",
+        type=float,
+        default=None,
+        help=f"learning rate factor at each step ({utils.default_help(utils.per_arch(DEFAULTS, 'lr_decay'))})",
+    )
     method.add_argument("--momentum", type=float, default=0.9)
     method.add_argument("--weight-decay", type=float, default=5e-4)
     method.add_argument(
-        "--head-width", type=int, default=4096, help="width of the classifier's hidden layers (default 4096)"
+        "--head-width",
+        type=int,
+        default=4096,
+        help="width of the alexnet classifier's hidden layers (default 4096; the 32 px trunk's head is linear)",
     )
+    utils.add_arch_args(method)
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -73,6 +110,16 @@ class RotationHead(nn.Module):
         return self.net(x)
 
 
+def rotation_head(trunk: nn.Module, crop: int, width: int) -> nn.Module:
+    """The original's classifier for each trunk: on AlexNet's pool5, two fully connected layers
+    (architectures/AlexNet.py); on the 32 px encoder, global average pooling and one linear layer, the
+    classifier of its CIFAR-10 network (architectures/NetworkInNetwork.py)."""
+    channels, height, width_ = trunk.feature_shapes(crop)["output"]
+    if trunk.arch == "alexnet":
+        return RotationHead(channels * height * width_, width)
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 4))
+
+
 def rotations(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image at 0°, 90°, 180° and 270° (counter-clockwise), and the rotation labels 0..3."""
     turned = torch.cat([torch.rot90(batch, k, dims=(2, 3)) for k in range(4)])
@@ -81,11 +128,12 @@ def rotations(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def learning_rate(args, epoch: int) -> float:
-    """--lr divided by 10 (--lr-decay) at each of --lr-steps."""
+    """--lr multiplied by --lr-decay at each of --lr-steps."""
     return utils.step_decay(args.lr, epoch, [int(s) for s in args.lr_steps.split(",") if s.strip()], args.lr_decay)
 
 
 def train(args) -> None:
+    utils.arch_defaults(args, DEFAULTS)
     utils.check_args(args)
     processes = utils.init_distributed(args.device)
     device = processes.device
@@ -107,13 +155,16 @@ def train(args) -> None:
         resume_step=step,
         save_every=args.save_every,
     )
-    if dataset.image_size and dataset.image_size < args.crop:
-        raise utils.UserError(f"--crop {args.crop} is larger than the dataset's {dataset.image_size} px images")
+    # The 32 px trunk sees the images at its size (shrunk by area averaging if larger), AlexNet as they are.
+    side = utils.image_side(dataset, 32 if args.arch == "monogan" else None)
+    if side and side + 2 * PADDING[args.arch] < args.crop:
+        padded = f" padded by {PADDING[args.arch]}" if PADDING[args.arch] else ""
+        raise utils.UserError(f"--crop {args.crop} is larger than the dataset's {side} px images{padded}")
 
-    # The model: the AlexNet-BN trunk that the probes evaluate, and the rotation classifier on its pool5.
-    trunk = build_trunk("alexnet", sobel=False, activation="relu")
-    channels, height, width = trunk.feature_shapes(args.crop)["output"]
-    head = RotationHead(channels * height * width, args.head_width)
+    # The model: the trunk that the probes evaluate, and the rotation classifier on its last feature map.
+    # alexnet: RGB (no Sobel layer), ReLU; monogan: its calibrated defaults; either changed by --arch-args
+    trunk = build_trunk(args.arch, **parse_arch_args(args.arch_args))
+    head = rotation_head(trunk, args.crop, args.head_width)
     model = amp.to_device(nn.Sequential(trunk, head))
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True
@@ -152,9 +203,12 @@ def train(args) -> None:
         )
         sums = torch.zeros(3, device=device)  # loss, correct, count
         for _, (images, _, _) in zip(range(total), loader):
-            # Native augmentation: random crops with flips; then every image in its four rotations.
-            crops = utils.random_crop(images, args.crop, augment, flip=True)
-            inputs, targets = rotations(utils.normalize(crops, **IMAGENET_NORMALIZATION))
+            # Native augmentation: random crops (of padded images for the 32 px trunk) with flips; then every image
+            # in its four rotations.
+            if side and images.shape[-1] != side:
+                images = utils.downscale(images, side)
+            crops = utils.random_crop(images, args.crop, augment, flip=True, padding=PADDING[args.arch])
+            inputs, targets = rotations(utils.normalize(crops, **NORMALIZATION[args.arch]))
             with amp.autocast():
                 logits = model(amp.inputs(inputs))
                 loss = criterion(logits.float(), targets)
@@ -186,7 +240,7 @@ def train(args) -> None:
             epoch + 1,
             step,
             trunk=trunk,
-            normalization=IMAGENET_NORMALIZATION,
+            normalization=NORMALIZATION[args.arch],
             modules={"head": head},
             optimizers={"sgd": optimizer},
             scaler=amp.scaler,

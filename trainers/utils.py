@@ -25,7 +25,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,14 +68,18 @@ def get_args_parser(
     prog: str,
     description: str,
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
+    epochs: int | Mapping[str, int],
+    batch_size: int | Mapping[str, int],
+    lr: float | Mapping[str, float],
     workers: int = 8,
     seed: int = 0,
     examples: str = "",
 ) -> ArgumentParser:
-    """The options every trainer has, with the method's own defaults; the trainer adds its own group."""
+    """The options every trainer has, with the method's own defaults; the trainer adds its own group.
+
+    A default given as {arch: value} depends on the trainer's --arch: the option defaults to None and
+    `arch_defaults` fills it in once the arguments are parsed.
+    """
     parser = ArgumentParser(
         prog=prog, description=description, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -113,10 +117,49 @@ def get_args_parser(
     data.add_argument("--quiet", action="store_true", help="no progress bars")
     data.add_argument("--record-samples", type=Path, default=None, help=argparse.SUPPRESS)  # tests: indices per rank
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
-    optim.add_argument("--batch-size", type=int, default=batch_size, help=f"per process (default {batch_size})")
-    optim.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
+    optim.add_argument("--epochs", type=int, default=_plain_default(epochs), help=default_help(epochs))
+    optim.add_argument(
+        "--batch-size", type=int, default=_plain_default(batch_size), help=f"per process ({default_help(batch_size)})"
+    )
+    optim.add_argument("--lr", type=float, default=_plain_default(lr), help=f"learning rate ({default_help(lr)})")
     return parser
+
+
+def _plain_default(value):
+    return None if isinstance(value, Mapping) else value
+
+
+def default_help(value) -> str:
+    """'default 50', or 'default 50 with --arch alexnet, 200 with monogan' for a default that depends on --arch."""
+    if not isinstance(value, Mapping):
+        return f"default {value}"
+    (first, v), *rest = value.items()
+    return f"default {v} with --arch {first}" + "".join(f", {w} with {arch}" for arch, w in rest)
+
+
+def per_arch(defaults: Mapping[str, Mapping[str, Any]], name: str) -> dict[str, Any]:
+    """{arch: default} of one option, from a trainer's table of defaults per architecture."""
+    return {arch: table[name] for arch, table in defaults.items()}
+
+
+def arch_defaults(args: argparse.Namespace, defaults: Mapping[str, Mapping[str, Any]]) -> argparse.Namespace:
+    """Fill the options the user left unset (None) with --arch's defaults from the trainer's table."""
+    for name, value in defaults[args.arch].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def add_arch_args(group) -> None:
+    """--arch-args, the trunk's arguments other than its defaults (as mono-train monogan's), which the checkpoint
+    records with the arch so that the probes rebuild the same trunk."""
+    group.add_argument(
+        "--arch-args",
+        default="",
+        metavar="'KEY=VALUE ...'",
+        help="the trunk's arguments other than the defaults, e.g. 'widths=32,64,128,256' "
+        "(monogan: widths, padding, activation, init; alexnet: activation; docs/probes.md)",
+    )
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -368,11 +411,17 @@ def _kept(epoch: int, run_dir: Path) -> str:
 # is reproducible whatever the device
 
 
-def random_crop(batch: torch.Tensor, size: int, generator: torch.Generator, flip: bool = True) -> torch.Tensor:
+def random_crop(
+    batch: torch.Tensor, size: int, generator: torch.Generator, flip: bool = True, padding: int = 0
+) -> torch.Tensor:
     """A random size×size window of each image (uniform position), mirrored left-right with probability ½.
 
     Pure indexing: the pixels are copied, not resampled, as torchvision's RandomCrop + RandomHorizontalFlip.
+    `padding` first surrounds the images with that many black (zero) pixels, as RandomCrop(size, padding)
+    does (the CIFAR-10 recipe: 32 px crops of images padded by 4).
     """
+    if padding:
+        batch = F.pad(batch, (padding, padding, padding, padding))
     b, _, height, width = batch.shape
     if size > min(height, width):
         raise ValueError(f"crop of {size} px from {height}×{width} images")
@@ -412,6 +461,18 @@ def open_training_set(location: str, format: str | None) -> Dataset:
     if dataset.num_samples == 0:
         raise UserError(f"{location}: the dataset holds no samples")
     return dataset
+
+
+def image_side(dataset: Dataset, trunk_size: int | None) -> int | None:
+    """The side of the images as the trunk is fed them: `trunk_size` for a trunk of fixed input size (the 32 px
+    encoder; larger images are shrunk to it), refusing smaller images; else the dataset's own side."""
+    if trunk_size is None:
+        return dataset.image_size
+    if dataset.image_size and dataset.image_size < trunk_size:
+        raise UserError(
+            f"the 32 px trunk needs images of at least {trunk_size} px; the dataset's are {dataset.image_size} px"
+        )
+    return trunk_size
 
 
 def dataset_sha256(dataset: Dataset) -> str | None:
