@@ -516,6 +516,7 @@ def train(args) -> None:
             total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
         )
         sums = torch.zeros(2, device=device)
+        metrics = utils.StepMetrics(device)
         for _, (images, _, idx) in zip(range(total), loader):
             if side and images.shape[-1] != side:
                 images = utils.downscale(images, side)
@@ -523,7 +524,7 @@ def train(args) -> None:
             with amp.autocast():
                 logits = top_ddp(network(amp.inputs(x)))
                 loss = criterion(logits.float(), labels[idx])
-            values = utils.finite_means(step + 1, epoch, args.out, loss=loss)
+            metrics.add(step + 1, loss=loss)
 
             optimizer.zero_grad(set_to_none=True)
             top_optimizer.zero_grad(set_to_none=True)
@@ -534,8 +535,9 @@ def train(args) -> None:
             step += 1
 
             sums += torch.stack([loss.detach() * len(idx), torch.tensor(float(len(idx)), device=device)])
-            progress.update(len(images), loss=values["loss"])
-            if step % args.log_every == 0:
+            if step % args.log_every == 0:  # the only synchronisation with the device inside an epoch
+                values = metrics.latest(step, epoch, args.out)
+                progress.update(len(images), loss=values["loss"])
                 run.log(
                     epoch,
                     step,
@@ -546,8 +548,11 @@ def train(args) -> None:
                     lr=args.lr,
                     images_per_s=progress.images_per_second,
                 )
+            else:
+                progress.update(len(images))
         progress.close()
 
+        metrics.means(epoch, args.out)  # a NaN since the last log step stops the run before its checkpoint
         loss_sum, count = utils.all_reduce_mean(sums).tolist()
         row = {
             "loss": loss_sum / max(count, 1),

@@ -202,6 +202,7 @@ def train(args) -> None:
             total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
         )
         sums = torch.zeros(3, device=device)  # loss, correct, count
+        metrics = utils.StepMetrics(device)
         for _, (images, _, _) in zip(range(total), loader):
             # Native augmentation: random crops (of padded images for the 32 px trunk) with flips; then every image
             # in its four rotations.
@@ -213,7 +214,7 @@ def train(args) -> None:
                 logits = model(amp.inputs(inputs))
                 loss = criterion(logits.float(), targets)
             correct = (logits.argmax(1) == targets).sum()
-            values = utils.finite_means(step + 1, epoch, args.out, loss=loss, accuracy=correct / len(targets))
+            metrics.add(step + 1, loss=loss, accuracy=correct / len(targets))
 
             optimizer.zero_grad(set_to_none=True)
             amp.scaler.scale(loss).backward()
@@ -223,11 +224,15 @@ def train(args) -> None:
 
             count = torch.tensor(float(len(targets)), device=device)
             sums += torch.stack([loss.detach() * len(targets), correct.float(), count])
-            progress.update(len(images), loss=values["loss"])
-            if step % args.log_every == 0:
+            if step % args.log_every == 0:  # the only synchronisation with the device inside an epoch
+                values = metrics.latest(step, epoch, args.out)
+                progress.update(len(images), loss=values["loss"])
                 run.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
+            else:
+                progress.update(len(images))
         progress.close()
 
+        metrics.means(epoch, args.out)  # a NaN since the last log step stops the run before its checkpoint
         loss_sum, correct, count = utils.all_reduce_mean(sums).tolist()
         row = {
             "loss": loss_sum / max(count, 1),

@@ -334,20 +334,6 @@ class Diverged(UserError):
     """
 
 
-def finite_means(step: int, epoch: int, run_dir: Path, **values: torch.Tensor) -> dict[str, float]:
-    """Step `step`'s scalar values averaged over ranks, as floats (one synchronisation).
-
-    Raises Diverged on every rank together when one is NaN or infinite, before any optimiser step applies it;
-    the checkpoint on disk, that of epoch `epoch` (counted from 0, the one running), is left as it is.
-    """
-    stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()])
-    floats = dict(zip(values, all_reduce_mean(stacked).tolist()))
-    bad = [f"{name} {value}" for name, value in floats.items() if not math.isfinite(value)]
-    if bad:
-        raise Diverged(f"training diverged at step {step} ({', '.join(bad)}); {_kept(epoch, run_dir)}")
-    return floats
-
-
 class StepMetrics:
     """An epoch's per-step scalars, kept on the device: a training step never waits for the host.
 
