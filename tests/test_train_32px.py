@@ -171,3 +171,20 @@ def test_supervised_refuses_a_dataset_of_one_class(generated32, tmp_path):
     result = run_tool("mono.trainers.cli", "supervised", "--data", generated32, "--out", tmp_path / "run")
     assert_one_line_error(result, "mono-train supervised", "labels of 2 classes or more")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("method", ["rotnet", "deepcluster", "supervised"])
+def test_divergence_is_caught_at_the_next_synchronisation_and_the_checkpoint_kept(method, labelled_images, tmp_path):
+    # Losses stay on the device between log steps (no host synchronisation per step); a NaN is still caught
+    # before the epoch's checkpoint, and the one on disk is the last good one.
+    data = labelled_images / "train"
+    extra = ["--k", 4, "--pca", 8] if method == "deepcluster" else []
+    common = [method, "--data", data, "--out", tmp_path / "run", "--arch", "monogan", *FAST, *extra]
+    train(*common, "--steps-per-epoch", 2)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    result = run_tool(
+        "mono.trainers.cli", *common, "--epochs", 2, "--steps-per-epoch", 4, "--log-every", 1000, "--lr", 1e30,
+        "--resume",
+    )  # fmt: skip
+    assert_one_line_error(result, f"mono-train {method}", "diverged at step", "last good checkpoint (epoch 1) is kept")
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
