@@ -53,7 +53,7 @@ def cli() -> None:
     type=click.Choice(list(BUDGETS)),
     default="cpu",
     show_default=True,
-    help="smoke: seconds (tests); cpu: about an hour on 2 cores; gpu: one short GPU session; paper: the paper's "
+    help="smoke: seconds (tests); cpu: about 20 minutes on 2 cores; gpu: one short GPU session; paper: the paper's "
     "schedule (GPU).",
 )
 @click.option(
