@@ -1,0 +1,69 @@
+"""The trunk a tool works on: loaded from a mono checkpoint, or built at random, with where it came from.
+
+Every probe and picture tool starts here, so a checkpoint is read, hashed and described in one way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from learning.checkpoint import file_sha256, load_trunk
+from learning.errors import UserError
+from learning.models import build_trunk, canonical_arch_args
+
+__all__ = ["RANDOM_INIT_NORMALIZATION", "TrunkSource", "derived_seed", "load_source"]
+
+RANDOM_INIT_NORMALIZATION = {
+    # what each architecture's trainers feed it: ImageNet statistics (DeepCluster, RotNet) for alexnet,
+    # [-1, 1] (GAN convention) for monogan
+    "alexnet": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    "monogan": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+}
+
+
+@dataclass
+class TrunkSource:
+    """The trunk and its provenance; ``checkpoint`` is None for a random init."""
+
+    trunk: torch.nn.Module
+    arch: str
+    arch_args: dict[str, Any]
+    normalization: dict[str, list[float]]
+    checkpoint: dict[str, Any] | None
+    default_label: str
+
+
+def derived_seed(seed: int, purpose: str) -> int:
+    """A 60-bit seed for one purpose (e.g. one epoch's data order), stable across runs and machines."""
+    return int(hashlib.sha256(f"{seed}:{purpose}".encode()).hexdigest()[:15], 16)
+
+
+def load_source(ckpt: Path | None, arch: str | None, arch_args: dict[str, Any], seed: int) -> TrunkSource:
+    """The checkpoint's trunk (in eval mode), or a random ``arch`` trunk drawn from ``seed``'s "trunk" seed."""
+    if ckpt is not None:
+        trunk, loaded = load_trunk(ckpt)
+        info = {
+            "path": str(Path(ckpt).resolve()),
+            "sha256": file_sha256(ckpt),
+            "arch": loaded.arch,
+            "arch_args": loaded.arch_args,
+            "method": loaded.method,
+            "epoch": loaded.epoch,
+            "dataset_manifest_sha256": loaded.dataset_manifest_sha256,
+            "normalization": loaded.normalization,
+            "format_version": loaded.version,
+            "meta": loaded.meta,
+        }
+        return TrunkSource(trunk, loaded.arch, loaded.arch_args, loaded.normalization, info,
+                           f"{loaded.method} {loaded.arch} (epoch {loaded.epoch})")
+    if arch is None:
+        raise UserError("give a checkpoint (--ckpt) or an architecture to initialise at random (--arch)")
+    args = canonical_arch_args(arch, **arch_args)
+    torch.manual_seed(derived_seed(seed, "trunk"))
+    trunk = build_trunk(arch, **args).eval()
+    return TrunkSource(trunk, arch, args, RANDOM_INIT_NORMALIZATION[arch], None, f"random {arch}")
