@@ -46,13 +46,13 @@ def _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args=N
         raise UserError("give either --ckpt or --arch with --random-init, not both")
     if ckpt is None:
         if arch is None:
-            raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init")
-        if not random_init:
+            raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init (or --arch scattering)")
+        if not random_init and arch != "scattering":
             raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init (or give --ckpt)")
     elif sobel is not None or activation is not None or arch_args:
         raise UserError("--sobel, --activation and --arch-args apply to --random-init; "
                         "a checkpoint fixes its architecture")
-    if arch == "monogan" and sobel:
+    if arch in ("monogan", "scattering") and sobel:
         raise UserError("--sobel applies to alexnet only")
     _check_exists(ckpt, "--ckpt", "file")
 
@@ -76,7 +76,8 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 
 @cli.command()
 @click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint to probe (see docs/checkpoints.md).")
-@click.option("--arch", type=click.Choice(["alexnet", "monogan"]), help="Architecture to build (with --random-init).")
+@click.option("--arch", type=click.Choice(["alexnet", "monogan", "scattering"]),
+              help="Architecture to build (with --random-init); scattering is fixed and needs no --random-init.")
 @click.option("--random-init", is_flag=True, help="Probe an untrained trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
 @click.option("--activation", type=click.Choice(["relu", "leaky_relu"]),
@@ -137,9 +138,11 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
       mono-probe linear --ckpt ckpt/rotnet.pt --train IMAGENET/train --val IMAGENET/val --out runs/rotnet
       # torchvision's CIFAR-100 files
       mono-probe linear --ckpt ckpt/gan.pt --dataset cifar100 --data-root data --out runs/gan-c100
+      # the scattering transform (J=2) in place of conv1-conv2 (the paper's Table 2(b) baseline)
+      mono-probe linear --arch scattering --train CIFAR/train --val CIFAR/test --out runs/scattering
     """
     from learning.models import canonical_arch_args, parse_arch_args
-    from probes.protocols import ARCH_PROTOCOL, check_protocol
+    from probes.protocols import check_protocol, default_protocol, sized_for_protocol
 
     _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
@@ -150,7 +153,8 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
                 raise UserError(f"--{name} and --arch-args {name}=... both given; give one")
             extra_args[name] = value
     if arch is not None:
-        check_protocol(arch, protocol or ARCH_PROTOCOL[arch])
+        extra_args = sized_for_protocol(arch, extra_args, protocol)
+        check_protocol(arch, protocol or default_protocol(arch, extra_args), extra_args)
         canonical_arch_args(arch, **extra_args)
 
     from probes.data import DataSpec

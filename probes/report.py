@@ -66,7 +66,8 @@ def _describe(results: dict[str, Any]) -> list[str]:
     else:
         where = f"ImageFolder `{data['train_path']}` / `{data['val_path']}`"
     lines = [
-        f"- trunk: {cfg['arch']} ({args}), " + ("random init" if cfg["random_init"] else "from checkpoint"),
+        f"- trunk: {cfg['arch']} ({args}), " + ("fixed, not learned" if cfg["arch"] == "scattering"
+                                                 else "random init" if cfg["random_init"] else "from checkpoint"),
         f"- protocol: {protocol}",
         f"- training: {sched['epochs']} epochs, SGD momentum {sched['momentum']}, lr {sched['lr']} × "
         f"{sched['gamma']} at epochs {milestones}, weight decay {sched['weight_decay']}, "

@@ -29,7 +29,7 @@ from probes.engine import (
 )
 from probes.frozen import freeze_for_probing
 from probes.heads import ProbeSet, build_probes
-from probes.protocols import ARCH_PROTOCOL, Protocol, Schedule, check_protocol
+from probes.protocols import Protocol, Schedule, check_protocol, default_protocol, sized_for_protocol
 from probes.report import write_run_reports
 from probes.rundir import Timer, environment, load_state, peak_rss_mib, prepare_out, resolve_device
 from probes.sources import RANDOM_INIT_NORMALIZATION, TrunkSource, derived_seed, load_source
@@ -117,8 +117,9 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
 
     t = time.perf_counter()
-    source = load_source(cfg.ckpt, cfg.arch, cfg.arch_args, cfg.seed)
-    protocol = check_protocol(source.arch, cfg.protocol or ARCH_PROTOCOL.get(source.arch, ""))
+    source = load_source(cfg.ckpt, cfg.arch, sized_for_protocol(cfg.arch, cfg.arch_args, cfg.protocol), cfg.seed)
+    protocol = check_protocol(source.arch, cfg.protocol or default_protocol(source.arch, source.arch_args) or "",
+                              source.arch_args)
     trunk = freeze_for_probing(source.trunk)
     splits = open_splits(cfg.data)
     torch.manual_seed(derived_seed(cfg.seed, "probes"))

@@ -23,6 +23,8 @@ RANDOM_INIT_NORMALIZATION = {
     # [-1, 1] (GAN convention) for monogan
     "alexnet": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
     "monogan": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+    # kymatio's CIFAR examples and Oyallon et al.'s code normalise with ImageNet statistics
+    "scattering": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
 }
 
 
@@ -44,7 +46,8 @@ def derived_seed(seed: int, purpose: str) -> int:
 
 
 def load_source(ckpt: Path | None, arch: str | None, arch_args: dict[str, Any], seed: int) -> TrunkSource:
-    """The checkpoint's trunk (in eval mode), or a random ``arch`` trunk drawn from ``seed``'s "trunk" seed."""
+    """The checkpoint's trunk (in eval mode), or a random ``arch`` trunk drawn from ``seed``'s "trunk" seed
+    (a scattering trunk is fixed: nothing is drawn)."""
     if ckpt is not None:
         trunk, loaded = load_trunk(ckpt)
         info = {
@@ -66,4 +69,5 @@ def load_source(ckpt: Path | None, arch: str | None, arch_args: dict[str, Any], 
     args = canonical_arch_args(arch, **arch_args)
     torch.manual_seed(derived_seed(seed, "trunk"))
     trunk = build_trunk(arch, **args).eval()
-    return TrunkSource(trunk, arch, args, RANDOM_INIT_NORMALIZATION[arch], None, f"random {arch}")
+    label = f"scattering J={args['J']}" if arch == "scattering" else f"random {arch}"
+    return TrunkSource(trunk, arch, args, RANDOM_INIT_NORMALIZATION[arch], None, label)
