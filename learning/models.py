@@ -46,6 +46,7 @@ __all__ = [
     "Trunk",
     "build_trunk",
     "canonical_arch_args",
+    "init_like",
     "parse_arch_args",
     "stored_arch_args",
 ]
@@ -346,12 +347,30 @@ def parse_arch_args(text: str) -> dict[str, Any]:
     return args
 
 
+def init_like(arch: str, arch_args: Mapping[str, Any], module: nn.Module) -> nn.Module:
+    """Initialise ``module``'s convolutions (and BatchNorms) as ``arch`` initialises its own, in place: for a
+    block built outside :func:`build_trunk`, e.g. one that takes another number of input channels."""
+    args = canonical_arch_args(arch, **dict(arch_args))
+    if arch == "alexnet":
+        module.apply(_init_deepcluster)
+    elif arch == "monogan" and args["init"] == "wgan_gp":
+        module.apply(_init_wgan_gp)
+    elif arch == "monogan":
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                m.reset_parameters()
+    else:
+        raise UserError(f"{arch} has nothing to initialise")
+    return module
+
+
 def build_trunk(arch: str, **arch_args: Any) -> Trunk:
     """Build a randomly initialised trunk; the init draws from torch's global RNG (seed it first).
 
     ``arch_args``: ``activation`` ("relu" or "leaky_relu") for both; ``sobel`` (alexnet only, default
     False); ``widths``, ``padding`` (4 integers each) and ``init`` ("wgan_gp" or "torch") for monogan;
-    ``size``, ``J`` and ``L`` for scattering (which has nothing random). Defaults in ``_DEFAULT_ARGS``. Unknown names or values raise :class:`UserError`.
+    ``size``, ``J`` and ``L`` for scattering (which has nothing random). Defaults in ``_DEFAULT_ARGS``.
+    Unknown names or values raise :class:`UserError`.
     """
     args = canonical_arch_args(arch, **arch_args)
     return _BUILDERS[arch](**args)

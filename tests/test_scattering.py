@@ -2,12 +2,11 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from conftest import assert_one_line_error
+from image_helpers import colour_folders as colour_folders_in
 from learning.errors import UserError
 from learning.models import build_trunk, canonical_arch_args
 from learning.scattering import ScatteringTrunk, scattering_channels
@@ -76,16 +75,7 @@ def test_wrong_image_size_is_a_user_error(scattering32):
 
 @pytest.fixture(scope="module")
 def colour_folders(tmp_path_factory):
-    """Two classes of 32-px noise, reddish and bluish: 16 training and 8 evaluation images each."""
-    root = tmp_path_factory.mktemp("colours")
-    rng = np.random.default_rng(1)
-    for split, count in (("train", 16), ("val", 8)):
-        for cls, channel in (("blue", 2), ("red", 0)):
-            (root / split / cls).mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 120, (32, 32, 3), dtype=np.uint8)
-                pixels[..., channel] += 120
-                Image.fromarray(pixels).save(root / split / cls / f"{i}.png")
+    root = colour_folders_in(tmp_path_factory.mktemp("colours"))
     return ["--train", root / "train", "--val", root / "val"]
 
 
