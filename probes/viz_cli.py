@@ -1,0 +1,134 @@
+"""``mono-viz``: pictures of what a trunk learned -- style transfer (the paper's Figure 3), activation
+maximisation and top-9 retrieval (Figure 5) -- for any mono checkpoint or a random init.
+
+Cheap checks (options, paths) run before torch is imported, so mistakes are reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from learning.errors import OneLineErrorGroup, UserError
+
+PROG = "mono-viz"
+_DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+
+
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                       "max_content_width": 100})
+def cli() -> None:
+    """Pictures of what a trunk learned, after Asano, Rupprecht & Vedaldi (ICLR 2020), Figures 3 and 5.
+
+    \b
+    Examples:
+      mono-viz maximize --ckpt runs/rotnet-A/checkpoint.pt --layer conv3 --channels 0,5,9 -o max.png
+    """
+
+
+def _trunk_options(func):
+    func = click.option("--seed", type=int, default=0, show_default=True,
+                        help="Seeds a random trunk and the optimisation's random draws.")(func)
+    func = click.option("--random-init", is_flag=True, help="Use an untrained trunk of --arch.")(func)
+    func = click.option("--arch", type=click.Choice(["alexnet", "monogan"]),
+                        help="Architecture of a random trunk (with --random-init) instead of a checkpoint.")(func)
+    func = click.option("--device", default="auto", show_default=True,
+                        help="auto (CUDA if available), cpu, cuda or cuda:N.")(func)
+    func = click.option("--progress/--no-progress", default=True, show_default=True,
+                        help="Progress bar on stderr.")(func)
+    return func
+
+
+def _check_sources(ckpts: tuple[Path, ...], arch: str | None, random_init: bool, several: bool = False) -> None:
+    if not ckpts and arch is None:
+        raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init")
+    if arch is not None and not random_init:
+        raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init")
+    if random_init and arch is None:
+        raise UserError("--random-init needs --arch alexnet|monogan")
+    if not several and ckpts and arch is not None:
+        raise UserError("give either --ckpt or --arch with --random-init, not both")
+    for ckpt in ckpts:
+        if not ckpt.is_file():
+            raise UserError(f"--ckpt file not found: {ckpt}" if not ckpt.exists() else f"--ckpt must be a file: {ckpt}")
+
+
+def _check_output(out: Path) -> None:
+    if not out.parent.is_dir():
+        raise UserError(f"-o {out}: no such directory {out.parent}")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"-o {out}: the picture is written as PNG; name it *.png")
+
+
+def _caption(ckpt: Path | None, source) -> str:
+    if ckpt is None:
+        return f"random {source.arch}"
+    name = ckpt.parent.name if ckpt.name == "checkpoint.pt" else ckpt.stem
+    return f"{name} ({source.arch}, {source.checkpoint['method']})"
+
+
+def _load(ckpt: Path | None, arch: str | None, seed: int, device_name: str):
+    from probes.rundir import resolve_device
+    from probes.sources import load_source
+    from probes.viz_images import frozen_trunk
+
+    source = load_source(ckpt, arch, {}, seed)
+    trunk, normalize = frozen_trunk(source, resolve_device(device_name))
+    return source, trunk, normalize
+
+
+@cli.command()
+@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose trunk to look into.")
+@_trunk_options
+@click.option("--layer", required=True, help="Block to look into, e.g. conv3.")
+@click.option("--channels", required=True, metavar="C,C,...", help="Channels of --layer, e.g. 0,5,9.")
+@click.option("--size", type=click.IntRange(min=8), help="Side of the rendered images [default: the trunk's input].")
+@click.option("--steps", type=click.IntRange(min=1), default=512, show_default=True, help="Adam steps (Lucid's 512).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option("--tile", type=click.IntRange(min=16), default=128, show_default=True, help="Pixels per image shown.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="PNG",
+              help="Picture to write; the activations go to the same name with .json.")
+def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, size, steps, lr, tile, out) -> None:
+    """Render an input that maximises each channel's mean activation (the paper's Figure 5, left).
+
+    Lucid's recipe (the paper used Lucid): a Fourier-space, colour-decorrelated image parameterisation,
+    random padding, jitter, scaling and rotation at every step, Adam with learning rate 0.05. One image per
+    channel, side by side, each labelled with its layer and channel; the .json beside the PNG holds every
+    channel's mean activation before and after.
+
+    \b
+    Examples:
+      mono-viz maximize --ckpt runs/monogan-B/checkpoint.pt --layer conv3 --channels 0,5,9 -o max.png
+      mono-viz maximize --arch alexnet --random-init --layer conv5 --channels 1,2 --steps 256 -o random.png
+    """
+    _check_sources((ckpt,) if ckpt else (), arch, random_init)
+    _check_output(out)
+    from probes.viz_images import check_channels, check_layer, labelled_sheet, parse_channels, save_json, save_png
+    from probes.viz_images import to_uint8
+    from probes.viz_maximize import maximize_channels
+
+    wanted = parse_channels(channels)
+    source, trunk, normalize = _load(ckpt, arch, seed, device)
+    check_channels(trunk, check_layer(trunk, layer), wanted)
+    size = size or trunk.input_size
+    images, activations = maximize_channels(trunk, normalize, layer, wanted, size, steps=steps, lr=lr, seed=seed,
+                                            progress=progress)
+    tiles = [(f"{layer} ch {c}", image) for c, image in zip(wanted, to_uint8(images))]
+    save_png(out, labelled_sheet([(f"{_caption(ckpt, source)}: activation maximisation", tiles)], tile))
+    save_json(out.with_suffix(".json"), {
+        "checkpoint": source.checkpoint and {"path": source.checkpoint["path"], "sha256": source.checkpoint["sha256"]},
+        "arch": source.arch, "layer": layer, "channels": wanted, "size": size, "steps": steps, "lr": lr, "seed": seed,
+        "mean_activation": {str(c): {"before": b, "after": a}
+                            for c, b, a in zip(wanted, activations["before"], activations["after"])}})
+    click.echo(f"{out}: {layer} channels {', '.join(map(str, wanted))}, mean activation "
+               + ", ".join(f"{b:.3g} -> {a:.3g}" for b, a in zip(activations["before"], activations["after"])))
+
+
+def main() -> None:
+    cli.main(prog_name=PROG)
+
+
+if __name__ == "__main__":
+    main()
