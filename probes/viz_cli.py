@@ -24,6 +24,8 @@ def cli() -> None:
 
     \b
     Examples:
+      mono-viz style --ckpt runs/monogan-B/checkpoint.pt --ckpt runs/supervised/checkpoint.pt \\
+          --content photo.jpg --style painting.jpg -o fig3.png
       mono-viz maximize --ckpt runs/rotnet-A/checkpoint.pt --layer conv3 --channels 0,5,9 -o max.png
     """
 
@@ -124,6 +126,88 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
                             for c, b, a in zip(wanted, activations["before"], activations["after"])}})
     click.echo(f"{out}: {layer} channels {', '.join(map(str, wanted))}, mean activation "
                + ", ".join(f"{b:.3g} -> {a:.3g}" for b, a in zip(activations["before"], activations["after"])))
+
+
+@cli.command()
+@click.option("--ckpt", type=click.Path(path_type=Path), multiple=True,
+              help="mono checkpoint whose trunk gives the features; repeat it to compare trunks side by side.")
+@_trunk_options
+@click.option("--content", type=click.Path(path_type=Path), required=True, metavar="IMG", help="Content image.")
+@click.option("--style", type=click.Path(path_type=Path), required=True, metavar="IMG", help="Style image.")
+@click.option("--size", type=click.IntRange(min=16), default=224, show_default=True,
+              help="Both images are resized to this shorter side.")
+@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Loss evaluations of L-BFGS (the PyTorch tutorial's 300).")
+@click.option("--content-layer", metavar="BLOCK", help="[default: the trunk's second-to-last block]")
+@click.option("--style-layers", metavar="B,B,...", help="[default: every block]")
+@click.option("--style-weight", type=click.FloatRange(min=0), default=1e6, show_default=True)
+@click.option("--content-weight", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--tile", type=click.IntRange(min=16), default=224, show_default=True,
+              help="Pixels per image in a comparison sheet.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="PNG",
+              help="The stylised image; with several trunks a labelled sheet (content, style, one result per "
+                   "trunk). The losses go to the same name with .json.")
+def style(ckpt, arch, random_init, seed, device, progress, content, style, size, steps, content_layer,
+          style_layers, style_weight, content_weight, tile, out) -> None:
+    """Transfer the style of one image onto another through a trunk's features (the paper's Figure 3).
+
+    Gatys et al. (2016) as in PyTorch's tutorial, which the paper followed: starting from the content image,
+    L-BFGS matches one layer's features to the content's and the Gram matrices of several layers to the
+    style's (weights 1 and 10^6). Any trunk works: one trained on a single image, a supervised one, a random
+    one (--arch ... --random-init, alone or beside checkpoints).
+
+    \b
+    Examples:
+      mono-viz style --ckpt runs/monogan-B/checkpoint.pt --content photo.jpg --style painting.jpg -o out.png
+      # Figure 3: single-image trunk vs supervised trunk vs random, side by side
+      mono-viz style --ckpt runs/monogan-B/checkpoint.pt --ckpt runs/supervised/checkpoint.pt \\
+          --arch monogan --random-init --content photo.jpg --style painting.jpg -o fig3.png
+    """
+    _check_sources(ckpt, arch, random_init, several=True)
+    _check_output(out)
+    for path, role in ((content, "--content"), (style, "--style")):
+        if not path.is_file():
+            raise UserError(f"{role} image not found: {path}")
+    import torchvision.transforms.functional as TF
+
+    from probes.viz_images import check_layer, labelled_sheet, load_image, save_json, save_png, to_uint8
+    from probes.viz_style import default_layers, style_transfer
+
+    def tensor(path: Path, role: str):
+        image = TF.resize(load_image(path, role), size)
+        return TF.to_tensor(image).unsqueeze(0)
+
+    content_image, style_image = tensor(content, "content"), tensor(style, "style")
+    sources = [(path, *_load(path, None, seed, device)) for path in ckpt]
+    if arch is not None:
+        sources.append((None, *_load(None, arch, seed, device)))
+    results, report = [], []
+    for path, source, trunk, normalize in sources:
+        default_content, default_style = default_layers(trunk)
+        c_layer = check_layer(trunk, content_layer or default_content)
+        s_layers = [check_layer(trunk, name.strip()) for name in style_layers.split(",")] if style_layers \
+            else default_style
+        image, losses = style_transfer(trunk, normalize, content_image.to(normalize.device),
+                                       style_image.to(normalize.device), c_layer, s_layers, steps=steps,
+                                       style_weight=style_weight, content_weight=content_weight,
+                                       progress=progress)
+        results.append((_caption(path, source), image))
+        report.append({"trunk": _caption(path, source), "checkpoint": source.checkpoint and source.checkpoint["path"],
+                       "content_layer": c_layer, "style_layers": s_layers, "losses": losses})
+        click.echo(f"{_caption(path, source)}: loss {losses['initial']['loss']:.4g} -> {losses['final']['loss']:.4g}")
+    if len(results) == 1:
+        from PIL import Image
+
+        picture = Image.fromarray(to_uint8(results[0][1])[0])
+    else:
+        tiles = [("content", to_uint8(content_image)[0]), ("style", to_uint8(style_image)[0])]
+        tiles += [(caption, to_uint8(image)[0]) for caption, image in results]
+        picture = labelled_sheet([(None, tiles)], tile)
+    save_png(out, picture)
+    save_json(out.with_suffix(".json"), {"content": str(content), "style": str(style), "size": size, "steps": steps,
+                                         "style_weight": style_weight, "content_weight": content_weight,
+                                         "results": report})
+    click.echo(f"wrote {out}")
 
 
 def main() -> None:
