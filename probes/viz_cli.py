@@ -27,6 +27,8 @@ def cli() -> None:
       mono-viz style --ckpt runs/monogan-B/checkpoint.pt --ckpt runs/supervised/checkpoint.pt \\
           --content photo.jpg --style painting.jpg -o fig3.png
       mono-viz maximize --ckpt runs/rotnet-A/checkpoint.pt --layer conv3 --channels 0,5,9 -o max.png
+      mono-viz retrieve --ckpt runs/rotnet-A/checkpoint.pt --data IMAGENET/val --layer conv3 \\
+          --channels 0,5,9 -o top9.png
     """
 
 
@@ -208,6 +210,57 @@ def style(ckpt, arch, random_init, seed, device, progress, content, style, size,
                                          "style_weight": style_weight, "content_weight": content_weight,
                                          "results": report})
     click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose trunk to look into.")
+@_trunk_options
+@click.option("--data", type=click.Path(path_type=Path), required=True, metavar="DIR",
+              help="Folder of images (an ImageFolder tree or flat), searched recursively.")
+@click.option("--layer", required=True, help="Block to look into, e.g. conv3.")
+@click.option("--channels", required=True, metavar="C,C,...", help="Channels of --layer, e.g. 0,5,9.")
+@click.option("--top", type=click.IntRange(min=1), default=9, show_default=True, help="Images per channel.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=_DEFAULT_WORKERS, show_default=True,
+              help="Image-decoding worker processes.")
+@click.option("--tile", type=click.IntRange(min=16), default=64, show_default=True, help="Pixels per image shown.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="PNG",
+              help="Picture to write: one row per channel; the paths and scores go to the same name with .json.")
+def retrieve(ckpt, arch, random_init, seed, device, progress, data, layer, channels, top, batch_size, workers, tile,
+             out) -> None:
+    """Show the images of a folder that activate each channel most (the paper's Figure 5, right).
+
+    Each image is scored by the channel's spatial maximum on the trunk's evaluation view of it (AlexNet: the
+    224-px centre crop of the image resized to 256; monogan: the 32-px image). One row per channel, best
+    first, each image captioned with its score; the .json beside the PNG lists paths and scores.
+
+    \b
+    Examples:
+      mono-viz retrieve --ckpt runs/monogan-B/checkpoint.pt --data ../shared/datasets/cifar10/test \\
+          --layer conv3 --channels 0,5,9 -o top9.png
+      mono-viz retrieve --ckpt runs/rotnet-A/checkpoint.pt --data IMAGENET/val --layer conv5 --channels 7 -o r.png
+    """
+    _check_sources((ckpt,) if ckpt else (), arch, random_init)
+    _check_output(out)
+    from probes.viz_images import check_channels, check_layer, labelled_sheet, parse_channels, save_json, save_png
+    from probes.viz_retrieve import FolderImages, list_images, top_images
+
+    wanted = parse_channels(channels)
+    paths = list_images(data)
+    source, trunk, normalize = _load(ckpt, arch, seed, device)
+    check_channels(trunk, check_layer(trunk, layer), wanted)
+    dataset = FolderImages(paths, trunk.input_size)
+    best = top_images(trunk, normalize, dataset, layer, wanted, k=top, batch_size=batch_size, workers=workers,
+                      progress=progress)
+    rows = [(f"{layer} channel {c}", [(f"{score:.3g}", dataset[i][0].permute(1, 2, 0).numpy()) for i, score in hits])
+            for c, hits in best.items()]
+    save_png(out, labelled_sheet(rows, tile))
+    save_json(out.with_suffix(".json"), {
+        "checkpoint": source.checkpoint and {"path": source.checkpoint["path"], "sha256": source.checkpoint["sha256"]},
+        "arch": source.arch, "layer": layer, "data": str(data.resolve()), "images": len(paths),
+        "score": "spatial maximum of the channel",
+        "top": {str(c): [{"path": str(paths[i]), "score": score} for i, score in hits] for c, hits in best.items()}})
+    click.echo(f"{out}: top {top} of {len(paths)} images for {layer} channels {', '.join(map(str, wanted))}")
 
 
 def main() -> None:
