@@ -10,6 +10,8 @@ from image_helpers import colour_folders as colour_folders_in
 from learning.errors import UserError
 from learning.models import build_trunk, canonical_arch_args
 from learning.scattering import ScatteringTrunk, scattering_channels
+from probes.heads import build_probes
+from probes.protocols import PROTOCOLS
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +50,10 @@ def test_the_224_px_setting_uses_j4_and_keeps_14_px_maps():
     trunk = ScatteringTrunk.__new__(ScatteringTrunk)  # shapes are arithmetic: no need for 224-px filters
     trunk.J, trunk.L, trunk.input_size = 4, 8, 224
     assert trunk.feature_shapes()["conv2"] == (3 * 417, 14, 14)
+    # the imagenet protocol max-pools each layer to the square grid closest to ~9k dimensions
+    probes = build_probes(trunk, PROTOCOLS["imagenet"], num_classes=10)
+    assert {name: p.in_features for name, p in probes.probes.items()} == {"conv1": 99 * 10 * 10,
+                                                                         "conv2": 1251 * 3 * 3}
 
 
 def test_nothing_is_learned_or_stored(scattering32):
