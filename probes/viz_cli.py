@@ -146,11 +146,13 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
 @click.option("--content-weight", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option("--tile", type=click.IntRange(min=16), default=224, show_default=True,
               help="Pixels per image in a comparison sheet.")
+@click.option("--inputs/--no-inputs", default=True, show_default=True,
+              help="Show the content and style images in a comparison sheet.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="PNG",
               help="The stylised image; with several trunks a labelled sheet (content, style, one result per "
                    "trunk). The losses go to the same name with .json.")
 def style(ckpt, arch, random_init, seed, device, progress, content, style, size, steps, content_layer,
-          style_layers, style_weight, content_weight, tile, out) -> None:
+          style_layers, style_weight, content_weight, tile, inputs, out) -> None:
     """Transfer the style of one image onto another through a trunk's features (the paper's Figure 3).
 
     Gatys et al. (2016) as in PyTorch's tutorial, which the paper followed: starting from the content image,
@@ -202,7 +204,7 @@ def style(ckpt, arch, random_init, seed, device, progress, content, style, size,
 
         picture = Image.fromarray(to_uint8(results[0][1])[0])
     else:
-        tiles = [("content", to_uint8(content_image)[0]), ("style", to_uint8(style_image)[0])]
+        tiles = [("content", to_uint8(content_image)[0]), ("style", to_uint8(style_image)[0])] if inputs else []
         tiles += [(caption, to_uint8(image)[0]) for caption, image in results]
         picture = labelled_sheet([(None, tiles)], tile)
     save_png(out, picture)

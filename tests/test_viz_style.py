@@ -48,6 +48,11 @@ def test_style_compares_trunks_side_by_side(tmp_path):
                         tmp_path / "style.png", "--size", 32, "--steps", 2, "--no-progress", "-o", tmp_path / "one.png")
     with Image.open(tmp_path / "one.png") as single:  # one trunk: the stylised image itself, content-sized
         assert single.size == (42, 32)
+    result = invoke_viz("style", "--ckpt", ckpt, "--ckpt", ckpt, "--content", tmp_path / "content.png", "--style",
+                        tmp_path / "style.png", "--size", 32, "--steps", 2, "--tile", 48, "--no-inputs",
+                        "--no-progress", "-o", tmp_path / "two.png")
+    with Image.open(tmp_path / "two.png") as sheet:  # the two results only
+        assert 2 * 48 <= sheet.width < 3 * 48
     help_text = invoke_viz("style", "--help").output
     assert "mono-viz style --ckpt" in help_text and "Examples" in help_text
 
