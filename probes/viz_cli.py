@@ -144,6 +144,8 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
 @click.option("--style-layers", metavar="B,B,...", help="[default: every block]")
 @click.option("--style-weight", type=click.FloatRange(min=0), default=1e6, show_default=True)
 @click.option("--content-weight", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--tv-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of a total-variation penalty against pixel noise (not in the tutorial).")
 @click.option("--tile", type=click.IntRange(min=16), default=224, show_default=True,
               help="Pixels per image in a comparison sheet.")
 @click.option("--inputs/--no-inputs", default=True, show_default=True,
@@ -152,7 +154,7 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
               help="The stylised image; with several trunks a labelled sheet (content, style, one result per "
                    "trunk). The losses go to the same name with .json.")
 def style(ckpt, arch, random_init, seed, device, progress, content, style, size, steps, content_layer,
-          style_layers, style_weight, content_weight, tile, inputs, out) -> None:
+          style_layers, style_weight, content_weight, tv_weight, tile, inputs, out) -> None:
     """Transfer the style of one image onto another through a trunk's features (the paper's Figure 3).
 
     Gatys et al. (2016) as in PyTorch's tutorial, which the paper followed: starting from the content image,
@@ -194,7 +196,7 @@ def style(ckpt, arch, random_init, seed, device, progress, content, style, size,
         image, losses = style_transfer(trunk, normalize, content_image.to(normalize.device),
                                        style_image.to(normalize.device), c_layer, s_layers, steps=steps,
                                        style_weight=style_weight, content_weight=content_weight,
-                                       progress=progress)
+                                       tv_weight=tv_weight, progress=progress)
         results.append((_caption(path, source), image))
         report.append({"trunk": _caption(path, source), "checkpoint": source.checkpoint and source.checkpoint["path"],
                        "content_layer": c_layer, "style_layers": s_layers, "losses": losses})
@@ -210,7 +212,7 @@ def style(ckpt, arch, random_init, seed, device, progress, content, style, size,
     save_png(out, picture)
     save_json(out.with_suffix(".json"), {"content": str(content), "style": str(style), "size": size, "steps": steps,
                                          "style_weight": style_weight, "content_weight": content_weight,
-                                         "results": report})
+                                         "tv_weight": tv_weight, "results": report})
     click.echo(f"wrote {out}")
 
 

@@ -10,7 +10,7 @@ from image_helpers import SMALL_MONOGAN, monogan_checkpoint
 from learning.models import build_trunk
 from probes.frozen import freeze_for_probing
 from probes.transforms import Normalizer
-from probes.viz_style import default_layers, gram, style_transfer
+from probes.viz_style import default_layers, gram, style_transfer, total_variation
 
 
 def test_gram_is_normalised_by_the_feature_size():
@@ -30,6 +30,22 @@ def test_style_transfer_lowers_its_loss():
     assert losses["initial"]["content"] == 0.0  # it starts from the content image
     assert losses["final"]["loss"] < 0.5 * losses["initial"]["loss"], losses
     assert losses["final"]["style"] < losses["initial"]["style"]
+
+
+def test_total_variation_weight_smooths_the_result():
+    assert total_variation(torch.full((1, 3, 8, 8), 0.3)) == 0
+    assert total_variation((torch.arange(64).view(1, 1, 8, 8) % 2).float()) == 1.0  # vertical stripes
+    torch.manual_seed(0)
+    trunk = freeze_for_probing(build_trunk("monogan", **SMALL_MONOGAN))
+    content = torch.linspace(0.2, 0.8, 40).view(1, 1, 1, 40).expand(1, 3, 40, 40).clone()
+    style = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))  # its Gram matrices ask for noise
+    normalize = Normalizer([0.5] * 3, [0.5] * 3)
+    plain, _ = style_transfer(trunk, normalize, content, style, "conv3", ["conv1", "conv2"], steps=10,
+                              progress=False)
+    smooth, losses = style_transfer(trunk, normalize, content, style, "conv3", ["conv1", "conv2"], steps=10,
+                                    tv_weight=1e4, progress=False)
+    assert total_variation(smooth) < 0.5 * total_variation(plain)
+    assert "tv" in losses["final"]
 
 
 def test_style_compares_trunks_side_by_side(tmp_path):
