@@ -1,12 +1,12 @@
 # Two commands set everything up on a fresh machine (see README.md):
 #   make demo   installs mono into .venv and generates a dataset from the embedded default image
-#   make test   installs mono with its test and FFCV extras (system packages too) and runs the tests
+#   make test   installs mono with its test and FFCV extras (system packages too), lints and runs the tests
 PYTHON ?= python3
 VENV   ?= .venv
 PIP     = $(VENV)/bin/python -m pip
 TORCH   = torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install install-dev system-deps demo test bench clean
+.PHONY: install install-dev system-deps demo lint test bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("mono needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -29,7 +29,11 @@ demo: install
 	$(VENV)/bin/mono-shards verify shards/demo
 	$(VENV)/bin/mono-shards preview shards/demo -o shards/demo/preview.png
 
-test: install-dev
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(VENV)/bin/python -m pytest -q
 
 bench: install-dev

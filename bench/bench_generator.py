@@ -15,6 +15,7 @@ Timings on a shared VM are noisy: every figure is the median of --repeats runs.
     python bench/bench_generator.py                 # about 3 minutes
     python bench/bench_generator.py --full          # also generate all 1,281,167 samples for real (30+ GB)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,15 +33,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from mono.generator.augmentation import Augmentation
+from mono.generator.config import DatasetConfig, OutputSpec
+from mono.generator.dataset_dir import DatasetDir
+from mono.generator.render import Renderer
+from mono.generator.shardwriter import SourceBank, init_worker_threads, plan_block, write_shard
+from mono.generator.sources import embedded_default, inspect
 
-from generator.config import DatasetConfig  # noqa: E402
-from generator.protocol import OutputSpec, Protocol  # noqa: E402
-from generator.render import Renderer  # noqa: E402
-from generator.shardwriter import SourceBank, init_worker_threads, plan_block, write_shard  # noqa: E402
-from generator.layout import DatasetDir  # noqa: E402
-from generator.sources import embedded_default, inspect  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 IMAGENET_SAMPLES = 1_281_167
 
@@ -81,9 +81,9 @@ def measure(config: DatasetConfig, repeats: int) -> tuple[list[float], list[floa
 
 def run_cli(args: list[str]) -> tuple[float, int]:
     """Wall seconds and the peak RSS (KiB) of the largest child process."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "generator.cli", *args, "--quiet"], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "mono.generator.cli", *args, "--quiet"], check=True, env=env)
     wall = time.monotonic() - start
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
@@ -93,11 +93,11 @@ def rss_of_run(image: Path, samples: int, tmp: Path) -> int:
     out = tmp / f"rss-{samples}"
     code = (
         "import resource, subprocess, sys;"
-        f"subprocess.run([sys.executable, '-m', 'generator.cli', '--image', '{image}', '--samples', '{samples}',"
+        f"subprocess.run([sys.executable, '-m', 'mono.generator.cli', '--image', '{image}', '--samples', '{samples}',"
         f" '--size', '256', '--workers', '1', '--quiet', '--out', '{out}'], check=True);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     result = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
     shutil.rmtree(out, ignore_errors=True)
     return int(result.stdout.strip())
@@ -121,7 +121,7 @@ def main() -> None:
     for colour in ("torchvision", "linear"):
         for size, shard in ((256, 300), (32, 3000)):
             output = OutputSpec(samples=shard * (args.repeats + 1), size=size, shard_size=shard)
-            pipeline, encode_only = measure(DatasetConfig(Protocol(colour=colour), output, (source,)), args.repeats)
+            pipeline, encode_only = measure(DatasetConfig(Augmentation(colour=colour), output, (source,)), args.repeats)
             per_sample = statistics.median(pipeline)
             ratio = statistics.median(p / e for p, e in zip(pipeline, encode_only))
             results[colour, size] = (per_sample, statistics.median(encode_only), ratio)
@@ -130,22 +130,27 @@ def main() -> None:
                 f"({per_sample * 1e6:7.1f} µs CPU per sample); JPEG encoding alone "
                 f"{results[colour, size][1] * 1e6:6.1f} µs; generator / encode-only = {ratio:.2f}"
             )
-        print(f"targets, --colour {colour}: S=256 ratio <= 3: {'met' if results[colour, 256][2] <= 3 else 'NOT met'}; "
-              f"S=32 >= 10,000 samples/s per core: {'met' if 1 / results[colour, 32][0] >= 10_000 else 'NOT met'}")
+        print(
+            f"targets, --colour {colour}: S=256 ratio <= 3: {'met' if results[colour, 256][2] <= 3 else 'NOT met'}; "
+            f"S=32 >= 10,000 samples/s per core: {'met' if 1 / results[colour, 32][0] >= 10_000 else 'NOT met'}"
+        )
 
     if args.per_sample_only:
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         out = tmp / "slice"
-        wall, _ = run_cli(["--image", str(image), "--samples", str(args.slice), "--workers", str(cores), "--out", str(out)])
+        wall, _ = run_cli(
+            ["--image", str(image), "--samples", str(args.slice), "--workers", str(cores), "--out", str(out)]
+        )
         size_on_disk = sum(p.stat().st_size for p in out.glob("*.tar"))
         per_sample_bytes = size_on_disk / args.slice
         estimate = wall / args.slice * IMAGENET_SAMPLES
         print(
             f"ImageNet-like slice: {args.slice:,} samples of 256 px in {wall:.1f} s with {cores} workers "
             f"({args.slice / wall:,.0f} samples/s); full {IMAGENET_SAMPLES:,} estimated {estimate / 60:.1f} min "
-            f"(target <= 20), {per_sample_bytes / 1e3:.1f} kB per sample, {per_sample_bytes * IMAGENET_SAMPLES / 1e9:.1f} GB in all"
+            f"(target <= 20), {per_sample_bytes / 1e3:.1f} kB per sample, "
+            f"{per_sample_bytes * IMAGENET_SAMPLES / 1e9:.1f} GB in all"
         )
         shutil.rmtree(out)
         small, large = rss_of_run(image, 2_000, tmp), rss_of_run(image, 8_000, tmp)
@@ -155,9 +160,18 @@ def main() -> None:
         target = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mono-full-"))
         wall, _ = run_cli(["--image", str(image), "--workers", str(cores), "--out", str(target / "imagenet-A")])
         size_on_disk = sum(p.stat().st_size for p in (target / "imagenet-A").glob("*.tar"))
-        print(f"FULL: {IMAGENET_SAMPLES:,} samples in {wall / 60:.1f} min, {size_on_disk / 1e9:.1f} GB on disk at {target}")
-    print(json.dumps({f"{colour}-S{size}": {"us_per_sample": r[0] * 1e6, "encode_us": r[1] * 1e6, "ratio": r[2]}
-                      for (colour, size), r in results.items()}))
+        print(
+            f"FULL: {IMAGENET_SAMPLES:,} samples in {wall / 60:.1f} min, "
+            f"{size_on_disk / 1e9:.1f} GB on disk at {target}"
+        )
+    print(
+        json.dumps(
+            {
+                f"{colour}-S{size}": {"us_per_sample": r[0] * 1e6, "encode_us": r[1] * 1e6, "ratio": r[2]}
+                for (colour, size), r in results.items()
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

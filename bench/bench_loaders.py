@@ -1,5 +1,5 @@
 """Loader benchmark: samples/s per core to read, decode and batch S=256 samples from WebDataset shards,
-FFCV's train.beton and an exported folder: the same samples, read with learning.data, in one run.
+FFCV's train.beton and an exported folder: the same samples, read with mono.learning.data, in one run.
 
     python bench/bench_loaders.py                      # makes 5,000 samples of the paper's Image A, once
     python bench/bench_loaders.py --dataset DIR        # reuses a dataset (shards and train.beton)
@@ -10,6 +10,7 @@ how many cores were free. Each figure is the median of --repeats epochs after on
 (which also compiles FFCV's pipeline and fills the page cache). A decode-only line (OpenCV, one
 thread, no I/O) gives the ceiling that JPEG decoding puts on every format.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from mono.learning.data import Loader, open_dataset
 
-from learning.data import open_dataset  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_seconds() -> float:
@@ -37,8 +37,8 @@ def cpu_seconds() -> float:
 
 
 def epoch(dataset, batch: int, workers: int) -> tuple[int, float, float]:
-    """(samples, wall seconds, CPU seconds) of one shuffled epoch with learning.data."""
-    loader = dataset.loader(batch, shuffle=True, seed=0, num_workers=workers)
+    """(samples, wall seconds, CPU seconds) of one shuffled epoch with mono.learning.data."""
+    loader = Loader(dataset, batch, shuffle=True, seed=0, num_workers=workers)
     loader.set_epoch(1)
     len(loader)  # plan the epoch before the clock starts, as a trainer's previous epoch would have
     return timed(loader)
@@ -51,14 +51,16 @@ def legacy_epoch(folder: Path, batch: int, workers: int) -> tuple[int, float, fl
     from torchvision import datasets, transforms
 
     dataset = datasets.ImageFolder(str(folder), transform=transforms.PILToTensor())  # uint8, no float scaling
-    return timed(DataLoader(dataset, batch, shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(0)))
+    return timed(
+        DataLoader(dataset, batch, shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(0))
+    )
 
 
 def timed(loader) -> tuple[int, float, float]:
     gc.collect()
     wall, cpu = time.perf_counter(), cpu_seconds()
     samples = 0
-    for images, labels, *_ in loader:
+    for _, labels, *_ in loader:
         samples += len(labels)
     return samples, time.perf_counter() - wall, cpu_seconds() - cpu
 
@@ -68,7 +70,7 @@ def decode_only(root: Path, count: int) -> float:
     import cv2
     import numpy as np
 
-    from learning.data.tario import iter_samples
+    from mono.learning.data.tar_reader import iter_samples
 
     cv2.setNumThreads(1)
     with open(next(root.glob("train-*.tar")), "rb") as f:
@@ -87,10 +89,13 @@ def gpu_decode(root: Path, batch: int, repeats: int) -> float | None:
         return None
     from torchvision.io import decode_jpeg
 
-    from learning.data.tario import iter_samples
+    from mono.learning.data.tar_reader import iter_samples
 
     with open(next(root.glob("train-*.tar")), "rb") as f:
-        jpegs = [torch.frombuffer(bytearray(jpeg), dtype=torch.uint8) for _, jpeg, _ in iter_samples(f, lambda i: True, "shard")]
+        jpegs = [
+            torch.frombuffer(bytearray(jpeg), dtype=torch.uint8)
+            for _, jpeg, _ in iter_samples(f, lambda i: True, "shard")
+        ]
     batches = [jpegs[k : k + batch] for k in range(0, len(jpegs) - batch + 1, batch)]
     decode_jpeg(batches[0], device="cuda")  # warm-up
     rates = []
@@ -109,16 +114,37 @@ def ensure_data(args) -> tuple[Path, Path]:
     root = Path(args.dataset) if args.dataset else Path(args.work) / f"a-{args.samples}-{args.size}"
     folder = Path(args.work) / f"{root.name}-folder"
     tool = [sys.executable, "-m"]
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     if not args.dataset:
         image = args.image or str(REPO.parent / "shared" / "images" / "ameyoko.jpg")
-        subprocess.run([*tool, "generator.cli", "--image", image, "--samples", str(args.samples), "--size",
-                        str(args.size), "--shard-size", "500", "--format", "both", "--out", str(root)],
-                       check=True, env=env)  # fmt: skip
+        subprocess.run(
+            [
+                *tool,
+                "mono.generator.cli",
+                "--image",
+                image,
+                "--samples",
+                str(args.samples),
+                "--size",
+                str(args.size),
+                "--shard-size",
+                "500",
+                "--format",
+                "both",
+                "--out",
+                str(root),
+            ],
+            check=True,
+            env=env,
+        )
     if not (root / "train.beton").exists():
-        subprocess.run([*tool, "generator.shards_cli", "export", str(root), "--to", "ffcv"], check=True, env=env)
+        subprocess.run([*tool, "mono.generator.shards_cli", "export", str(root), "--to", "ffcv"], check=True, env=env)
     if not folder.exists():
-        subprocess.run([*tool, "generator.shards_cli", "export", str(root), "--to", "folder", str(folder)], check=True, env=env)
+        subprocess.run(
+            [*tool, "mono.generator.shards_cli", "export", str(root), "--to", "folder", str(folder)],
+            check=True,
+            env=env,
+        )
     return root, folder
 
 
@@ -140,7 +166,10 @@ def main() -> None:
     root, folder = ensure_data(args)
     sources = {"webdataset": root, "ffcv": root, "folder": folder, "ImageFolder": folder}
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
-    print(f"# {root}: {open_dataset(root).num_samples:,} samples of {open_dataset(root).image_size} px, batch {args.batch}")
+    print(
+        f"# {root}: {open_dataset(root).num_samples:,} samples of {open_dataset(root).image_size} px, "
+        f"batch {args.batch}"
+    )
     print(f"{'reader':<24} {'workers':>7} {'samples/s':>10} {'per core':>9} {'CPU s':>7}")
     per_core: dict[tuple[str, int], float] = {}
     for workers in args.workers:
@@ -149,7 +178,7 @@ def main() -> None:
                 label, run = "torchvision ImageFolder", functools.partial(legacy_epoch, where, args.batch, workers)
             else:
                 dataset = open_dataset(where, format=name)
-                label, run = f"learning.data {name}", functools.partial(epoch, dataset, args.batch, workers)
+                label, run = f"mono.learning.data {name}", functools.partial(epoch, dataset, args.batch, workers)
             run()  # warm-up
             runs = [run() for _ in range(args.repeats)]
             rate = statistics.median(n / wall for n, wall, _ in runs)
@@ -159,9 +188,11 @@ def main() -> None:
     print(f"{'decode only (OpenCV)':<24} {1:>7} {'':>10} {decode_only(root, 2000):>9,.0f}")
     for workers in args.workers:
         ratio = {name: per_core[name, workers] / per_core["folder", workers] for name in sources}
-        print(f"# per core, {workers} worker(s): WebDataset/folder {ratio['webdataset']:.2f} (target >= 1), "
-              f"FFCV/folder {ratio['ffcv']:.2f} (target >= 2); "
-              f"FFCV/ImageFolder {per_core['ffcv', workers] / per_core['ImageFolder', workers]:.2f}")
+        print(
+            f"# per core, {workers} worker(s): WebDataset/folder {ratio['webdataset']:.2f} (target >= 1), "
+            f"FFCV/folder {ratio['ffcv']:.2f} (target >= 2); "
+            f"FFCV/ImageFolder {per_core['ffcv', workers] / per_core['ImageFolder', workers]:.2f}"
+        )
     gpu = gpu_decode(root, args.batch, args.repeats)
     print("# GPU decoding (torchvision.io.decode_jpeg on cuda): " + (f"{gpu:,.0f} samples/s" if gpu else "no GPU here"))
 

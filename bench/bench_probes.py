@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "cifar10"
 
 
@@ -49,9 +48,9 @@ def main() -> None:
     load_before = _load()
     import torch
 
-    from probes.data import DataSpec
-    from probes.protocols import Schedule
-    from probes.run import LinearConfig, run_linear
+    from mono.probes.data import DataSpec
+    from mono.probes.linear import LinearConfig, run_linear
+    from mono.probes.protocols import Schedule
 
     imported = time.perf_counter()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-probes-"))
@@ -59,8 +58,9 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     cfg = LinearConfig(
         out=out,
-        data=DataSpec(train=args.data / "train", val=args.data / "test",
-                      train_limit=args.train_limit, val_limit=args.val_limit),
+        data=DataSpec(
+            train=args.data / "train", val=args.data / "test", train_limit=args.train_limit, val_limit=args.val_limit
+        ),
         arch="monogan",
         schedule=Schedule(epochs=args.epochs),
         workers=args.workers,
@@ -76,11 +76,15 @@ def main() -> None:
     data = results["dataset"]
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"machine          {results['environment']['cpu']}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {args.workers} loader workers")
+    print(
+        f"machine          {results['environment']['cpu']}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {args.workers} loader workers"
+    )
     print(f"load average     before {load_before}; after {_load()}")
-    print(f"protocol         cifar, random-init monogan, {args.epochs} epochs, "
-          f"{data['train_images']} train / {data['val_images']} val images")
+    print(
+        f"protocol         cifar, random-init monogan, {args.epochs} epochs, "
+        f"{data['train_images']} train / {data['val_images']} val images"
+    )
     print(f"wall time        {finished - imported:8.1f} s  (run_linear; {finished - started:.1f} s with imports)")
     print(f"peak RSS         {peak_self:8.0f} MiB main process, {peak_children:.0f} MiB largest loader worker")
     print(f"feature cache    {stages.get('feature_cache_mib', 0):8.0f} MiB (float16)")

@@ -10,6 +10,7 @@ faster than training, the accelerator is not data-starved.
 
 Figures go to docs/benchmarks.md (with the device name).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 FORMATS = ("ffcv", "webdataset", "folder")
 
@@ -34,9 +34,11 @@ def trainer_args(method: str, full: bool) -> list[str]:
         return []
     if full:
         return {"deepcluster": ["--k", "1000"]}.get(method, [])
-    small = {"rotnet": ["--crop", "64", "--head-width", "256"],
-             "deepcluster": ["--crop", "64", "--head-width", "256", "--k", "32", "--pca", "32"],
-             "bigan": ["--image-size", "72", "--crop", "64", "--gen-size", "32"]}  # fmt: skip
+    small = {
+        "rotnet": ["--crop", "64", "--head-width", "256"],
+        "deepcluster": ["--crop", "64", "--head-width", "256", "--k", "32", "--pca", "32"],
+        "bigan": ["--image-size", "72", "--crop", "64", "--gen-size", "32"],
+    }
     return small.get(method, [])
 
 
@@ -51,18 +53,62 @@ def make_data(root: Path, size: int, samples: int, env: dict) -> Path:
     if not (data / "manifest.json").exists():
         image = REPO.parent / "shared" / "images" / "ameyoko.jpg"
         source = ["--image", str(image)] if image.exists() else []
-        run([sys.executable, "-m", "generator.cli", *source, "--samples", str(samples), "--size", str(size),
-             "--format", "both", "--quiet", "--out", str(data)], env)  # fmt: skip
-        run([sys.executable, "-m", "generator.shards_cli", "export", str(data), "--to", "folder", str(root / f"folder-{size}")], env)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "mono.generator.cli",
+                *source,
+                "--samples",
+                str(samples),
+                "--size",
+                str(size),
+                "--format",
+                "both",
+                "--quiet",
+                "--out",
+                str(data),
+            ],
+            env,
+        )
+        run(
+            [
+                sys.executable,
+                "-m",
+                "mono.generator.shards_cli",
+                "export",
+                str(data),
+                "--to",
+                "folder",
+                str(root / f"folder-{size}"),
+            ],
+            env,
+        )
     return data
 
 
 def training_rate(method: str, data: str, fmt: str, args, env: dict, work: Path) -> float:
     out = work / f"run-{method}-{fmt}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", f"trainers.{method}", "--data", data, "--out", str(out), "--epochs", "1",
-           "--steps-per-epoch", str(args.steps), "--batch-size", str(args.batch_size), "--workers", str(args.workers),
-           "--quiet", *trainer_args(method, args.full)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        f"mono.trainers.{method}",
+        "--data",
+        data,
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--workers",
+        str(args.workers),
+        "--quiet",
+        *trainer_args(method, args.full),
+    ]
     if fmt != "folder":
         cmd += ["--format", fmt]
     run(cmd, env)
@@ -76,8 +122,19 @@ def loader_rate(data: str, fmt: str, args, env: dict) -> float:
     Measured in a fresh interpreter, so that one format's threads (FFCV's) are not alive when the next
     format's DataLoader forks its workers.
     """
-    cmd = [sys.executable, __file__, "--measure-loader", data, fmt, "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--workers", str(args.workers)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--measure-loader",
+        data,
+        fmt,
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--workers",
+        str(args.workers),
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"bench: loader {fmt} on {data} failed:\n{result.stderr[-2000:]}")
@@ -85,10 +142,10 @@ def loader_rate(data: str, fmt: str, args, env: dict) -> float:
 
 
 def measure_loader(data: str, fmt: str, args) -> float:
-    from learning.data import open_dataset
+    from mono.learning.data import Loader, open_dataset
 
     dataset = open_dataset(data, format=None if fmt == "folder" else fmt)
-    loader = dataset.loader(args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True)
+    loader = Loader(dataset, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True)
     loader.set_epoch(0)
     count, start, end = 0, None, None
     for i, (images, _, _) in enumerate(loader):
@@ -120,7 +177,7 @@ def main() -> None:
     samples = args.samples or (20_000 if args.full else 1_000)
     work = args.work or Path(tempfile.mkdtemp(prefix="mono-bench-train-"))
     work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"

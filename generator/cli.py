@@ -1,21 +1,21 @@
 """mono-gen: expand source images into an augmented dataset of WebDataset shards and/or an FFCV file."""
+
 from __future__ import annotations
 
 import os
 import shlex
-import signal
-import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .config import DatasetConfig, check_sources_fit
+from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
+from .cli_errors import run_cli
+from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit
+from .dataset_dir import BETON
 from .errors import UserError
-from .layout import BETON
 from .imageio import DEFAULT_MAX_PIXELS
 from .manifest import OUTPUT_FORMATS
-from .protocol import AUGMENTATIONS, PRESETS, OutputSpec, Protocol, parse_augment
 
 EXAMPLES = """
 \b
@@ -52,38 +52,88 @@ def _default_workers() -> int:
 
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--image", metavar="A|B|C|PATH", help="Source image: the paper's A, B or C, or any image file. Default: an embedded photograph.")
-@click.option("--image-dir", type=click.Path(file_okay=False), help="Folder holding the paper's images (ameyoko.jpg, animals.png, sf.png).")
-@click.option("--source", metavar="DIR|LIST", help="Choose several source images from a folder (recursive) or a text file of paths.")
-@click.option("--n", "n", type=int, help="Number of source images to choose from --source with the seed (default: all).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="imagenet", show_default=True,
-              help="imagenet: 1,281,167 samples of 256 px; cifar: 50,000 samples of 32 px.")
+@click.option(
+    "--image",
+    metavar="A|B|C|PATH",
+    help="Source image: the paper's A, B or C, or any image file. Default: an embedded photograph.",
+)
+@click.option(
+    "--image-dir",
+    type=click.Path(file_okay=False),
+    help="Folder holding the paper's images (ameyoko.jpg, animals.png, sf.png).",
+)
+@click.option(
+    "--source",
+    metavar="DIR|LIST",
+    help="Choose several source images from a folder (recursive) or a text file of paths.",
+)
+@click.option(
+    "--n", "n", type=int, help="Number of source images to choose from --source with the seed (default: all)."
+)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="imagenet",
+    show_default=True,
+    help="imagenet: 1,281,167 samples of 256 px; cifar: 50,000 samples of 32 px.",
+)
 @click.option("--samples", "-d", type=int, help="Number of samples d (overrides the preset).")
 @click.option("--size", "-S", type=int, help="Output side S in pixels (overrides the preset).")
-@click.option("--augment", default="all", show_default=True, metavar="LIST",
-              help=f"all, none, or a comma-separated subset of {', '.join(AUGMENTATIONS)} (the paper's Table 1).")
+@click.option(
+    "--augment",
+    default="all",
+    show_default=True,
+    metavar="LIST",
+    help=f"all, none, or a comma-separated subset of {', '.join(AUGMENTATIONS)} (the paper's Table 1).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quality", type=int, default=90, show_default=True, help="JPEG quality.")
 @click.option("--shard-size", type=int, help="Samples per shard (default: 5,000 for imagenet, 1,000 for cifar).")
-@click.option("--format", "output_format", type=click.Choice(sorted(OUTPUT_FORMATS)), default="webdataset",
-              show_default=True, help="webdataset: tar shards; ffcv: train.beton (the shards are deleted once it is "
-              "complete); both. Formats a directory already holds are kept.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(sorted(OUTPUT_FORMATS)),
+    default="webdataset",
+    show_default=True,
+    help="webdataset: tar shards; ffcv: train.beton (the shards are deleted once it is "
+    "complete); both. Formats a directory already holds are kept.",
+)
 @click.option("--shards", "shard_range", metavar="a:b", help="Generate only shards a..b-1 (split a run over machines).")
 @click.option("--workers", "-j", type=int, default=_default_workers, show_default="all cores", help="Worker processes.")
-@click.option("--beta", type=float, default=Protocol.beta, show_default=True, help="Smallest crop area fraction.")
-@click.option("--aspect", type=float, default=Protocol.aspect, show_default="3/4", help="Crop aspect ratio range [aspect, 1/aspect].")
-@click.option("--max-angle", type=float, default=Protocol.max_angle, show_default=True, help="Rotation range in degrees.")
-@click.option("--brightness", type=float, default=Protocol.brightness, show_default=True)
-@click.option("--contrast", type=float, default=Protocol.contrast, show_default=True)
-@click.option("--saturation", type=float, default=Protocol.saturation, show_default=True)
-@click.option("--hue", type=float, default=Protocol.hue, show_default=True)
-@click.option("--flip-prob", type=float, default=Protocol.flip_prob, show_default=True)
-@click.option("--colour", type=click.Choice(["torchvision", "linear"]), default=Protocol.colour, show_default=True,
-              help="Colour jitter semantics: torchvision's ColorJitter (random order, clamped steps, HSV hue), "
-                   "or one fast linear map in a fixed order (docs/protocol.md).")
-@click.option("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True,
-              help="Refuse larger source images (decompression bomb guard).")
-@click.option("--cache-mb", type=int, default=2048, show_default=True, help="Memory per worker for decoded source images.")
+@click.option("--beta", type=float, default=Augmentation.beta, show_default=True, help="Smallest crop area fraction.")
+@click.option(
+    "--aspect",
+    type=float,
+    default=Augmentation.aspect,
+    show_default="3/4",
+    help="Crop aspect ratio range [aspect, 1/aspect].",
+)
+@click.option(
+    "--max-angle", type=float, default=Augmentation.max_angle, show_default=True, help="Rotation range in degrees."
+)
+@click.option("--brightness", type=float, default=Augmentation.brightness, show_default=True)
+@click.option("--contrast", type=float, default=Augmentation.contrast, show_default=True)
+@click.option("--saturation", type=float, default=Augmentation.saturation, show_default=True)
+@click.option("--hue", type=float, default=Augmentation.hue, show_default=True)
+@click.option("--flip-prob", type=float, default=Augmentation.flip_prob, show_default=True)
+@click.option(
+    "--colour",
+    type=click.Choice(["torchvision", "linear"]),
+    default=Augmentation.colour,
+    show_default=True,
+    help="Colour jitter semantics: torchvision's ColorJitter (random order, clamped steps, HSV hue), "
+    "or one fast linear map in a fixed order (docs/protocol.md).",
+)
+@click.option(
+    "--max-pixels",
+    type=int,
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse larger source images (decompression bomb guard).",
+)
+@click.option(
+    "--cache-mb", type=int, default=2048, show_default=True, help="Memory per worker for decoded source images."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output directory (created).")
 @click.version_option(__version__, prog_name="mono-gen")
@@ -100,7 +150,7 @@ def mono_gen(**opts):
 
     preset = PRESETS[opts["preset"]]
     try:
-        protocol = Protocol(
+        augmentation = Augmentation(
             augment=parse_augment(opts["augment"]),
             beta=opts["beta"],
             aspect=opts["aspect"],
@@ -129,9 +179,11 @@ def mono_gen(**opts):
 
     sources = resolve(opts["image"], opts["image_dir"], opts["n"], opts["source"], opts["seed"], opts["max_pixels"])
     if len(sources) > output.samples:
-        raise UserError(f"{len(sources)} source images but only {output.samples} samples: every source needs at least one")
-    check_sources_fit(protocol, tuple(sources))
-    config = DatasetConfig(protocol, output, tuple(sources))
+        raise UserError(
+            f"{len(sources)} source images but only {output.samples} samples: every source needs at least one"
+        )
+    check_sources_fit(augmentation, tuple(sources))
+    config = DatasetConfig(augmentation, output, tuple(sources))
 
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
@@ -165,8 +217,11 @@ def mono_gen(**opts):
         verb = "wrote" if outcome.changed else "already complete:"
         held = [f"{outcome.total} shards"] if "webdataset" in outcome.formats else []
         held += [BETON] if "ffcv" in outcome.formats else []
-        click.echo(f"mono-gen: {verb} {output.samples:,} samples in {' and '.join(held)} in {root} "
-                   f"({outcome.seconds:.1f} s{rate})", err=True)  # fmt: skip
+        click.echo(
+            f"mono-gen: {verb} {output.samples:,} samples in {' and '.join(held)} in {root} "
+            f"({outcome.seconds:.1f} s{rate})",
+            err=True,
+        )
     else:
         click.echo(
             f"mono-gen: {outcome.present} of {outcome.total} shards present in {root}; generate the remaining "
@@ -188,7 +243,7 @@ def canonical_command(opts: dict) -> str:
     if opts["augment"] != "all":
         words += ["--augment", opts["augment"]]
     words += ["--seed", str(opts["seed"])]
-    defaults = Protocol()
+    defaults = Augmentation()
     for name in ("beta", "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour"):
         value = opts[name]
         if value != getattr(defaults, name):
@@ -197,30 +252,6 @@ def canonical_command(opts: dict) -> str:
         words += ["--quality", str(opts["quality"])]
     words += ["--out", str(opts["out"])]
     return shlex.join(words)
-
-
-def run_cli(command: click.Command, prog: str, args=None) -> None:
-    """Run a click command with one-line errors: `prog: error: message`, exit status 2."""
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        command.main(args=args, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except UserError as exc:
-        click.echo(f"{prog}: error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo(f"{prog}: interrupted; complete shards are kept, run the same command again to resume", err=True)
-        sys.exit(130)
 
 
 def main(args=None) -> None:

@@ -11,6 +11,7 @@ torchvision's float pipeline to within 1/255 (tests/test_gen_colour.py).
 into one affine map y = M·x + t with no clamping in between, hue as a rotation about the grey axis of RGB
 space. It differs from torchvision's hue by about as much as the hue effect itself.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -51,8 +52,9 @@ def jitter_matrices(brightness, contrast, saturation, hue):
     return m, (1 - c) * b
 
 
-def jitter_torchvision(bgr: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float,
-                       order: str) -> np.ndarray:
+def jitter_torchvision(
+    bgr: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float, order: str
+) -> np.ndarray:
     """torchvision's ColorJitter on an 8-bit BGR image, the operations in ``order`` (letters of OPERATIONS).
 
     Computed in float32 and rounded to 8 bits once at the end: rounding between steps would let later steps
@@ -61,78 +63,89 @@ def jitter_torchvision(bgr: np.ndarray, brightness: float, contrast: float, satu
     its clamp is a no-op and the map waits to be fused with the next one. Only a factor above 1 or the hue
     step makes the pending map run, so most samples need a few passes over the pixels, not one per step.
     """
-    x, pending = bgr, None  # the image is x with the affine map `pending` (3x4, BGR) still to apply
+    x, pending = bgr, _Affine()  # the image is `pending` applied to x
     for op in order:
         if op == "h":
             if hue != 0.0:
-                x, pending = _shift_hue(_to_float(x, pending), hue), None
+                x, pending = _shift_hue(pending.to_float(x), hue), _Affine()
             continue
         if op == "b":
-            step = _scalar_affine(brightness, 0.0)
+            factor = brightness
+            pending.scale(brightness, 0.0)
         elif op == "c":
-            step = _scalar_affine(contrast, (1.0 - contrast) * _mean_grey(x, pending))
+            factor = contrast
+            pending.scale(contrast, (1.0 - contrast) * pending.mean_grey(x))
         else:
-            step = _saturation_affine(saturation)
-        pending = step if pending is None else _compose(step, pending)
-        factor = {"b": brightness, "c": contrast, "s": saturation}[op]
+            factor = saturation
+            pending.saturate(saturation)
         if factor > 1.0:  # the result can leave [0, 255]: apply now and clamp, as torchvision does
-            x, pending = _to_float(x, pending), None
+            x, pending = pending.to_float(x), _Affine()
             cv2.threshold(x, 255.0, 255.0, cv2.THRESH_TRUNC, dst=x)
             if op != "b":  # brightness cannot go below 0
                 cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)
-    return _to_uint8(x, pending)
+    return pending.to_uint8(x)
 
 
-def _scalar_affine(scale: float, offset: float) -> np.ndarray:
-    return np.array([[scale, 0, 0, offset], [0, scale, 0, offset], [0, 0, scale, offset]], np.float64)
+_EYE = np.eye(3, 4)
+_GREY = np.outer(np.ones(3), TORCHVISION_LUMA_BGR)
 
 
-def _saturation_affine(saturation: float) -> np.ndarray:
-    """s·x + (1 - s)·grey(x) in BGR, grey with torchvision's luma weights."""
-    m = np.zeros((3, 4))
-    m[:, :3] = (1.0 - saturation) * TORCHVISION_LUMA_BGR
-    m[[0, 1, 2], [0, 1, 2]] += saturation
-    return m
+class _Affine:
+    """A colour map still to be applied: k·x + t while it is a scaling (Python floats, cheap to compose), a
+    3x4 matrix once saturation mixes the channels."""
 
+    def __init__(self) -> None:
+        self.k, self.t, self.matrix = 1.0, 0.0, None
+        self.identity = True
 
-def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """The 3x4 affine map x -> outer(inner(x))."""
-    out = outer[:, :3] @ inner
-    out[:, 3] += outer[:, 3]
-    return out
+    def scale(self, k: float, t: float) -> None:
+        """Follow the pending map by y -> k·y + t."""
+        self.identity = False
+        if self.matrix is None:
+            self.k, self.t = k * self.k, k * self.t + t
+        else:
+            self.matrix = k * self.matrix
+            self.matrix[:, 3] += t
 
+    def saturate(self, s: float) -> None:
+        """Follow the pending map by y -> s·y + (1 - s)·grey(y)."""
+        if self.matrix is None:
+            inner = self.k * _EYE
+            inner[:, 3] = self.t
+        else:
+            inner = self.matrix
+        mix = s * _EYE[:, :3] + (1.0 - s) * _GREY
+        self.matrix = mix @ inner
+        self.identity = False
 
-def _is_scalar(affine: np.ndarray) -> bool:
-    return affine[0, 0] == affine[1, 1] == affine[2, 2] and not np.any(affine[:, :3] - np.diag(np.diag(affine[:, :3])))
+    def mean_grey(self, x: np.ndarray) -> float:
+        """Mean luma of the image as it is now: the map applied to the channel means (exact, since nothing
+        is clamped while a map is pending)."""
+        b, g, r, _ = cv2.mean(x)
+        if self.matrix is None:
+            return float(
+                self.k * (TORCHVISION_LUMA_BGR[0] * b + TORCHVISION_LUMA_BGR[1] * g + TORCHVISION_LUMA_BGR[2] * r)
+                + self.t * TORCHVISION_LUMA_BGR.sum()
+            )
+        return float(TORCHVISION_LUMA_BGR @ (self.matrix[:, :3] @ (b, g, r) + self.matrix[:, 3]))
 
+    def to_float(self, x: np.ndarray) -> np.ndarray:
+        """The map applied, as float32 (one pass for a scaling of 8 bits, else at most two)."""
+        if self.identity:
+            return x if x.dtype == np.float32 else x.astype(np.float32)
+        if self.matrix is None:
+            return cv2.addWeighted(x, self.k, x, 0.0, self.t, dtype=cv2.CV_32F)
+        return cv2.transform(x if x.dtype == np.float32 else x.astype(np.float32), self.matrix.astype(np.float32))
 
-def _mean_grey(x: np.ndarray, pending: np.ndarray | None) -> float:
-    """Mean luma of the image as it is at this step: the pending map applied to the channel means (exact,
-    since nothing is clamped while a map is pending)."""
-    mean = np.array(cv2.mean(x)[:3])
-    if pending is not None:
-        mean = pending[:, :3] @ mean + pending[:, 3]
-    return float(TORCHVISION_LUMA_BGR @ mean)
-
-
-def _to_float(x: np.ndarray, pending: np.ndarray | None) -> np.ndarray:
-    """x with the pending map applied, as float32 (one pass for a scalar map on 8 bits, else at most two)."""
-    if pending is None:
-        return x if x.dtype == np.float32 else x.astype(np.float32)
-    if _is_scalar(pending):
-        return cv2.addWeighted(x, pending[0, 0], x, 0.0, pending[0, 3], dtype=cv2.CV_32F)
-    return cv2.transform(x if x.dtype == np.float32 else x.astype(np.float32), pending.astype(np.float32))
-
-
-def _to_uint8(x: np.ndarray, pending: np.ndarray | None) -> np.ndarray:
-    """x with the pending map applied, rounded to nearest and saturated to 8 bits."""
-    if pending is None:
-        return x if x.dtype == np.uint8 else cv2.convertScaleAbs(x)  # x >= 0: abs does nothing
-    if x.dtype == np.uint8:  # no float step happened: one rounding, in one pass
-        return cv2.transform(x, pending.astype(np.float32))
-    if _is_scalar(pending):
-        return cv2.addWeighted(x, pending[0, 0], x, 0.0, pending[0, 3], dtype=cv2.CV_8U)
-    return cv2.convertScaleAbs(cv2.transform(x, pending.astype(np.float32)))
+    def to_uint8(self, x: np.ndarray) -> np.ndarray:
+        """The map applied, rounded to nearest and saturated to 8 bits."""
+        if self.identity:
+            return x if x.dtype == np.uint8 else cv2.convertScaleAbs(x)  # x >= 0: abs does nothing
+        if self.matrix is None:
+            return cv2.addWeighted(x, self.k, x, 0.0, self.t, dtype=cv2.CV_8U)
+        if x.dtype == np.uint8:  # no float step happened: one rounding, in one pass
+            return cv2.transform(x, self.matrix.astype(np.float32))
+        return cv2.convertScaleAbs(cv2.transform(x, self.matrix.astype(np.float32)))
 
 
 def _shift_hue(x: np.ndarray, hue: float) -> np.ndarray:

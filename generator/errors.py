@@ -1,4 +1,4 @@
-"""User-facing errors: anything the user can fix is a UserError, printed as one line."""
+"""User-facing errors: anything the user can fix is a UserError, printed as one line by cli_errors.run_cli."""
 
 
 class UserError(Exception):

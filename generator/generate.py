@@ -5,6 +5,7 @@ by rename, once complete. The directory's run state (`.mono-gen/`) pins the conf
 different configuration is refused instead of mixed in. The .beton is made from the finished shards,
 so it resumes the same way: a run killed while writing it writes it again.
 """
+
 from __future__ import annotations
 
 import errno
@@ -14,17 +15,18 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from . import atomic, convert, manifest
+from . import atomic, export, lock, manifest
 from .config import DatasetConfig
+from .dataset_dir import STATE_DIR, DatasetDir
+from .digest import file_sha256
 from .errors import UserError
-from .layout import STATE_DIR, DatasetDir
 from .manifest import FFCV, FOLDER, WEBDATASET, formats_of
 from .render import Renderer
-from .digest import file_sha256
+from .samples import iter_shards
 from .shardwriter import ShardRecord, SourceBank, init_worker_threads, write_shard
 
 
@@ -60,14 +62,19 @@ def generate(
     shards = range(total) if shards is None else shards
     if shards.start < 0 or shards.stop > total or shards.start >= shards.stop:
         raise UserError(f"--shards {shards.start}:{shards.stop} is outside the dataset's {total} shards (0:{total})")
+    with lock.hold(out.root, "mono-gen") as created:
+        return _generate(config, out, command, formats, shards, workers, progress, cache_bytes, on_start, created)
 
-    created, existing = _prepare(out, config)
+
+def _generate(config, out, command, formats, shards, workers, progress, cache_bytes, on_start, created) -> Outcome:
+    root, total = out.root, config.output.num_shards
+    existing = _prepare(out, config, created)
     wanted = set(formats) | set(formats_of(existing) if existing else ())
     formats = tuple(f for f in (WEBDATASET, FFCV) if f in wanted)
     started = time.monotonic()
-    pending = [j for j in shards if not out.shard(j).exists()] if _needs_shards(out, formats, existing) else []
     generated, changed = 0, False
-    try:
+    try:  # from here on, an interruption cleans up: a run with nothing to show leaves nothing behind
+        pending = [j for j in shards if not out.shard(j).exists()] if _needs_shards(out, formats, existing) else []
         on_start(len(pending))
         if pending:
             generated = _run(config, out, pending, workers, progress, cache_bytes)
@@ -95,29 +102,28 @@ def _beton_done(out: DatasetDir, existing: dict | None) -> bool:
     return existing is not None and FFCV in formats_of(existing) and out.beton.exists()
 
 
-def _prepare(out: DatasetDir, config: DatasetConfig) -> tuple[bool, dict | None]:
-    """Create or reopen the directory; refuse one that holds something else.
+def _prepare(out: DatasetDir, config: DatasetConfig, created: bool) -> dict | None:
+    """Reopen the directory (locked, and made by the lock if `created`); refuse one that holds something else.
 
-    Returns whether we created it, and its manifest if the dataset was complete already.
+    Returns its manifest if the dataset was complete already.
     """
     root = out.root
     existing = None
-    if root.exists() and not root.is_dir():
-        raise UserError(f"{root}: exists and is not a directory")
     if out.manifest.exists():
         existing = manifest.load(root)
         if FOLDER in formats_of(existing):
             raise UserError(f"{root}: holds an exported folder, not a dataset made by mono-gen; choose another --out")
         _check_same(config, existing["config_sha256"], out.manifest)
+    elif out.state_config.exists() and not _holds_output(out):  # run state with nothing made: start afresh
+        shutil.rmtree(out.state)
     elif out.state_config.exists():
         try:
             state = json.loads(out.state_config.read_text())
         except (OSError, ValueError) as exc:
             raise UserError(f"{out.state_config}: unreadable run state ({exc}); delete {root} to start over") from None
         _check_same(config, state.get("config_sha256"), out.state_config)
-    elif root.is_dir() and any(p.name != STATE_DIR for p in root.iterdir()):
+    elif any(p.name not in (STATE_DIR, lock.LOCK) for p in root.iterdir()):
         raise UserError(f"{root}: directory is not empty and holds no mono dataset; choose a new or empty directory")
-    created = not root.exists()
     try:
         out.partial.mkdir(parents=True, exist_ok=True)
         out.done.mkdir(parents=True, exist_ok=True)
@@ -130,7 +136,12 @@ def _prepare(out: DatasetDir, config: DatasetConfig) -> tuple[bool, dict | None]
     # Temporary files of a run that was killed are garbage: their shard will be rendered again.
     for stale in out.partial.iterdir():
         stale.unlink(missing_ok=True)
-    return created, existing
+    return existing
+
+
+def _holds_output(out: DatasetDir) -> bool:
+    """Whether the directory holds a shard or a .beton: something a different configuration must not mix with."""
+    return out.beton.exists() or any(out.root.glob("*.tar"))
 
 
 def _check_same(config: DatasetConfig, found: str | None, where: Path) -> None:
@@ -212,13 +223,25 @@ def _progress_bar(config, pending, enabled):
     total = sum(len(config.output.shard_range(j)) for j in pending)
     interactive = sys.stderr.isatty()
     return tqdm(
-        total=total, unit="samples", unit_scale=True, disable=not enabled, dynamic_ncols=True, smoothing=0.1,
+        total=total,
+        unit="samples",
+        unit_scale=True,
+        disable=not enabled,
+        dynamic_ncols=True,
+        smoothing=0.1,
         mininterval=0.2 if interactive else 30,  # in a log file, a line every 30 s rather than a flood
-    )  # fmt: skip
+    )
 
 
-def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tuple[str, ...],
-              existing: dict | None, rendered: list[int], progress: bool) -> bool:
+def _finalise(
+    config: DatasetConfig,
+    out: DatasetDir,
+    command: str,
+    formats: tuple[str, ...],
+    existing: dict | None,
+    rendered: list[int],
+    progress: bool,
+) -> bool:
     """Write the .beton if wanted and missing, then the manifest and card; drop intermediate shards.
 
     Returns whether anything was written."""
@@ -232,13 +255,22 @@ def _finalise(config: DatasetConfig, out: DatasetDir, command: str, formats: tup
                 for k in rendered:  # leave the directory as it was
                     out.shard(k).unlink(missing_ok=True)
                 raise UserError(
-                    f"{out.shard(j)}: rendered again with different bytes than manifest.json lists (another mono-gen or "
-                    "library version?); generate into a new directory instead"
+                    f"{out.shard(j)}: rendered again with different bytes than manifest.json lists "
+                    "(another mono-gen or library version?); generate into a new directory instead"
                 )
     ffcv = existing.get("ffcv") if _beton_done(out, existing) else None
-    if FFCV in formats and ffcv is None:
-        samples = convert.iter_shards(out.shard(j) for j in range(total))
-        ffcv = convert.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
+    if FFCV in formats and ffcv is None:  # from shards whose bytes are those recorded when they were rendered
+        if existing is None:
+            samples = iter_shards(
+                out.root,
+                records,
+                len(config.sources),
+                recorded_in="its render record (.mono-gen/done)",
+                remedy="delete it and run the same command again to render it again",
+            )
+        else:
+            samples = iter_shards(out.root, records, len(config.sources))
+        ffcv = export.write_beton(out.beton, samples, config.output.samples, config.output.size, progress)
     if existing is None:
         data = manifest.build(config, records, command, formats, ffcv)
     else:  # keep the record of how the samples were made; add the new formats

@@ -4,6 +4,7 @@ Coordinates are continuous pixel coordinates: a W×H image covers [0, W]×[0, H]
 pixel (i, j) has its centre at (i + 0.5, j + 0.5). A positive angle turns the image content
 counter-clockwise on screen, as PIL's and torchvision's `rotate` do.
 """
+
 from __future__ import annotations
 
 import numpy as np

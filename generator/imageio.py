@@ -3,6 +3,7 @@
 Handles EXIF orientation, palette, grey, 16-bit, CMYK and transparent images, and refuses
 decompression bombs and truncated files instead of producing a half-decoded image.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Contact sheets of samples, like the paper's Figures 7-10."""
+
 from __future__ import annotations
 
 import io
@@ -7,14 +8,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from .readback import iter_images
+from .samples import iter_images
 
 
-def contact_sheet(root: Path, count: int = 64, columns: int = 8, tile: int | None = None, start: int = 0,
-                  padding: int = 2) -> Image.Image:
+def contact_sheet(
+    root: Path, count: int = 64, columns: int = 8, tile: int | None = None, start: int = 0, padding: int = 2
+) -> Image.Image:
     """A grid of the samples start..start+count-1 on a white background; tiles resized to `tile` px."""
     tiles = []
-    for _, _, jpeg in itertools.islice(iter_images(root), start, start + count):
+    for _, _, jpeg in itertools.islice(iter_images(root, checked=False), start, start + count):
         image = Image.open(io.BytesIO(jpeg)).convert("RGB")
         if tile and image.size != (tile, tile):
             image = image.resize((tile, tile), Image.Resampling.LANCZOS)

@@ -6,6 +6,7 @@ are half an octave apart and made with area averaging, so large crops do not ali
 Colour jitter follows torchvision's ColorJitter step by step, or is a single 3×4 matrix with the fast
 linear semantics (colour.py). JPEG encoding then dominates the cost.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .augmentation import Params
 from .colour import LUMA, jitter_matrices, jitter_torchvision
 from .geometry import output_to_source
-from .params import Params
 
 LEVEL_STEP = 2**0.5  # pyramid levels are half an octave apart
 SMALLEST_LEVEL = 2  # stop when a side would fall below this many pixels
@@ -123,21 +124,36 @@ class Renderer:
     def __init__(self, size: int, quality: int):
         self.size = size
         self.encode_params = [
-            cv2.IMWRITE_JPEG_QUALITY, quality,
-            cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
-            cv2.IMWRITE_JPEG_OPTIMIZE, 0,
-            cv2.IMWRITE_JPEG_PROGRESSIVE, 0,
-        ]  # fmt: skip
+            cv2.IMWRITE_JPEG_QUALITY,
+            quality,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+            cv2.IMWRITE_JPEG_OPTIMIZE,
+            0,
+            cv2.IMWRITE_JPEG_PROGRESSIVE,
+            0,
+        ]
         self._affine = np.empty((3, 4), np.float32)
 
-    def pixels(self, level_image: np.ndarray, warp: np.ndarray, colour: np.ndarray | None, offset: float,
-               border=cv2.BORDER_REPLICATE, border_value=0) -> np.ndarray:
+    def pixels(
+        self,
+        level_image: np.ndarray,
+        warp: np.ndarray,
+        colour: np.ndarray | None,
+        offset: float,
+        border=cv2.BORDER_REPLICATE,
+        border_value=0,
+    ) -> np.ndarray:
         """The sample as a BGR uint8 array (S, S, 3)."""
         s = self.size
         patch = cv2.warpAffine(
-            level_image, warp, (s, s),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border, borderValue=border_value,
-        )  # fmt: skip
+            level_image,
+            warp,
+            (s, s),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=border,
+            borderValue=border_value,
+        )
         bgr = cv2.cvtColor(patch, cv2.COLOR_RGBA2BGR)
         if colour is None:
             return bgr
@@ -159,8 +175,14 @@ class Renderer:
         for k, kx, ky, warp, colour, offset, source in self._rows(plan):
             bgr = self.pixels(pyramids(source).level(kx, ky), warp, colour, offset, border, border_value)
             if plan.torchvision:
-                bgr = jitter_torchvision(bgr, float(p.brightness[k]), float(p.contrast[k]), float(p.saturation[k]),
-                                         float(p.hue[k]), str(p.order[k]))
+                bgr = jitter_torchvision(
+                    bgr,
+                    float(p.brightness[k]),
+                    float(p.contrast[k]),
+                    float(p.saturation[k]),
+                    float(p.hue[k]),
+                    str(p.order[k]),
+                )
             yield k, bgr
 
     @staticmethod
@@ -168,5 +190,12 @@ class Renderer:
         n = len(plan.params)
         colours = list(plan.colour) if plan.colour is not None else [None] * n
         offsets = plan.offset.tolist() if plan.offset is not None else [0.0] * n
-        return zip(range(n), plan.level_x.tolist(), plan.level_y.tolist(), list(plan.warp), colours, offsets,
-                   plan.params.source.tolist())  # fmt: skip
+        return zip(
+            range(n),
+            plan.level_x.tolist(),
+            plan.level_y.tolist(),
+            list(plan.warp),
+            colours,
+            offsets,
+            plan.params.source.tolist(),
+        )

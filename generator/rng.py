@@ -4,6 +4,7 @@ Sample i must not depend on which worker or shard range produces it, nor on nump
 implementation (whose streams may change between releases). A SplitMix64-style hash of the counter
 gives that: vectorised, stateless and reproducible on any machine.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """mono-shards: check, describe, preview and export generated datasets."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli import run_cli
+from .cli_errors import run_cli
+from .dataset_dir import DatasetDir
 from .errors import UserError
-from .layout import DatasetDir
 
 
 def _dataset_dir(path: str) -> Path:
@@ -44,8 +45,8 @@ def verify(dataset, decode, quiet):
     from tqdm import tqdm
 
     from .manifest import load
-    from .readback import verified_bytes
-    from .readback import verify as run_verify
+    from .verify import verified_bytes
+    from .verify import verify as run_verify
 
     root = _dataset_dir(dataset)
     total = verified_bytes(load(root))
@@ -83,13 +84,18 @@ def info(dataset, as_json):
     formats = formats_of(manifest)
     total = sum(s["bytes"] for s in manifest["shards"])
     if "webdataset" in formats:
-        held = f"{len(manifest['shards'])} shards × {output['shard_size']:,} samples, {manifest['shard_pattern']}, {total / 1e6:,.1f} MB"
+        held = (
+            f"{len(manifest['shards'])} shards × {output['shard_size']:,} samples, {manifest['shard_pattern']}, "
+            f"{total / 1e6:,.1f} MB"
+        )
     else:
         held = "none (regenerate them with mono-gen --format both)" if "ffcv" in formats else "none"
     lines = [
         f"dataset      {root}",
-        f"samples      {manifest['num_samples']:,} of {output['size']}×{output['size']} px, JPEG quality {output['quality']}",
-        f"sources      {len(manifest['sources'])}: " + ", ".join(s["name"] for s in manifest["sources"][:5])
+        f"samples      {manifest['num_samples']:,} of {output['size']}×{output['size']} px, "
+        f"JPEG quality {output['quality']}",
+        f"sources      {len(manifest['sources'])}: "
+        + ", ".join(s["name"] for s in manifest["sources"][:5])
         + (" …" if len(manifest["sources"]) > 5 else ""),
         f"augment      {', '.join(proto['augment']) or 'none'} (beta {proto['beta']}, aspect {proto['aspect']:.4g}, "
         f"angle ±{proto['max_angle']}°, jitter b/c/s {proto['brightness']}/{proto['contrast']}/{proto['saturation']}, "
@@ -137,8 +143,13 @@ def preview(dataset, output, count, columns, start, tile):
 
 @mono_shards.command()
 @click.argument("dataset")
-@click.option("--to", "target", type=click.Choice(["folder", "ffcv"]), required=True,
-              help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["folder", "ffcv"]),
+    required=True,
+    help="folder: an ImageFolder tree DEST/<label>-<source>/<index>.jpg; ffcv: DATASET/train.beton.",
+)
 @click.argument("dest", required=False)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def export(dataset, target, dest, quiet):
@@ -169,9 +180,9 @@ def export(dataset, target, dest, quiet):
 
 
 def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
-    from .convert import export_folder
+    from .export import export_folder
     from .manifest import FFCV, WEBDATASET, formats_of
-    from .readback import iter_images
+    from .samples import iter_images
 
     if not {WEBDATASET, FFCV} & set(formats_of(manifest)):
         raise UserError(f"{root}: holds neither shards nor a .beton to export from")
@@ -180,20 +191,22 @@ def _export_folder(root: Path, manifest: dict, dest: Path, quiet: bool) -> str:
 
 
 def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
-    from . import atomic
-    from .convert import iter_shards, write_beton
+    from . import atomic, lock
+    from .export import write_beton
     from .manifest import FFCV, WEBDATASET, card, command_with_formats, formats_of
+    from .samples import iter_shards
 
     formats = formats_of(manifest)
     if WEBDATASET not in formats:
         raise UserError(f"{root}: has no shards to make a .beton from")
     out = DatasetDir(root)
-    samples = iter_shards(root / s["name"] for s in manifest["shards"])
-    record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
-    formats = (WEBDATASET, FFCV)
-    manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
-    atomic.write_text(out.card, card(manifest))
-    atomic.write_json(out.manifest, manifest)
+    with lock.hold(root, "mono-shards"):  # the dataset's files change: no mono-gen may write it meanwhile
+        samples = iter_shards(root, manifest["shards"], manifest["num_classes"])
+        record = write_beton(out.beton, samples, manifest["num_samples"], manifest["image_size"], progress=not quiet)
+        formats = (WEBDATASET, FFCV)
+        manifest.update(formats=list(formats), ffcv=record, command=command_with_formats(manifest["command"], formats))
+        atomic.write_text(out.card, card(manifest))
+        atomic.write_json(out.manifest, manifest)
     return f"wrote {out.beton} ({record['bytes'] / 1e6:,.1f} MB)"
 
 

@@ -1,24 +1,24 @@
 """Render one shard and write it atomically. A shard is a pure function of (config, shard index)."""
+
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from . import atomic, tarfmt
+from . import atomic, tar_format
+from .augmentation import Params, sample_params
 from .config import DatasetConfig
+from .dataset_dir import DatasetDir, sample_key, shard_name
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
-from .layout import DatasetDir, sample_key, shard_name
-from .params import Params, sample_params
-from .render import Pyramid, RenderPlan, Renderer, plan
+from .render import Pyramid, Renderer, RenderPlan, plan
 
 BLOCK = 1024  # samples whose parameters are drawn together
 FLUSH_BYTES = 1 << 20
@@ -67,22 +67,55 @@ _JSON = (
 def sample_jsons(p: Params, source_names: list[str]) -> list[bytes]:
     """Each sample's augmentation parameters as compact JSON, formatted deterministically."""
     columns = zip(
-        p.index.tolist(), p.source.tolist(), p.angle.tolist(), p.cx.tolist(), p.cy.tolist(), p.w.tolist(),
-        p.h.tolist(), p.area.tolist(), (p.w / p.h).tolist(), p.flip.tolist(), p.brightness.tolist(),
-        p.contrast.tolist(), p.saturation.tolist(), p.hue.tolist(), p.order.tolist(),
-    )  # fmt: skip
+        p.index.tolist(),
+        p.source.tolist(),
+        p.angle.tolist(),
+        p.cx.tolist(),
+        p.cy.tolist(),
+        p.w.tolist(),
+        p.h.tolist(),
+        p.area.tolist(),
+        (p.w / p.h).tolist(),
+        p.flip.tolist(),
+        p.brightness.tolist(),
+        p.contrast.tolist(),
+        p.saturation.tolist(),
+        p.hue.tolist(),
+        p.order.tolist(),
+    )
     out = []
     for i, src, angle, cx, cy, w, h, area, aspect, flip, b, c, s, hue, order in columns:
         out.append(
-            (_JSON % (i, src, source_names[src], angle, cx, cy, w, h, area, aspect,
-                      "true" if flip else "false", b, c, s, hue, order)).encode()
-        )  # fmt: skip
+            (
+                _JSON
+                % (
+                    i,
+                    src,
+                    source_names[src],
+                    angle,
+                    cx,
+                    cy,
+                    w,
+                    h,
+                    area,
+                    aspect,
+                    "true" if flip else "false",
+                    b,
+                    c,
+                    s,
+                    hue,
+                    order,
+                )
+            ).encode()
+        )
     return out
 
 
 def plan_block(config: DatasetConfig, indices: np.ndarray) -> RenderPlan:
-    params = sample_params(config.protocol, config.output.seed, indices, config.sizes)
-    return plan(params, config.sizes, config.output.size, config.protocol.uses("jitter"), config.protocol.colour)
+    params = sample_params(config.augmentation, config.output.seed, indices, config.sizes)
+    return plan(
+        params, config.sizes, config.output.size, config.augmentation.uses("jitter"), config.augmentation.colour
+    )
 
 
 def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer: Renderer) -> Iterator[bytes]:
@@ -95,7 +128,7 @@ def render_samples(config: DatasetConfig, shard: int, bank: SourceBank, renderer
         jsons = sample_jsons(block.params, names)
         labels = block.params.source.tolist()
         for k, bgr in renderer.render_plan(bank.pyramid, block):
-            yield tarfmt.sample(
+            yield tar_format.sample(
                 sample_key(start + k),
                 [("jpg", renderer.encode(bgr)), ("cls", b"%d" % labels[k]), ("json", jsons[k])],
             )
@@ -121,30 +154,22 @@ def write_shard(
     renderer: Renderer,
     on_samples: Callable[[int], None] = lambda n: None,
 ) -> ShardRecord:
-    """Render shard `shard` into a temporary file, then rename it into place and record its hash."""
-    tmp = out.partial / f"{shard_name(shard)}.{os.getpid()}.tmp"
+    """Render shard `shard` into a temporary file in the run state, then rename it into place and record its hash."""
     digest = hashlib.sha256()
     size = 0
-    try:
-        with open(tmp, "wb") as f:
-            pending, pending_bytes, pending_samples = [], 0, 0
-            for record in render_samples(config, shard, bank, renderer):
-                pending.append(record)
-                pending_bytes += len(record)
-                pending_samples += 1
-                if pending_bytes >= FLUSH_BYTES:
-                    size += _flush(f, digest, pending)
-                    on_samples(pending_samples)
-                    pending, pending_bytes, pending_samples = [], 0, 0
-            pending.append(tarfmt.END_OF_ARCHIVE)
-            size += _flush(f, digest, pending)
-            on_samples(pending_samples)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out.shard(shard))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic.replacing(out.shard(shard), staging=out.partial) as f:
+        pending, pending_bytes, pending_samples = [], 0, 0
+        for record in render_samples(config, shard, bank, renderer):
+            pending.append(record)
+            pending_bytes += len(record)
+            pending_samples += 1
+            if pending_bytes >= FLUSH_BYTES:
+                size += _flush(f, digest, pending)
+                on_samples(pending_samples)
+                pending, pending_bytes, pending_samples = [], 0, 0
+        pending.append(tar_format.END_OF_ARCHIVE)
+        size += _flush(f, digest, pending)
+        on_samples(pending_samples)
     samples = config.output.shard_range(shard)
     record = ShardRecord(shard_name(shard), samples.start, len(samples), size, digest.hexdigest())
     atomic.write_json(out.done_record(shard), record.to_dict(), fsync=False)

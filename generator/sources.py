@@ -1,14 +1,15 @@
 """Where source images come from: the paper's images, any file, a folder or list, or the embedded default."""
+
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import atomic
 from .errors import UserError
 from .imageio import DEFAULT_MAX_PIXELS, decode_rgb
 
@@ -124,14 +125,7 @@ def _download(url: str, target: Path, digest: str) -> Path:
     if found != digest:
         raise UserError(f"download from {url} does not match the expected sha256 ({found[:12]}… != {digest[:12]}…)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(target, data)
     return target
 
 
@@ -160,6 +154,7 @@ def read_list(list_file: Path) -> list[Path]:
 
 def choose(paths: list[Path], n: int, seed: int, anchor: Path) -> list[Path]:
     """N of the candidates, chosen by the seed: rank by a hash of (seed, path relative to anchor)."""
+
     def rank(p: Path) -> bytes:
         try:
             key = p.relative_to(anchor).as_posix()

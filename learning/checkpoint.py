@@ -14,7 +14,6 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args, stored_arch_args
+from mono.learning import atomic
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk, canonical_arch_args, stored_arch_args
 
 __all__ = [
     "FORMAT",
@@ -68,9 +68,11 @@ def validate_normalization(normalization: Any) -> dict[str, list[float]]:
     out = {}
     for key in ("mean", "std"):
         values = normalization[key]
-        if (not isinstance(values, (list, tuple)) or len(values) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                           for v in values)):
+        if (
+            not isinstance(values, (list, tuple))
+            or len(values) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        ):
             raise UserError(f"normalization {key} must be 3 finite numbers, not {values!r}")
         out[key] = [float(v) for v in values]
     if min(out["std"]) <= 0:
@@ -92,8 +94,10 @@ def _check_storable(value: Any, where: str) -> None:
                 raise TypeError(f"checkpoint {where} has a key of type {type(key).__name__}; use str or int keys")
             _check_storable(item, f"{where}[{key!r}]")
         return
-    raise TypeError(f"checkpoint {where} is a {type(value).__name__}; store only tensors, dicts, lists, "
-                    f"tuples, str, int, float, bool or None")
+    raise TypeError(
+        f"checkpoint {where} is a {type(value).__name__}; store only tensors, dicts, lists, "
+        f"tuples, str, int, float, bool or None"
+    )
 
 
 def _weights_mismatch(arch: str, arch_args: Mapping[str, Any], state_dict: Mapping[str, Any]) -> str | None:
@@ -120,9 +124,19 @@ def _weights_mismatch(arch: str, arch_args: Mapping[str, Any], state_dict: Mappi
     return "; ".join(problems) if problems else None
 
 
-def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arch_args: Mapping[str, Any],
-                    normalization: Mapping[str, Any], method: str, dataset_manifest_sha256: str | None,
-                    epoch: int, meta: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    trunk: nn.Module,
+    *,
+    arch: str,
+    arch_args: Mapping[str, Any],
+    normalization: Mapping[str, Any],
+    method: str,
+    dataset_manifest_sha256: str | None,
+    epoch: int,
+    meta: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``trunk`` and its provenance to ``path`` atomically (temporary file, then rename).
 
     ``dataset_manifest_sha256`` is the training set manifest's hash (None if there is none, e.g. a random
@@ -136,8 +150,9 @@ def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arc
     if not isinstance(method, str) or not method:
         raise UserError(f"method must be a non-empty string, not {method!r}")
     if dataset_manifest_sha256 is not None and not _SHA256.fullmatch(str(dataset_manifest_sha256)):
-        raise UserError(f"dataset_manifest_sha256 must be 64 lowercase hex digits or None, "
-                        f"not {dataset_manifest_sha256!r}")
+        raise UserError(
+            f"dataset_manifest_sha256 must be 64 lowercase hex digits or None, not {dataset_manifest_sha256!r}"
+        )
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise UserError(f"epoch must be a non-negative int, not {epoch!r}")
     state_dict = {k: v.detach().cpu().clone() for k, v in trunk.state_dict().items()}
@@ -164,26 +179,19 @@ def save_checkpoint(path: str | os.PathLike, trunk: nn.Module, *, arch: str, arc
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
+    """``torch.save`` through ``mono.learning.atomic.replacing``: readers never see half a file.
+
+    A full disk is an OSError naming ``path`` (torch's writer reports it as a RuntimeError about zip
+    offsets, with the OSError only as its context), which the command-line tools report in one line."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic.replacing(path) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_from_umask())  # mkstemp's 0600 would hide the file from the user's group
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _mode_from_umask() -> int:
-    """The permissions ``open()`` would give a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    except RuntimeError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if not isinstance(cause, OSError):
+            raise
+        raise type(cause)(cause.errno, cause.strerror or str(cause), str(path)) from None
 
 
 def _require(payload: Mapping[str, Any], key: str, types: type | tuple[type, ...], path: Path) -> Any:
@@ -210,12 +218,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle means "not one of ours"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} is not a mono checkpoint (torch.load(weights_only=True) failed: "
-                        f"{reason[:200]})") from None
+        raise UserError(
+            f"{path} is not a mono checkpoint (torch.load(weights_only=True) failed: {_load_failure(exc)})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not a mono checkpoint (no format field {FORMAT!r}); "
-                        "see docs/checkpoints.md")
+        raise UserError(f"{path} is not a mono checkpoint (no format field {FORMAT!r}); see docs/checkpoints.md")
     version = _require(payload, "version", int, path)
     if version > VERSION:
         raise UserError(f"{path} has checkpoint format version {version}; this mono reads up to {VERSION}")
@@ -253,6 +260,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         extra=extra,
         version=version,
     )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _load_failure(exc: BaseException) -> str:
+    """Why torch.load refused a file, as one complete line: the unpickler's own sentence when there is one
+    (which global it would not run), else the message's first line, whole. torch's weights-only message is
+    a page of advice whose first line is cut mid-sentence by any length limit."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    for line in lines:
+        if "WeightsUnpickler error:" in line:
+            reason = line.split("WeightsUnpickler error:", 1)[1].strip()
+            end = reason.find(". ")
+            return reason[: end + 1] if end >= 0 else reason
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if " " in lines[0] else f"{type(exc).__name__}: {lines[0]}"
 
 
 def load_trunk(path: str | os.PathLike) -> tuple[nn.Module, Checkpoint]:

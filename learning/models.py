@@ -1,4 +1,5 @@
-"""Trunk architectures shared by the trainers and the linear probes, built from one place.
+"""The networks: trunk architectures shared by the trainers and the linear probes, built from one place, and the
+DCGAN generator of the GAN trainers.
 
 A *trunk* is the convolutional encoder whose layers the paper probes; method heads (rotation classifier,
 DeepCluster's top layer, GAN pieces) are not part of it. Every trunk is a sequence of named conv blocks
@@ -21,7 +22,7 @@ Architectures (see docs/probes.md for sources):
   (``widths``, ``padding``, ``activation``, ``init``) are arguments; their defaults were chosen by measuring
   which reproduce the paper's random-init probe row (docs/protocol.md, "Calibration").
 * ``scattering`` -- not learned: kymatio's scattering transform with blocks ``conv1`` (order 1) and ``conv2``
-  (order 2), the paper's stand-in for conv1-conv2 (:mod:`learning.scattering`). Arguments ``size`` (32 or
+  (order 2), the paper's stand-in for conv1-conv2 (:mod:`mono.learning.scattering`). Arguments ``size`` (32 or
   224), ``J`` (scales; 2 at 32 px and 4 at 224 px unless given) and ``L`` (orientations, 8).
 """
 
@@ -35,11 +36,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from learning.errors import UserError
+from mono.learning.errors import UserError
 
 __all__ = [
     "ARCHITECTURES",
     "ACTIVATIONS",
+    "GAN_NORMALIZATION",
+    "IMAGENET_NORMALIZATION",
     "LEAKY_RELU_SLOPE",
     "ConvBlock",
     "Sobel",
@@ -49,9 +52,17 @@ __all__ = [
     "init_like",
     "parse_arch_args",
     "stored_arch_args",
+    "wgan_gp_init",
+    "Generator",
 ]
 
 ACTIVATIONS = ("relu", "leaky_relu")
+
+IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+"""ImageNet's channel statistics, which RotNet and DeepCluster normalise alexnet's inputs with."""
+
+GAN_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+"""Pixels x in [0, 1] enter as 2x - 1, the range of a GAN generator's tanh (BiGAN, MonoGAN)."""
 LEAKY_RELU_SLOPE = 0.2
 """Negative slope of LeakyReLU, the usual value for GAN discriminators and BiGAN encoders."""
 
@@ -75,8 +86,9 @@ class Sobel(nn.Module):
 class ConvBlock(nn.Module):
     """Convolution, then BatchNorm (or nothing), then the activation: the unit a probe taps."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int,
-                 batchnorm: bool, activation: str) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, batchnorm: bool, activation: str
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=padding)
         self.norm: nn.Module = nn.BatchNorm2d(out_ch) if batchnorm else nn.Identity()
@@ -97,8 +109,16 @@ def _activation(name: str) -> nn.Module:
 class Trunk(nn.Module):
     """Named conv blocks, each optionally followed by a max-pool, behind an optional fixed input layer."""
 
-    def __init__(self, arch: str, arch_args: Mapping[str, Any], input_size: int, in_channels: int,
-                 stem: nn.Module, blocks: Mapping[str, ConvBlock], pools: Mapping[str, nn.Module]) -> None:
+    def __init__(
+        self,
+        arch: str,
+        arch_args: Mapping[str, Any],
+        input_size: int,
+        in_channels: int,
+        stem: nn.Module,
+        blocks: Mapping[str, ConvBlock],
+        pools: Mapping[str, nn.Module],
+    ) -> None:
         super().__init__()
         self.arch = arch
         self.arch_args = dict(arch_args)
@@ -148,8 +168,10 @@ class Trunk(nn.Module):
             shapes = self._dry_run(size)
             if shapes is None:
                 smallest = next(s for s in range(size + 1, 4 * self.input_size) if self._dry_run(s) is not None)
-                raise UserError(f"{self.arch} needs inputs of at least {smallest}×{smallest} px "
-                                f"(its feature maps vanish at {size}×{size}); use larger crops or images")  # fmt: skip
+                raise UserError(
+                    f"{self.arch} needs inputs of at least {smallest}×{smallest} px "
+                    f"(its feature maps vanish at {size}×{size}); use larger crops or images"
+                )
         finally:
             self.train(was_training)
         return shapes
@@ -197,8 +219,15 @@ def _alexnet(sobel: bool = False, activation: str = "relu") -> Trunk:
         if pool:
             pools[name] = nn.MaxPool2d(kernel_size=3, stride=2)
         cin = cout
-    trunk = Trunk("alexnet", {"sobel": sobel, "activation": activation}, 224, in_channels,
-                  Sobel() if sobel else nn.Identity(), blocks, pools)
+    trunk = Trunk(
+        "alexnet",
+        {"sobel": sobel, "activation": activation},
+        224,
+        in_channels,
+        Sobel() if sobel else nn.Identity(),
+        blocks,
+        pools,
+    )
     trunk.apply(_init_deepcluster)
     return trunk
 
@@ -216,7 +245,7 @@ def _monogan(activation: str, widths: list[int], padding: list[int], init: str) 
     args = {"activation": activation, "widths": list(widths), "padding": list(padding), "init": init}
     trunk = Trunk("monogan", args, 32, 3, nn.Identity(), blocks, {})
     if init == "wgan_gp":
-        trunk.apply(_init_wgan_gp)
+        trunk.apply(wgan_gp_init)
     return trunk  # "torch": the layers' own reset_parameters() already ran
 
 
@@ -231,20 +260,36 @@ def _init_deepcluster(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def _init_wgan_gp(m: nn.Module) -> None:
-    """WGAN-GP's (Gulrajani et al. 2017, tflib) He-uniform conv init: U(+-sqrt(3) * sqrt(4/(fan_in+fan_out)))
-    with fan_out divided by stride**2, and zero biases."""
-    if isinstance(m, nn.Conv2d):
-        k = m.kernel_size[0] * m.kernel_size[1]
-        fan_in = m.in_channels * k
-        fan_out = m.out_channels * k / (m.stride[0] * m.stride[1])
+@torch.no_grad()
+def wgan_gp_init(module: nn.Module) -> None:
+    """WGAN-GP's (igul222/improved_wgan_training, tflib/ops) initialisation, biases 0, BatchNorm at identity:
+    linear layers Glorot-uniform U(±√3·√(2/(in+out))); convolutions He-uniform U(±√3·√(4/(fan_in+fan_out)))
+    with fan = channels·k², the output fan divided by stride² for convolutions and the input fan for
+    transposed ones (apply with Module.apply)."""
+    if isinstance(module, nn.Linear):
+        bound = math.sqrt(3.0) * math.sqrt(2.0 / (module.in_features + module.out_features))
+    elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        stride2 = module.stride[0] * module.stride[1]
+        fan_in, fan_out = module.in_channels * k, module.out_channels * k
+        if isinstance(module, nn.ConvTranspose2d):
+            fan_in /= stride2
+        else:
+            fan_out /= stride2
         bound = math.sqrt(3.0) * math.sqrt(4.0 / (fan_in + fan_out))
-        nn.init.uniform_(m.weight, -bound, bound)
-        nn.init.zeros_(m.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+        return
+    else:
+        return
+    nn.init.uniform_(module.weight, -bound, bound)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 def _scattering(size: int, J: int, L: int) -> nn.Module:
-    from learning.scattering import ScatteringTrunk  # kymatio is imported only when a scattering is built
+    from mono.learning.scattering import ScatteringTrunk  # kymatio is imported only when a scattering is built
 
     return ScatteringTrunk(size, J, L)
 
@@ -252,8 +297,9 @@ def _scattering(size: int, J: int, L: int) -> nn.Module:
 _BUILDERS = {"alexnet": _alexnet, "monogan": _monogan, "scattering": _scattering}
 _DEFAULT_ARGS: dict[str, dict[str, Any]] = {
     "alexnet": {"sobel": False, "activation": "relu"},
-    "monogan": {"activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1],
-                "init": "wgan_gp"},
+    # chosen by measurement: the combination whose random-init probes land within 2 points of the paper's
+    # random row at every layer (docs/protocol.md, "Calibration")
+    "monogan": {"activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 0], "init": "torch"},
     "scattering": {"size": 32, "J": None, "L": 8},
 }
 _LEGACY_ARGS: dict[str, dict[str, Any]] = {
@@ -280,8 +326,9 @@ def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str
     defaults = _DEFAULT_ARGS[arch]
     unknown = sorted(set(arch_args) - set(defaults))
     if unknown:
-        raise UserError(f"{arch} takes no argument {', '.join(map(repr, unknown))}; "
-                        f"its arguments: {', '.join(defaults)}")
+        raise UserError(
+            f"{arch} takes no argument {', '.join(map(repr, unknown))}; its arguments: {', '.join(defaults)}"
+        )
     args = {**defaults, **(_LEGACY_ARGS.get(arch, {}) if stored else {}), **arch_args}
     if arch == "scattering":
         return _scattering_args(args)
@@ -298,7 +345,7 @@ def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str
 
 
 def _scattering_args(args: dict[str, Any]) -> dict[str, Any]:
-    from learning.scattering import SCATTERING_J
+    from mono.learning.scattering import SCATTERING_J
 
     def integer(key: str, value: Any, smallest: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
@@ -307,17 +354,21 @@ def _scattering_args(args: dict[str, Any]) -> dict[str, Any]:
 
     size = args["size"]
     if size not in SCATTERING_J:
-        raise UserError(f"scattering: size must be 32 (the cifar protocol) or 224 (the imagenet protocol), "
-                        f"not {size!r}")
+        raise UserError(
+            f"scattering: size must be 32 (the cifar protocol) or 224 (the imagenet protocol), not {size!r}"
+        )
     J = SCATTERING_J[size] if args["J"] is None else integer("J", args["J"], 1)
-    if size % 2 ** J:
-        raise UserError(f"scattering: J={J} needs a size divisible by 2^J={2 ** J}; {size} is not")
+    if size % 2**J:
+        raise UserError(f"scattering: J={J} needs a size divisible by 2^J={2**J}; {size} is not")
     return {"size": size, "J": J, "L": integer("L", args["L"], 1)}
 
 
 def _int_list(arch: str, key: str, value: Any, length: int, smallest: int) -> list[int]:
-    if (not isinstance(value, (list, tuple)) or len(value) != length
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in value)):
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != length
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in value)
+    ):
         raise UserError(f"{arch}: {key} must be {length} integers >= {smallest}, not {value!r}")
     return list(value)
 
@@ -354,7 +405,7 @@ def init_like(arch: str, arch_args: Mapping[str, Any], module: nn.Module) -> nn.
     if arch == "alexnet":
         module.apply(_init_deepcluster)
     elif arch == "monogan" and args["init"] == "wgan_gp":
-        module.apply(_init_wgan_gp)
+        module.apply(wgan_gp_init)
     elif arch == "monogan":
         for m in module.modules():
             if isinstance(m, nn.Conv2d):
@@ -374,3 +425,94 @@ def build_trunk(arch: str, **arch_args: Any) -> Trunk:
     """
     args = canonical_arch_args(arch, **arch_args)
     return _BUILDERS[arch](**args)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The DCGAN generator of the two GAN trainers (BiGAN, MonoGAN), which `mono-train sample` rebuilds from a
+# checkpoint. Its images live in [-1, 1] (GAN_NORMALIZATION), as in DCGAN and both original codes.
+
+PRIORS = ("uniform", "normal")
+"""Latent priors: U(-1, 1)^d (BiGAN) and N(0, 1)^d (WGAN-GP)."""
+
+
+def sample_latent(
+    prior: str, n: int, dim: int, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """n latent codes drawn on the CPU from `generator` (so a run's noise does not depend on the device)."""
+    if prior == "uniform":
+        z = torch.rand(n, dim, generator=generator) * 2 - 1
+    elif prior == "normal":
+        z = torch.randn(n, dim, generator=generator)
+    else:
+        raise ValueError(f"unknown prior {prior!r}; choose one of {', '.join(PRIORS)}")
+    return z.to(device)
+
+
+def upsamplings(image_size: int) -> int:
+    """How many stride-2 layers take a 4×4 map to `image_size`, which must be 4·2^n (8, 16, 32, 64, 128...)."""
+    n = round(math.log2(max(image_size, 1) / 4))
+    if n < 1 or 4 * 2**n != image_size:
+        raise UserError(f"a generator makes images of 4·2^n pixels (8, 16, 32, 64, 128, ...), not {image_size}")
+    return n
+
+
+class Generator(nn.Module):
+    """DCGAN-style generator (Radford et al. 2016): z -> linear -> 4×4 map -> stride-2 5×5 transposed
+    convolutions, each halving the width and doubling the side -> 3 channels, tanh.
+
+    The linear layer's output is batch-normalised per unit before the reshape, and every hidden transposed
+    convolution is followed by BatchNorm and ReLU, as in both WGAN-GP's `gan_cifar.py` and BiGAN's
+    `deconvnet_64`. `width` is the last hidden layer's width (WGAN-GP's DIM; BiGAN's gen_net_size).
+    With `latent_skip`, z also enters every hidden layer as a learned per-channel bias before its
+    BatchNorm (BiGAN's `apply_cond`). `arch`/`arch_args` rebuild it from a checkpoint.
+    """
+
+    arch = "dcgan"
+
+    def __init__(
+        self, latent_dim: int, image_size: int, width: int = 64, prior: str = "normal", latent_skip: bool = False
+    ):
+        super().__init__()
+        if prior not in PRIORS:
+            raise UserError(f"unknown latent prior {prior!r}; choose one of {', '.join(PRIORS)}")
+        if latent_dim < 1 or width < 1:
+            raise UserError("the latent dimension and the generator width must be positive")
+        self.arch_args = {
+            "latent_dim": latent_dim,
+            "image_size": image_size,
+            "width": width,
+            "prior": prior,
+            "latent_skip": latent_skip,
+        }
+        widths = [width * 2**i for i in reversed(range(upsamplings(image_size)))]
+        self.start = widths[0]
+        self.project = nn.Linear(latent_dim, widths[0] * 16, bias=False)
+        self.project_norm = nn.BatchNorm1d(widths[0] * 16)
+        self.ups = nn.ModuleList(_upsample(a, b) for a, b in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
+        self.latent_biases = (
+            nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:]) if latent_skip else None
+        )
+        self.to_rgb = _upsample(widths[-1], 3, bias=True)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.arch_args["latent_dim"]
+
+    def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_latent(self.arch_args["prior"], n, self.latent_dim, generator, self.project.weight.device)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.project_norm(self.project(z))).view(-1, self.start, 4, 4)
+        for i, (up, norm) in enumerate(zip(self.ups, self.norms)):
+            h = up(h)
+            if self.latent_biases is not None:
+                h = h + self.latent_biases[i](z)[:, :, None, None]
+            h = F.relu(norm(h))
+        return torch.tanh(self.to_rgb(h))
+
+
+def _upsample(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
+    """5×5 transposed convolution, stride 2, output exactly twice the input side (TF's "SAME");
+    no bias before a BatchNorm, which has its own."""
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1, bias=bias)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
+from mono.learning.errors import UserError
 
 __all__ = ["SCATTERING_J", "ScatteringTrunk", "scattering_channels"]
 
@@ -72,10 +72,12 @@ class ScatteringTrunk(nn.Module):
         if upto is not None and upto not in self.block_names:
             raise KeyError(f"scattering has no block {upto!r}; blocks: conv1, conv2")
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise UserError(f"this scattering trunk takes {self.input_size}x{self.input_size} images, "
-                            f"not {x.shape[-2]}x{x.shape[-1]}")
+            raise UserError(
+                f"this scattering trunk takes {self.input_size}x{self.input_size} images, "
+                f"not {x.shape[-2]}x{x.shape[-1]}"
+            )
         coefficients = self.scattering(x.contiguous())  # (B, 3, K, h, w), ordered by scattering order
-        first = coefficients[:, :, :scattering_channels(self.J, self.L, max_order=1)]
+        first = coefficients[:, :, : scattering_channels(self.J, self.L, max_order=1)]
         features = {"conv1": first.flatten(1, 2)}
         if upto != "conv1":
             features["conv2"] = coefficients.flatten(1, 2)
@@ -87,10 +89,14 @@ class ScatteringTrunk(nn.Module):
     def feature_shapes(self, input_size: int | None = None) -> dict[str, tuple[int, int, int]]:
         """(channels, height, width) of both blocks and of the output, computed without running it."""
         if input_size not in (None, self.input_size):
-            raise UserError(f"this scattering trunk is built for {self.input_size} px inputs, not {input_size}; "
-                            f"build it with --arch-args size={input_size}")
-        side = self.input_size // 2 ** self.J
-        shapes = {"conv1": (3 * scattering_channels(self.J, self.L, 1), side, side),
-                  "conv2": (3 * scattering_channels(self.J, self.L, 2), side, side)}
+            raise UserError(
+                f"this scattering trunk is built for {self.input_size} px inputs, not {input_size}; "
+                f"build it with --arch-args size={input_size}"
+            )
+        side = self.input_size // 2**self.J
+        shapes = {
+            "conv1": (3 * scattering_channels(self.J, self.L, 1), side, side),
+            "conv2": (3 * scattering_channels(self.J, self.L, 2), side, side),
+        }
         shapes["output"] = shapes["conv2"]
         return shapes

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import click
 
-from learning.errors import OneLineErrorGroup, UserError
+from mono.learning.cli_errors import run_cli
+from mono.learning.errors import UserError
 
 PROG = "mono-probe"
 _DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                                       "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
     """Linear probes per layer after Asano, Rupprecht & Vedaldi (ICLR 2020), section 4.1.
 
@@ -51,8 +51,9 @@ def _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args=N
         if not random_init and arch != "scattering":
             raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init (or give --ckpt)")
     elif sobel is not None or activation is not None or arch_args:
-        raise UserError("--sobel, --activation and --arch-args apply to --random-init; "
-                        "a checkpoint fixes its architecture")
+        raise UserError(
+            "--sobel, --activation and --arch-args apply to --random-init; a checkpoint fixes its architecture"
+        )
     if arch in ("monogan", "scattering") and sobel:
         raise UserError("--sobel applies to alexnet only")
     _check_exists(ckpt, "--ckpt", "file")
@@ -77,52 +78,135 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 
 @cli.command()
 @click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint to probe (see docs/checkpoints.md).")
-@click.option("--arch", type=click.Choice(["alexnet", "monogan", "scattering"]),
-              help="Architecture to build (with --random-init); scattering is fixed and needs no --random-init.")
+@click.option(
+    "--arch",
+    type=click.Choice(["alexnet", "monogan", "scattering"]),
+    help="Architecture to build (with --random-init); scattering is fixed and needs no --random-init.",
+)
 @click.option("--random-init", is_flag=True, help="Probe an untrained trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
-@click.option("--activation", type=click.Choice(["relu", "leaky_relu"]),
-              help="Activation of a random trunk [default: the architecture's, see docs/probes.md].")
-@click.option("--arch-args", metavar="'KEY=VALUE ...'",
-              help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
-                   "for monogan (docs/probes.md lists them and their defaults).")
-@click.option("--flip/--no-flip", default=None,
-              help="Random horizontal flips of the training images [default: off for cifar; the imagenet protocol "
-                   "always flips]. With the cifar protocol, features of both orientations are cached.")
-@click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR",
-              help="ImageFolder tree of training images.")
-@click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR",
-              help="ImageFolder tree of evaluation images (same classes).")
+@click.option(
+    "--activation",
+    type=click.Choice(["relu", "leaky_relu"]),
+    help="Activation of a random trunk [default: the architecture's, see docs/probes.md].",
+)
+@click.option(
+    "--arch-args",
+    metavar="'KEY=VALUE ...'",
+    help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
+    "for monogan (docs/probes.md lists them and their defaults).",
+)
+@click.option(
+    "--flip/--no-flip",
+    default=None,
+    help="Random horizontal flips of the training images [default: on; the imagenet protocol "
+    "always flips]. With the cifar protocol, features of both orientations are cached.",
+)
+@click.option(
+    "--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder tree of training images."
+)
+@click.option(
+    "--val",
+    "val_dir",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="ImageFolder tree of evaluation images (same classes).",
+)
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead.")
-@click.option("--data-root", type=click.Path(path_type=Path), metavar="DIR",
-              help="Root holding the torchvision dataset's files (never downloaded).")
-@click.option("--protocol", type=click.Choice(["imagenet", "cifar"]),
-              help="Evaluation protocol [default: imagenet for alexnet, cifar for monogan].")
-@click.option("--epochs", type=click.IntRange(min=1), default=36, show_default=True,
-              help="Epochs; lr 0.01 divided by 5 at epochs 5, 15, 25.")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Root holding the torchvision dataset's files (never downloaded).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["imagenet", "cifar"]),
+    help="Evaluation protocol [default: imagenet for alexnet, cifar for monogan].",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=36,
+    show_default=True,
+    help="Epochs; lr 0.01 divided by 5 at epochs 5, 15, 25.",
+)
 @click.option("--batch-size", type=click.IntRange(min=2), default=192, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-              help="Initial learning rate.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True, help="Initial learning rate."
+)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-5, show_default=True)
-@click.option("--train-limit", type=click.IntRange(min=1), metavar="N",
-              help="Use N training images, evenly spread over the (class-sorted) split.")
+@click.option(
+    "--train-limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Use N training images, evenly spread over the (class-sorted) split.",
+)
 @click.option("--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds a random trunk, the probes' init, data order and augmentation.")
-@click.option("--workers", type=click.IntRange(min=0), default=_DEFAULT_WORKERS, show_default=True,
-              help="Data-loading worker processes.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds a random trunk, the probes' init, data order and augmentation.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=_DEFAULT_WORKERS,
+    show_default=True,
+    help="Data-loading worker processes.",
+)
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
-@click.option("--device", default="auto", show_default=True,
-              help="Where the trunk and probes run: auto (CUDA if available), cpu, cuda or cuda:N.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the trunk and probes run: auto (CUDA if available), cpu, cuda or cuda:N.",
+)
 @click.option("--label", help="Name of the run in reports [default: method and architecture].")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, metavar="RUN_DIR",
-              help="Run directory: results.json, results.md, accuracy.png and the resumable state.")
-@click.option("--resume", is_flag=True,
-              help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="RUN_DIR",
+    help="Run directory: results.json, results.md, accuracy.png and the resumable state.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_dir, val_dir, dataset, data_root, protocol, epochs,
-           batch_size, lr, weight_decay, train_limit, val_limit, seed, workers, threads, device, label, out,
-           resume, progress) -> None:
+def linear(
+    ckpt,
+    arch,
+    random_init,
+    sobel,
+    activation,
+    arch_args,
+    flip,
+    train_dir,
+    val_dir,
+    dataset,
+    data_root,
+    protocol,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    train_limit,
+    val_limit,
+    seed,
+    workers,
+    threads,
+    device,
+    label,
+    out,
+    resume,
+    progress,
+) -> None:
     """Train a linear probe on every conv block of a frozen trunk and report top-1/top-5 per layer.
 
     All probes train together with SGD (momentum 0.9), lr 0.01 divided by 5 at epochs 5, 15 and 25.
@@ -142,8 +226,8 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
       # the scattering transform (J=2) in place of conv1-conv2 (the paper's Table 2(b) baseline)
       mono-probe linear --arch scattering --train CIFAR/train --val CIFAR/test --out runs/scattering
     """
-    from learning.models import canonical_arch_args, parse_arch_args
-    from probes.protocols import check_protocol, default_protocol, sized_for_protocol
+    from mono.learning.models import canonical_arch_args, parse_arch_args
+    from mono.probes.protocols import check_protocol, default_protocol, sized_for_protocol
 
     _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
@@ -158,14 +242,15 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
         check_protocol(arch, protocol or default_protocol(arch, extra_args), extra_args)
         canonical_arch_args(arch, **extra_args)
 
-    from probes.data import DataSpec
-    from probes.protocols import Schedule
-    from probes.run import LinearConfig, run_linear
+    from mono.probes.data import DataSpec
+    from mono.probes.linear import LinearConfig, run_linear
+    from mono.probes.protocols import Schedule
 
     cfg = LinearConfig(
         out=out,
-        data=DataSpec(train=train_dir, val=val_dir, dataset=dataset, root=data_root,
-                      train_limit=train_limit, val_limit=val_limit),
+        data=DataSpec(
+            train=train_dir, val=val_dir, dataset=dataset, root=data_root, train_limit=train_limit, val_limit=val_limit
+        ),
         ckpt=ckpt,
         arch=arch,
         arch_args=extra_args,
@@ -181,8 +266,11 @@ def linear(ckpt, arch, random_init, sobel, activation, arch_args, flip, train_di
         resume=resume,
     )
     results = run_linear(cfg)
-    click.echo(f"{results['label']}: " + ", ".join(f"{k} {v['top1']:.2f}" for k, v in results["layers"].items())
-               + f" (top-1 %); reports in {out}")
+    click.echo(
+        f"{results['label']}: "
+        + ", ".join(f"{k} {v['top1']:.2f}" for k, v in results["layers"].items())
+        + f" (top-1 %); reports in {out}"
+    )
 
 
 def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | None]:
@@ -190,11 +278,14 @@ def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | Non
     if freeze and init:
         raise UserError("give --freeze BLOCK or --init BLOCK, not both")
     if ckpt is not None and not (freeze or init):
-        raise UserError("say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or "
-                        "--init BLOCK (Table 5)")
+        raise UserError(
+            "say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or --init BLOCK (Table 5)"
+        )
     if arch == "scattering" and (init or (freeze and freeze != "conv2")):
-        raise UserError("the scattering transform stands in for conv1-conv2 and is never trained: "
-                        "use --arch scattering alone or with --freeze conv2")
+        raise UserError(
+            "the scattering transform stands in for conv1-conv2 and is never trained: "
+            "use --arch scattering alone or with --freeze conv2"
+        )
     if ckpt is None and arch != "scattering" and init:
         raise UserError("--init with --random-init is training from scratch; drop --init")
     return ("freeze", freeze) if freeze else ("init", init) if init else (None, None)
@@ -202,48 +293,119 @@ def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | Non
 
 @cli.command()
 @click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose first layers are kept.")
-@click.option("--arch", type=click.Choice(["alexnet", "monogan", "scattering"]),
-              help="A random trunk of this architecture (with --random-init), or the fixed scattering transform.")
+@click.option(
+    "--arch",
+    type=click.Choice(["alexnet", "monogan", "scattering"]),
+    help="A random trunk of this architecture (with --random-init), or the fixed scattering transform.",
+)
 @click.option("--random-init", is_flag=True, help="Start from an untrained trunk of --arch (init seeded by --seed).")
-@click.option("--arch-args", metavar="'KEY=VALUE ...'",
-              help="Arguments of a random or scattering trunk, as for linear.")
-@click.option("--freeze", metavar="BLOCK", help="Keep conv1..BLOCK of the source frozen (BatchNorm absorbed) and "
-              "re-initialise and train the rest: the paper's Table 4 (--freeze conv2).")
-@click.option("--init", metavar="BLOCK", help="Initialise conv1..BLOCK from the source and train the whole network, "
-              "then probe it linearly: the paper's Table 5 (--init conv2).")
+@click.option(
+    "--arch-args", metavar="'KEY=VALUE ...'", help="Arguments of a random or scattering trunk, as for linear."
+)
+@click.option(
+    "--freeze",
+    metavar="BLOCK",
+    help="Keep conv1..BLOCK of the source frozen (BatchNorm absorbed) and "
+    "re-initialise and train the rest: the paper's Table 4 (--freeze conv2).",
+)
+@click.option(
+    "--init",
+    metavar="BLOCK",
+    help="Initialise conv1..BLOCK from the source and train the whole network, "
+    "then probe it linearly: the paper's Table 5 (--init conv2).",
+)
 @click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder training tree.")
 @click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder evaluation tree.")
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead.")
-@click.option("--data-root", type=click.Path(path_type=Path), metavar="DIR",
-              help="Root holding the torchvision dataset's files (never downloaded).")
-@click.option("--protocol", type=click.Choice(["imagenet", "cifar"]),
-              help="imagenet: 224 crops, 10-crop evaluation; cifar: native 32 px [default: the architecture's].")
-@click.option("--epochs", type=click.IntRange(min=1),
-              help="Compress the protocol's schedule to N epochs, milestones in proportion "
-                   "[default: imagenet 90 (lr / 10 at 30, 60), cifar 30 (lr / 10 at 15, 25)].")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Root holding the torchvision dataset's files (never downloaded).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["imagenet", "cifar"]),
+    help="imagenet: 224 crops, 10-crop evaluation; cifar: native 32 px [default: the architecture's].",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Compress the protocol's schedule to N epochs, milestones in proportion "
+    "[default: imagenet 90 (lr / 10 at 30, 60), cifar 30 (lr / 10 at 15, 25)].",
+)
 @click.option("--batch-size", type=click.IntRange(min=2), help="[default: imagenet 256, cifar 128]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate [default: 0.01].")
 @click.option("--weight-decay", type=click.FloatRange(min=0), help="[default: imagenet 1e-4, cifar 5e-4]")
-@click.option("--probe-epochs", type=click.IntRange(min=0), default=36, show_default=True,
-              help="After --init or training from scratch: linear probes of this many epochs on the result "
-                   "(0: none).")
-@click.option("--train-limit", type=click.IntRange(min=1), metavar="N",
-              help="Use N training images, evenly spread over the (class-sorted) split.")
+@click.option(
+    "--probe-epochs",
+    type=click.IntRange(min=0),
+    default=36,
+    show_default=True,
+    help="After --init or training from scratch: linear probes of this many epochs on the result (0: none).",
+)
+@click.option(
+    "--train-limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Use N training images, evenly spread over the (class-sorted) split.",
+)
 @click.option("--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds a random trunk, the new layers, data order, augmentation and dropout.")
-@click.option("--workers", type=click.IntRange(min=0), default=_DEFAULT_WORKERS, show_default=True,
-              help="Data-loading worker processes.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds a random trunk, the new layers, data order, augmentation and dropout.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=_DEFAULT_WORKERS,
+    show_default=True,
+    help="Data-loading worker processes.",
+)
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA if available), cpu, cuda or cuda:N.")
 @click.option("--label", help="Name of the run in reports.")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, metavar="RUN_DIR",
-              help="Run directory: results.json, results.md, accuracy.png, checkpoint.pt, probes/, resumable state.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="RUN_DIR",
+    help="Run directory: results.json, results.md, accuracy.png, checkpoint.pt, probes/, resumable state.",
+)
 @click.option("--resume", is_flag=True, help="Insist on continuing a run in RUN_DIR.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def finetune(ckpt, arch, random_init, arch_args, freeze, init, train_dir, val_dir, dataset, data_root, protocol,
-             epochs, batch_size, lr, weight_decay, probe_epochs, train_limit, val_limit, seed, workers, threads,
-             device, label, out, resume, progress) -> None:
+def finetune(
+    ckpt,
+    arch,
+    random_init,
+    arch_args,
+    freeze,
+    init,
+    train_dir,
+    val_dir,
+    dataset,
+    data_root,
+    protocol,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    probe_epochs,
+    train_limit,
+    val_limit,
+    seed,
+    workers,
+    threads,
+    device,
+    label,
+    out,
+    resume,
+    progress,
+) -> None:
     """Train a network whose first layers come from a trunk, with labels, and report its top-1/top-5.
 
     The paper's section 4.3: with --freeze conv2, conv1-conv2 stay as the source learned them and the rest
@@ -271,8 +433,8 @@ def finetune(ckpt, arch, random_init, arch_args, freeze, init, train_dir, val_di
     _check_trunk_options(ckpt, arch, random_init, None, None, arch_args)
     keep, block = _check_keep_options(ckpt, arch, freeze, init)
     _check_data_options(train_dir, val_dir, dataset, data_root)
-    from learning.models import canonical_arch_args, parse_arch_args
-    from probes.protocols import check_protocol, default_protocol, sized_for_protocol
+    from mono.learning.models import canonical_arch_args, parse_arch_args
+    from mono.probes.protocols import check_protocol, default_protocol, sized_for_protocol
 
     extra_args = parse_arch_args(arch_args or "")
     if arch is not None:
@@ -280,28 +442,65 @@ def finetune(ckpt, arch, random_init, arch_args, freeze, init, train_dir, val_di
         check_protocol(arch, protocol or default_protocol(arch, extra_args), extra_args)
         canonical_arch_args(arch, **extra_args)
 
-    from probes.data import DataSpec
-    from probes.finetune import FinetuneConfig, run_finetune
+    from mono.probes.data import DataSpec
+    from mono.probes.finetune import FinetuneConfig, run_finetune
 
-    results = run_finetune(FinetuneConfig(
-        out=out, data=DataSpec(train=train_dir, val=val_dir, dataset=dataset, root=data_root,
-                               train_limit=train_limit, val_limit=val_limit),
-        ckpt=ckpt, arch=arch, arch_args=extra_args, keep=keep, block=block, protocol=protocol, epochs=epochs,
-        lr=lr, weight_decay=weight_decay, batch_size=batch_size, probe_epochs=probe_epochs, seed=seed,
-        workers=workers, threads=threads, device=device, label=label, progress=progress, resume=resume))
+    results = run_finetune(
+        FinetuneConfig(
+            out=out,
+            data=DataSpec(
+                train=train_dir,
+                val=val_dir,
+                dataset=dataset,
+                root=data_root,
+                train_limit=train_limit,
+                val_limit=val_limit,
+            ),
+            ckpt=ckpt,
+            arch=arch,
+            arch_args=extra_args,
+            keep=keep,
+            block=block,
+            protocol=protocol,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            probe_epochs=probe_epochs,
+            seed=seed,
+            workers=workers,
+            threads=threads,
+            device=device,
+            label=label,
+            progress=progress,
+            resume=resume,
+        )
+    )
     probes = results["probes"]
-    click.echo(f"{results['label']}: top-1 {results['top1']:.2f} %"
-               + (", probes " + ", ".join(f"{k} {v['top1']:.2f}" for k, v in probes["layers"].items())
-                  if probes else "") + f"; reports in {out}")
+    click.echo(
+        f"{results['label']}: top-1 {results['top1']:.2f} %"
+        + (", probes " + ", ".join(f"{k} {v['top1']:.2f}" for k, v in probes["layers"].items()) if probes else "")
+        + f"; reports in {out}"
+    )
 
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR...")
-@click.option("--reference", type=click.Path(path_type=Path), metavar="RUN_DIR",
-              help="Run the others are shown relative to (e.g. supervised), as in the paper's Figure 6.")
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR",
+    help="Run the others are shown relative to (e.g. supervised), as in the paper's Figure 6.",
+)
 @click.option("--metric", type=click.Choice(["top1", "top5"]), default="top1", show_default=True)
-@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="DIR",
-              help="Directory for comparison.md, comparison.png and comparison.json.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="DIR",
+    help="Directory for comparison.md, comparison.png and comparison.json.",
+)
 def compare(run_dirs, reference, metric, out) -> None:
     """Put several probe runs in one table and one plot.
 
@@ -309,7 +508,7 @@ def compare(run_dirs, reference, metric, out) -> None:
     Example:
       mono-probe compare runs/rotnet-1img runs/rotnet-imagenet --reference runs/supervised -o runs/fig6
     """
-    from probes.report import compare_runs
+    from mono.probes.results import compare_runs
 
     summary = compare_runs(run_dirs, out, reference=reference, metric=metric)
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")
@@ -317,12 +516,16 @@ def compare(run_dirs, reference, metric, out) -> None:
 
 @cli.command()
 @click.argument("ckpt", required=False, type=click.Path(path_type=Path), metavar="[CKPT]")
-@click.option("--arch", type=click.Choice(["alexnet", "monogan"]), help="Draw an untrained trunk instead (with --random-init).")
+@click.option(
+    "--arch", type=click.Choice(["alexnet", "monogan"]), help="Draw an untrained trunk instead (with --random-init)."
+)
 @click.option("--random-init", is_flag=True, help="Use a random trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--columns", type=click.IntRange(min=1), help="Filters per row [default: a square grid].")
-@click.option("--scale", type=click.IntRange(min=1), help="Screen pixels per filter pixel [default: tiles of about 48 px].")
+@click.option(
+    "--scale", type=click.IntRange(min=1), help="Screen pixels per filter pixel [default: tiles of about 48 px]."
+)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), metavar="PNG", help="Image to write.")
 def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     """Draw the first-layer filters as a grid, each normalised on its own (the paper's Figure 2).
@@ -342,10 +545,10 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     import torch
     from PIL import Image
 
-    from learning.checkpoint import load_trunk
-    from learning.models import build_trunk
-    from probes.filters import filter_grid, first_layer_filters
-    from probes.report import atomic_write_bytes
+    from mono.learning.atomic import write_bytes
+    from mono.learning.checkpoint import load_trunk
+    from mono.learning.models import build_trunk
+    from mono.probes.filters import filter_grid, first_layer_filters
 
     if ckpt is not None:
         trunk, _ = load_trunk(ckpt)
@@ -355,12 +558,12 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     weights = first_layer_filters(trunk)
     buffer = io.BytesIO()
     Image.fromarray(filter_grid(weights, columns=columns, scale=scale)).save(buffer, format="PNG")
-    atomic_write_bytes(out, buffer.getvalue())
+    write_bytes(out, buffer.getvalue(), fsync=False)
     click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
 
 
-def main() -> None:
-    cli.main(prog_name=PROG)
+def main(argv=None) -> None:
+    run_cli(lambda: cli.main(argv, prog_name=PROG, standalone_mode=False), PROG)
 
 
 if __name__ == "__main__":

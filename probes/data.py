@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
 from tqdm import tqdm
 
-from learning.errors import UserError
-from probes.transforms import NativeSize
+from mono.learning.errors import UserError
+from mono.probes.transforms import NativeSize
 
 __all__ = [
     "TORCHVISION_DATASETS",
@@ -72,8 +72,9 @@ def _open_imagefolder(root: Path, role: str) -> ImageFolder:
     try:
         return ImageFolder(str(root), loader=load_rgb)
     except (FileNotFoundError, RuntimeError) as exc:  # no class folders / no images
-        raise UserError(f"--{role} {root} is not an ImageFolder tree (<class>/<image> files): "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise UserError(
+            f"--{role} {root} is not an ImageFolder tree (<class>/<image> files): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _open_torchvision(name: str, root: Path, train: bool) -> Dataset:
@@ -81,8 +82,10 @@ def _open_torchvision(name: str, root: Path, train: bool) -> Dataset:
     try:
         return cls(str(root), train=train, download=False)
     except RuntimeError:
-        raise UserError(f"no {name} found under {root} (torchvision expects {root / folder} from the "
-                        "official python release); mono-probe never downloads") from None
+        raise UserError(
+            f"no {name} found under {root} (torchvision expects {root / folder} from the "
+            "official python release); mono-probe never downloads"
+        ) from None
 
 
 def _listing_sha256(dataset: ImageFolder) -> str:
@@ -127,21 +130,27 @@ def open_splits(spec: DataSpec) -> LabelledSplits:
             only = sorted(set(train.classes) ^ set(val.classes))
             raise UserError(f"--train and --val have different classes (e.g. {', '.join(only[:3]) or 'order'})")
         classes = list(train.classes)
-        description = {"source": "imagefolder",
-                       "train_path": str(Path(spec.train).resolve()), "val_path": str(Path(spec.val).resolve()),
-                       "train_listing_sha256": _listing_sha256(train), "val_listing_sha256": _listing_sha256(val)}
+        description = {
+            "source": "imagefolder",
+            "train_path": str(Path(spec.train).resolve()),
+            "val_path": str(Path(spec.val).resolve()),
+            "train_listing_sha256": _listing_sha256(train),
+            "val_listing_sha256": _listing_sha256(val),
+        }
     if len(classes) < 2:
         raise UserError("the probes need at least 2 classes")
     train_set, train_labels = _limited(train, train.targets, spec.train_limit)
     val_set, val_labels = _limited(val, val.targets, spec.val_limit)
-    description.update({
-        "num_classes": len(classes),
-        "classes": classes,
-        "train_images": len(train_labels),
-        "val_images": len(val_labels),
-        "train_limit": spec.train_limit,
-        "val_limit": spec.val_limit,
-    })
+    description.update(
+        {
+            "num_classes": len(classes),
+            "classes": classes,
+            "train_images": len(train_labels),
+            "val_images": len(val_labels),
+            "train_limit": spec.train_limit,
+            "val_limit": spec.val_limit,
+        }
+    )
     return LabelledSplits(train_set, val_set, train_labels, val_labels, classes, description)
 
 
@@ -181,14 +190,29 @@ def check_first_image(dataset: Dataset, transform: Any) -> None:
         base.transform = saved
 
 
-def make_loader(dataset: Dataset, batch_size: int, workers: int, shuffle: bool = False,
-                generator: torch.Generator | None = None, pin_memory: bool = False) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                      generator=generator, persistent_workers=False, drop_last=False, pin_memory=pin_memory)
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    workers: int,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    pin_memory: bool = False,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        generator=generator,
+        persistent_workers=False,
+        drop_last=False,
+        pin_memory=pin_memory,
+    )
 
 
-def decode_split(dataset: Dataset, size: int, workers: int, desc: str, batch_size: int = 500,
-                 progress: bool = True) -> torch.Tensor:
+def decode_split(
+    dataset: Dataset, size: int, workers: int, desc: str, batch_size: int = 500, progress: bool = True
+) -> torch.Tensor:
     """Decode a whole split of ``size`` x ``size`` images once into one uint8 tensor ``(N, 3, size, size)``."""
     transform = NativeSize(size)
     check_first_image(dataset, transform)
@@ -198,7 +222,7 @@ def decode_split(dataset: Dataset, size: int, workers: int, desc: str, batch_siz
     start = 0
     with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress, leave=False) as bar:
         for batch, _ in iterate(loader):
-            images[start:start + len(batch)] = batch
+            images[start : start + len(batch)] = batch
             start += len(batch)
             bar.update(len(batch))
     return images

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from probes.frozen import freeze_for_probing
+from mono.probes.features import freeze_for_probing
 
 __all__ = ["first_layer_filters", "filter_grid"]
 
@@ -17,7 +17,9 @@ def first_layer_filters(trunk: nn.Module) -> torch.Tensor:
     return frozen.blocks[frozen.block_names[0]].conv.weight.detach().float().cpu()
 
 
-def filter_grid(weights: torch.Tensor, columns: int | None = None, scale: int | None = None, padding: int = 1) -> np.ndarray:
+def filter_grid(
+    weights: torch.Tensor, columns: int | None = None, scale: int | None = None, padding: int = 1
+) -> np.ndarray:
     """An RGB uint8 image of the filters on a white background, each stretched to [0, 255] on its own.
 
     Three input channels are drawn in colour; any other number (2 after DeepCluster's Sobel layer) as one
@@ -40,5 +42,5 @@ def filter_grid(weights: torch.Tensor, columns: int | None = None, scale: int | 
     sheet = np.ones((rows * (th + padding) + padding, columns * (tw + padding) + padding, 3))
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
-        sheet[padding + r * (th + padding):][:th, padding + c * (tw + padding):][:, :tw] = tile
+        sheet[padding + r * (th + padding) :][:th, padding + c * (tw + padding) :][:, :tw] = tile
     return (sheet * 255).round().astype(np.uint8)

@@ -22,10 +22,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
-from learning.models import ConvBlock, Trunk, build_trunk, init_like
-from probes.frozen import freeze_for_probing
-from probes.sources import TrunkSource
+from mono.learning.errors import UserError
+from mono.learning.models import ConvBlock, Trunk, build_trunk, init_like
+from mono.probes.features import freeze_for_probing
+from mono.probes.sources import TrunkSource
 
 __all__ = ["MODES", "FinetuneNet", "build_network"]
 
@@ -37,8 +37,9 @@ SCATTERING_REST = {32: "monogan", 224: "alexnet"}
 class FinetuneNet(nn.Module):
     """``head(trunk(x))``; the blocks named in ``frozen`` have no trainable parameters and stay in eval mode."""
 
-    def __init__(self, trunk: Trunk, head: nn.Module, mode: str, kept: list[str], frozen: list[str],
-                 rest_arch: str) -> None:
+    def __init__(
+        self, trunk: Trunk, head: nn.Module, mode: str, kept: list[str], frozen: list[str], rest_arch: str
+    ) -> None:
         super().__init__()
         self.trunk = trunk
         self.head = head
@@ -79,14 +80,21 @@ class FinetuneNet(nn.Module):
 def _kept_blocks(trunk_blocks: list[str], block: str, option: str, arch: str) -> list[str]:
     if block not in trunk_blocks:
         raise UserError(f"{option} {block}: {arch} has no block {block!r}; its blocks: {', '.join(trunk_blocks)}")
-    return trunk_blocks[:trunk_blocks.index(block) + 1]
+    return trunk_blocks[: trunk_blocks.index(block) + 1]
 
 
 def _head(rest_arch: str, features: int, num_classes: int) -> nn.Module:
     if rest_arch == "alexnet":  # DeepCluster's models/alexnet.py classifier and top layer
-        head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(features, 4096), nn.ReLU(inplace=True),
-                             nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
-                             nn.Linear(4096, num_classes))
+        head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(0.5),
+            nn.Linear(features, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
     else:
         head = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
     for m in head.modules():
@@ -125,14 +133,27 @@ def _scattering_network(source: TrunkSource, num_classes: int) -> FinetuneNet:
         blocks[name] = reference.blocks[name]
     first = reference.block_names[2]
     old = reference.blocks[first].conv
-    block = ConvBlock(channels, old.out_channels, old.kernel_size[0], old.stride[0], old.padding[0],
-                      batchnorm=isinstance(reference.blocks[first].norm, nn.BatchNorm2d),
-                      activation=reference.arch_args["activation"])
+    block = ConvBlock(
+        channels,
+        old.out_channels,
+        old.kernel_size[0],
+        old.stride[0],
+        old.padding[0],
+        batchnorm=isinstance(reference.blocks[first].norm, nn.BatchNorm2d),
+        activation=reference.arch_args["activation"],
+    )
     blocks[first] = init_like(rest_arch, reference.arch_args, block)
     blocks = {name: blocks[name] for name in reference.block_names[2:]}
     pools = {name: pool for name, pool in reference.pools.items() if name in blocks}
-    trunk = Trunk(f"scattering+{rest_arch}", {"scattering": source.arch_args, rest_arch: reference.arch_args},
-                  size, 3, _ScatteringStem(source.trunk), blocks, pools)
+    trunk = Trunk(
+        f"scattering+{rest_arch}",
+        {"scattering": source.arch_args, rest_arch: reference.arch_args},
+        size,
+        3,
+        _ScatteringStem(source.trunk),
+        blocks,
+        pools,
+    )
     head = _head(rest_arch, _features(trunk), num_classes)
     return FinetuneNet(trunk, head, "scattering", kept=[], frozen=[], rest_arch=rest_arch)
 
@@ -142,16 +163,18 @@ def build_network(source: TrunkSource, keep: str | None, block: str | None, num_
     draw from torch's global RNG (seed it first)."""
     if source.arch == "scattering":
         if keep == "init" or (keep == "freeze" and block != "conv2"):
-            raise UserError("the scattering transform stands in for conv1-conv2 and is never trained: "
-                            "use it alone or with --freeze conv2")
+            raise UserError(
+                "the scattering transform stands in for conv1-conv2 and is never trained: "
+                "use it alone or with --freeze conv2"
+            )
         return _scattering_network(source, num_classes)
     if keep is None:
         if source.checkpoint is not None:
-            raise UserError("say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or "
-                            "--init BLOCK (Table 5)")
+            raise UserError(
+                "say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or --init BLOCK (Table 5)"
+            )
         trunk = copy.deepcopy(source.trunk).train()
-        return FinetuneNet(trunk, _head(source.arch, _features(trunk), num_classes), "scratch", [], [],
-                           source.arch)
+        return FinetuneNet(trunk, _head(source.arch, _features(trunk), num_classes), "scratch", [], [], source.arch)
     option = f"--{keep}"
     kept = _kept_blocks(source.trunk.block_names, block, option, source.arch)
     trunk = build_trunk(source.arch, **source.arch_args)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 
-from probes.protocols import Protocol
+from mono.probes.protocols import Protocol
 
 __all__ = ["ALEXNET_POOLING", "LinearProbe", "ProbeSet", "build_probes"]
 

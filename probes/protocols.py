@@ -16,10 +16,18 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from learning.errors import UserError
+from mono.learning.errors import UserError
+from mono.learning.schedules import step_decay
 
-__all__ = ["ARCH_PROTOCOL", "PROTOCOLS", "Protocol", "Schedule", "check_protocol", "default_protocol",
-           "sized_for_protocol"]
+__all__ = [
+    "ARCH_PROTOCOL",
+    "PROTOCOLS",
+    "Protocol",
+    "Schedule",
+    "check_protocol",
+    "default_protocol",
+    "sized_for_protocol",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class Schedule:
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate for 0-based ``epoch``: ``lr`` times ``gamma`` per milestone reached."""
-        return self.lr * self.gamma ** sum(epoch >= m for m in self.milestones)
+        return step_decay(self.lr, epoch, self.milestones, self.gamma)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "milestones": list(self.milestones)}
@@ -74,10 +82,12 @@ _WHY_NOT = {
     ("alexnet", "cifar"): (
         "alexnet needs the imagenet protocol: on native 32x32 images its stride-4 conv1 and three max-pools "
         "shrink conv3-conv5 to 1x1 and conv5's pool fails; use --protocol imagenet, which upscales CIFAR "
-        "images to 256 px and takes 224 crops"),
+        "images to 256 px and takes 224 crops"
+    ),
     ("monogan", "imagenet"): (
         "monogan needs the cifar protocol: it is a 32x32 encoder, and the imagenet protocol's 224 crops "
-        "and 9k-dimension pooling are defined for alexnet only; use --protocol cifar"),
+        "and 9k-dimension pooling are defined for alexnet only; use --protocol cifar"
+    ),
 }
 
 
@@ -106,8 +116,10 @@ def check_protocol(arch: str, protocol: str, arch_args: Mapping[str, Any] | None
         raise UserError(f"no probe protocol defined for architecture {arch!r}")
     if protocol != expected and arch == "scattering":
         size = PROTOCOLS[protocol].input_size
-        raise UserError(f"a scattering trunk for {PROTOCOLS[expected].input_size} px images needs the {expected} "
-                        f"protocol; for the {protocol} protocol build it for {size} px (--arch-args size={size})")
+        raise UserError(
+            f"a scattering trunk for {PROTOCOLS[expected].input_size} px images needs the {expected} "
+            f"protocol; for the {protocol} protocol build it for {size} px (--arch-args size={size})"
+        )
     if protocol != expected:
         raise UserError(_WHY_NOT.get((arch, protocol), f"{arch} needs --protocol {expected}"))
     return PROTOCOLS[protocol]

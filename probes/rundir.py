@@ -1,4 +1,4 @@
-"""What every resumable run directory needs: the device, a state file that is continued only by the same
+"""What every resumable run directory needs: a state file that is continued only by the same
 configuration, stage timings and a description of the machine for results.json."""
 
 from __future__ import annotations
@@ -13,25 +13,10 @@ from typing import Any
 import torch
 import torchvision
 
-from learning.errors import UserError
-from probes import __version__
+from mono.learning.errors import UserError
+from mono.probes import __version__
 
-__all__ = ["Timer", "environment", "load_state", "peak_rss_mib", "prepare_out", "resolve_device"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; UserError otherwise."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {name}: only cpu and cuda are supported")
-    return device
+__all__ = ["Timer", "environment", "load_state", "peak_rss_mib", "prepare_out"]
 
 
 def prepare_out(out: Path, state_file: str, tool: str) -> None:
@@ -47,8 +32,9 @@ def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
 
 
-def load_state(path: Path, state_format: str, identity: dict[str, Any], epochs: int,
-               require: bool) -> dict[str, Any] | None:
+def load_state(
+    path: Path, state_format: str, identity: dict[str, Any], epochs: int, require: bool
+) -> dict[str, Any] | None:
     """The saved state at ``path`` if it was written by the same configuration (``identity``), else a
     UserError naming what differs; None when there is none and ``require`` is false."""
     out = path.parent
@@ -64,8 +50,9 @@ def load_state(path: Path, state_format: str, identity: dict[str, Any], epochs: 
         raise UserError(f"{path} is not a {state_format} file")
     diff = _differences(state.get("identity") or {}, identity)
     if diff:
-        raise UserError(f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
-                        "use another --out")
+        raise UserError(
+            f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); use another --out"
+        )
     if state["epoch"] > epochs:
         raise UserError(f"{out} has already trained {state['epoch']} epochs, more than --epochs {epochs}")
     return state

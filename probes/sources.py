@@ -5,26 +5,26 @@ Every probe and picture tool starts here, so a checkpoint is read, hashed and de
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from learning.checkpoint import file_sha256, load_trunk
-from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args
+from mono.learning.checkpoint import file_sha256, load_trunk
+from mono.learning.errors import UserError
+from mono.learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
+from mono.learning.seeds import derive_seed
 
-__all__ = ["RANDOM_INIT_NORMALIZATION", "TrunkSource", "derived_seed", "load_source"]
+__all__ = ["RANDOM_INIT_NORMALIZATION", "TrunkSource", "load_source"]
 
 RANDOM_INIT_NORMALIZATION = {
     # what each architecture's trainers feed it: ImageNet statistics (DeepCluster, RotNet) for alexnet,
     # [-1, 1] (GAN convention) for monogan
-    "alexnet": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-    "monogan": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+    "alexnet": IMAGENET_NORMALIZATION,
+    "monogan": GAN_NORMALIZATION,
     # kymatio's CIFAR examples and Oyallon et al.'s code normalise with ImageNet statistics
-    "scattering": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    "scattering": IMAGENET_NORMALIZATION,
 }
 
 
@@ -38,11 +38,6 @@ class TrunkSource:
     normalization: dict[str, list[float]]
     checkpoint: dict[str, Any] | None
     default_label: str
-
-
-def derived_seed(seed: int, purpose: str) -> int:
-    """A 60-bit seed for one purpose (e.g. one epoch's data order), stable across runs and machines."""
-    return int(hashlib.sha256(f"{seed}:{purpose}".encode()).hexdigest()[:15], 16)
 
 
 def load_source(ckpt: Path | None, arch: str | None, arch_args: dict[str, Any], seed: int) -> TrunkSource:
@@ -62,12 +57,18 @@ def load_source(ckpt: Path | None, arch: str | None, arch_args: dict[str, Any], 
             "format_version": loaded.version,
             "meta": loaded.meta,
         }
-        return TrunkSource(trunk, loaded.arch, loaded.arch_args, loaded.normalization, info,
-                           f"{loaded.method} {loaded.arch} (epoch {loaded.epoch})")
+        return TrunkSource(
+            trunk,
+            loaded.arch,
+            loaded.arch_args,
+            loaded.normalization,
+            info,
+            f"{loaded.method} {loaded.arch} (epoch {loaded.epoch})",
+        )
     if arch is None:
         raise UserError("give a checkpoint (--ckpt) or an architecture to initialise at random (--arch)")
     args = canonical_arch_args(arch, **arch_args)
-    torch.manual_seed(derived_seed(seed, "trunk"))
+    torch.manual_seed(derive_seed(seed, "trunk"))
     trunk = build_trunk(arch, **args).eval()
     label = f"scattering J={args['J']}" if arch == "scattering" else f"random {arch}"
     return TrunkSource(trunk, arch, args, RANDOM_INIT_NORMALIZATION[arch], None, label)

@@ -14,8 +14,8 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from learning.errors import UserError
-from probes.protocols import Protocol
+from mono.learning.errors import UserError
+from mono.probes.protocols import Protocol
 
 __all__ = ["NativeSize", "Normalizer", "TenCrops", "average_crops", "eval_transform", "train_transform"]
 
@@ -29,8 +29,10 @@ class NativeSize:
     def __call__(self, img: Image.Image) -> torch.Tensor:
         if img.size != (self.size, self.size):
             where = getattr(img, "filename", "") or "an image"
-            raise UserError(f"{where} is {img.size[0]}x{img.size[1]}; the cifar protocol feeds images at "
-                            f"their native size, which must be {self.size}x{self.size}")
+            raise UserError(
+                f"{where} is {img.size[0]}x{img.size[1]}; the cifar protocol feeds images at "
+                f"their native size, which must be {self.size}x{self.size}"
+            )
         return TF.pil_to_tensor(img)
 
 
@@ -48,8 +50,9 @@ class TenCrops:
 def train_transform(protocol: Protocol) -> Any:
     if not protocol.augment:
         return NativeSize(protocol.input_size)
-    return T.Compose([T.Resize(protocol.resize), T.RandomCrop(protocol.input_size),
-                      T.RandomHorizontalFlip(), T.PILToTensor()])
+    return T.Compose(
+        [T.Resize(protocol.resize), T.RandomCrop(protocol.input_size), T.RandomHorizontalFlip(), T.PILToTensor()]
+    )
 
 
 def eval_transform(protocol: Protocol) -> Any:

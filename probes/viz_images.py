@@ -3,7 +3,6 @@ names, reading images, and labelled PNG sheets written atomically."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,14 +13,23 @@ import torch
 import torch.nn as nn
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from learning.errors import UserError
-from probes.frozen import freeze_for_probing
-from probes.report import atomic_write_bytes
-from probes.sources import TrunkSource
-from probes.transforms import Normalizer
+from mono.learning import atomic
+from mono.learning.errors import UserError
+from mono.probes.features import freeze_for_probing
+from mono.probes.sources import TrunkSource
+from mono.probes.transforms import Normalizer
 
-__all__ = ["check_channels", "check_layer", "frozen_trunk", "labelled_sheet", "load_image", "parse_channels",
-           "save_json", "save_png", "to_uint8"]
+__all__ = [
+    "check_channels",
+    "check_layer",
+    "frozen_trunk",
+    "labelled_sheet",
+    "load_image",
+    "parse_channels",
+    "save_json",
+    "save_png",
+    "to_uint8",
+]
 
 LABEL_HEIGHT = 18
 
@@ -35,8 +43,9 @@ def frozen_trunk(source: TrunkSource, device: torch.device) -> tuple[nn.Module, 
 
 def check_layer(trunk: nn.Module, layer: str) -> str:
     if layer not in trunk.block_names:
-        raise UserError(f"--layer {layer}: {trunk.arch} has no block {layer!r}; its blocks: "
-                        f"{', '.join(trunk.block_names)}")
+        raise UserError(
+            f"--layer {layer}: {trunk.arch} has no block {layer!r}; its blocks: {', '.join(trunk.block_names)}"
+        )
     return layer
 
 
@@ -55,8 +64,9 @@ def check_channels(trunk: nn.Module, layer: str, channels: Sequence[int]) -> Non
     count = trunk.feature_shapes()[layer][0]
     bad = [c for c in channels if c >= count]
     if bad:
-        raise UserError(f"--channels {','.join(map(str, bad))}: {layer} of {trunk.arch} has {count} channels "
-                        f"(0-{count - 1})")
+        raise UserError(
+            f"--channels {','.join(map(str, bad))}: {layer} of {trunk.arch} has {count} channels (0-{count - 1})"
+        )
 
 
 def load_image(path: Path, role: str) -> Image.Image:
@@ -89,8 +99,9 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, width: int, font) -> str:
     return text
 
 
-def labelled_sheet(rows: Sequence[tuple[str | None, Sequence[tuple[str, np.ndarray]]]], tile: int,
-                   gap: int = 6) -> Image.Image:
+def labelled_sheet(
+    rows: Sequence[tuple[str | None, Sequence[tuple[str, np.ndarray]]]], tile: int, gap: int = 6
+) -> Image.Image:
     """A white sheet of rows of ``tile``-px tiles (nearest-neighbour enlarged, centre-cropped to a square):
     each row titled above (unless its title is None), each tile captioned above."""
     columns = max(len(tiles) for _, tiles in rows)
@@ -108,8 +119,9 @@ def labelled_sheet(rows: Sequence[tuple[str | None, Sequence[tuple[str, np.ndarr
             draw.text((left, top), _fit(draw, caption, tile, font), fill="black", font=font)
             img = Image.fromarray(image)
             side = min(img.size)
-            img = img.crop(((img.width - side) // 2, (img.height - side) // 2,
-                            (img.width + side) // 2, (img.height + side) // 2))
+            img = img.crop(
+                ((img.width - side) // 2, (img.height - side) // 2, (img.width + side) // 2, (img.height + side) // 2)
+            )
             resample = Image.NEAREST if side <= tile else Image.LANCZOS
             sheet.paste(img.resize((tile, tile), resample), (left, top + LABEL_HEIGHT))
         top += height - (LABEL_HEIGHT if title is not None else 0)
@@ -124,11 +136,10 @@ def _check_parent(path: Path) -> None:
 def save_png(path: Path, image: Image.Image) -> None:
     """Write ``image`` as a PNG atomically (readers never see half a file)."""
     _check_parent(path)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    with atomic.replacing(path) as f:
+        image.save(f, format="PNG")
 
 
 def save_json(path: Path, data: dict[str, Any]) -> None:
     _check_parent(path)
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    atomic.write_text(path, json.dumps(data, indent=2) + "\n")

@@ -27,13 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probes.transforms import Normalizer
+from mono.probes.transforms import Normalizer
 
 __all__ = ["COLOR_CORRELATION_SVD_SQRT", "FourierImage", "channel_means", "maximize_channels"]
 
-COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02],
-                                           [0.27, 0.00, -0.05],
-                                           [0.27, -0.09, 0.03]])
+COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 """Square root of ImageNet's RGB colour correlation (Lucid, ``optvis/param/color.py``)."""
 
 
@@ -41,8 +39,9 @@ class FourierImage(nn.Module):
     """``n`` images of ``size`` px parameterised by their scaled spectrum in decorrelated colour (Lucid's
     ``fft_image`` with ``decorrelate=True`` and a sigmoid)."""
 
-    def __init__(self, n: int, size: int, generator: torch.Generator, sd: float = 0.01,
-                 decay_power: float = 1.0) -> None:
+    def __init__(
+        self, n: int, size: int, generator: torch.Generator, sd: float = 0.01, decay_power: float = 1.0
+    ) -> None:
         super().__init__()
         fy = torch.fft.fftfreq(size)[:, None]
         fx = torch.fft.rfftfreq(size)[None, :]
@@ -68,7 +67,7 @@ def _random_transform(images: torch.Tensor, generator: torch.Generator) -> torch
     def jitter(x: torch.Tensor, amount: float) -> torch.Tensor:
         d = max(1, round(amount * unit))
         dy, dx = (int(v) for v in torch.randint(0, d + 1, (2,), generator=generator))
-        return x[..., dy:x.shape[-2] - d + dy, dx:x.shape[-1] - d + dx]
+        return x[..., dy : x.shape[-2] - d + dy, dx : x.shape[-1] - d + dx]
 
     pad = max(1, round(12 * unit))
     x = jitter(F.pad(images, (pad,) * 4, value=0.5), 8)
@@ -84,17 +83,26 @@ def _random_transform(images: torch.Tensor, generator: torch.Generator) -> torch
     return jitter(x, 4)
 
 
-def channel_means(trunk: nn.Module, normalize: Normalizer, images: torch.Tensor, layer: str,
-                  channels: Sequence[int]) -> torch.Tensor:
+def channel_means(
+    trunk: nn.Module, normalize: Normalizer, images: torch.Tensor, layer: str, channels: Sequence[int]
+) -> torch.Tensor:
     """Mean activation of channel ``channels[i]`` of ``layer`` on image ``i`` (images in [0, 1])."""
     features = trunk.forward_features((images - normalize.mean) / normalize.std, upto=layer)[layer]
     index = torch.as_tensor(list(channels), device=features.device)
     return features[torch.arange(len(index), device=features.device), index].mean(dim=(-2, -1))
 
 
-def maximize_channels(trunk: nn.Module, normalize: Normalizer, layer: str, channels: Sequence[int], size: int,
-                      steps: int = 512, lr: float = 0.05, seed: int = 0,
-                      progress: bool = True) -> tuple[torch.Tensor, dict[str, list[float]]]:
+def maximize_channels(
+    trunk: nn.Module,
+    normalize: Normalizer,
+    layer: str,
+    channels: Sequence[int],
+    size: int,
+    steps: int = 512,
+    lr: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """One image per channel, ``(len(channels), 3, size, size)`` in [0, 1], and each channel's mean
     activation on its image before and after the optimisation (on the untransformed image)."""
     generator = torch.Generator().manual_seed(seed)

@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
-from learning.errors import UserError
-from probes.data import iterate, load_rgb
-from probes.transforms import Normalizer
+from mono.learning.errors import UserError
+from mono.probes.data import iterate, load_rgb
+from mono.probes.transforms import Normalizer
 
 __all__ = ["FolderImages", "list_images", "top_images"]
 
@@ -53,16 +53,25 @@ class FolderImages(Dataset):
 
 
 @torch.no_grad()
-def top_images(trunk: nn.Module, normalize: Normalizer, dataset: FolderImages, layer: str, channels: Sequence[int],
-               k: int = 9, batch_size: int = 100, workers: int = 0,
-               progress: bool = True) -> dict[int, list[tuple[int, float]]]:
+def top_images(
+    trunk: nn.Module,
+    normalize: Normalizer,
+    dataset: FolderImages,
+    layer: str,
+    channels: Sequence[int],
+    k: int = 9,
+    batch_size: int = 100,
+    workers: int = 0,
+    progress: bool = True,
+) -> dict[int, list[tuple[int, float]]]:
     """For each channel, the (index, score) of the ``k`` images with the highest spatial maximum, best first
     (ties: the earlier image first)."""
     index = torch.as_tensor(list(channels))
     scores = torch.empty(len(dataset), len(index))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    for images, ids in tqdm(iterate(loader), total=len(loader), desc=f"scoring {layer}", unit="batch",
-                            disable=not progress, leave=False):
+    for images, ids in tqdm(
+        iterate(loader), total=len(loader), desc=f"scoring {layer}", unit="batch", disable=not progress, leave=False
+    ):
         features = trunk.forward_features(normalize(images), upto=layer)[layer][:, index.to(normalize.device)]
         scores[ids] = features.amax(dim=(-2, -1)).float().cpu()
     top = {}

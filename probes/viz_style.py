@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probes.transforms import Normalizer
+from mono.probes.transforms import Normalizer
 
 __all__ = ["default_layers", "gram", "style_transfer", "total_variation"]
 
@@ -47,10 +47,19 @@ def _features(trunk: nn.Module, normalize: Normalizer, image: torch.Tensor, laye
     return {name: features[name] for name in layers}
 
 
-def style_transfer(trunk: nn.Module, normalize: Normalizer, content: torch.Tensor, style: torch.Tensor,
-                   content_layer: str, style_layers: Sequence[str], steps: int = 300,
-                   style_weight: float = 1e6, content_weight: float = 1.0, tv_weight: float = 0.0,
-                   progress: bool = True) -> tuple[torch.Tensor, dict[str, dict[str, float]]]:
+def style_transfer(
+    trunk: nn.Module,
+    normalize: Normalizer,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    content_layer: str,
+    style_layers: Sequence[str],
+    steps: int = 300,
+    style_weight: float = 1e6,
+    content_weight: float = 1.0,
+    tv_weight: float = 0.0,
+    progress: bool = True,
+) -> tuple[torch.Tensor, dict[str, dict[str, float]]]:
     """The stylised image ``(1, 3, H, W)`` in [0, 1] (the content's size) after ``steps`` loss evaluations,
     and the losses of the starting image (the content) and of the result. ``tv_weight`` adds a total
     variation penalty (not in the tutorial; 0 leaves it out) against the pixel noise that the strided first
@@ -65,8 +74,12 @@ def style_transfer(trunk: nn.Module, normalize: Normalizer, content: torch.Tenso
         content_loss = F.mse_loss(features[content_layer], target_content)
         style_loss = sum(F.mse_loss(gram(features[name]), target_grams[name]) for name in style_layers)
         tv_loss = total_variation(image)
-        return {"loss": content_weight * content_loss + style_weight * style_loss + tv_weight * tv_loss,
-                "content": content_loss, "style": style_loss, "tv": tv_loss}
+        return {
+            "loss": content_weight * content_loss + style_weight * style_loss + tv_weight * tv_loss,
+            "content": content_loss,
+            "style": style_loss,
+            "tv": tv_loss,
+        }
 
     def summary(image: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():

@@ -1,4 +1,5 @@
 """How much compute a reproduction spends: the data size, the GAN's training length, the probes' epochs."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -16,15 +17,23 @@ class Budget:
     description: str
     gan_options: tuple[str, ...] = ()  # further mono-train monogan options
 
-
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 BUDGETS = {
     # Seconds: checks that every step runs and the report is complete. Numbers mean nothing.
-    "smoke": Budget("smoke", 256, 1, 16, 1, 300, 100, "a few seconds per step; for tests",
-                    ("--steps-per-epoch", "4", "--gen-width", "16")),
+    "smoke": Budget(
+        "smoke",
+        256,
+        1,
+        16,
+        1,
+        300,
+        100,
+        "a few seconds per step; for tests",
+        ("--steps-per-epoch", "4", "--gen-width", "16"),
+    ),
     # Under an hour on a 2-core CPU: the full CIFAR-like dataset, a short GAN run, the full probe protocol.
     # About 0.4 s per critic step of 64 images on 2 cores: 6 epochs (4,686 critic steps, 937 generator
     # steps) take about 35 minutes, the two full probe runs about 13.

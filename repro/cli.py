@@ -1,14 +1,18 @@
 """mono-repro: reproduce the paper's CIFAR experiments end to end, with the pictures that go with them."""
+
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import click
 
-from learning.errors import OneLineErrorGroup, UserError
+from mono.learning import atomic
+from mono.learning.cli_errors import run_cli
+from mono.learning.errors import UserError
 
 from . import report
 from .budgets import BUDGETS
@@ -29,21 +33,38 @@ ABLATION = {
 }
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
     """Reproduce the paper's experiments end to end."""
 
 
 @cli.command()
-@click.option("--cifar10", "cifar10", required=True, type=click.Path(path_type=Path),
-              help="CIFAR-10 in ImageFolder layout: DIR/train/<class>/*, DIR/test/<class>/*.")
+@click.option(
+    "--cifar10",
+    "cifar10",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CIFAR-10 in ImageFolder layout: DIR/train/<class>/*, DIR/test/<class>/*.",
+)
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Run directory (resumable).")
-@click.option("--budget", type=click.Choice(list(BUDGETS)), default="cpu", show_default=True,
-              help="smoke: seconds (tests); cpu: under an hour on 2 cores; paper: the paper's schedule (GPU).")
+@click.option(
+    "--budget",
+    type=click.Choice(list(BUDGETS)),
+    default="cpu",
+    show_default=True,
+    help="smoke: seconds (tests); cpu: under an hour on 2 cores; paper: the paper's schedule (GPU).",
+)
 @click.option("--ablation", is_flag=True, help="Also run the 8 augmentation combinations of the paper's Table 1.")
-@click.option("--ablation-rows", default=",".join(ABLATION), show_default=True, metavar="LIST",
-              help="The rows of Table 1 to run with --ablation (a comma-separated subset).")
-@click.option("--cifar100", type=click.Path(path_type=Path), help="CIFAR-100 in ImageFolder layout, to probe on it too.")
+@click.option(
+    "--ablation-rows",
+    default=",".join(ABLATION),
+    show_default=True,
+    metavar="LIST",
+    help="The rows of Table 1 to run with --ablation (a comma-separated subset).",
+)
+@click.option(
+    "--cifar100", type=click.Path(path_type=Path), help="CIFAR-100 in ImageFolder layout, to probe on it too."
+)
 @click.option("--image", default="B", show_default=True, help="Source image (the paper uses B for CIFAR).")
 @click.option("--image-dir", type=click.Path(path_type=Path), help="Where the paper's images are (see mono-gen).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -62,33 +83,74 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     rows = [r.strip() for r in ablation_rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ABLATION]
     if unknown or not rows:
-        raise UserError(f"--ablation-rows: unknown row(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(ABLATION)}")
+        raise UserError(
+            f"--ablation-rows: unknown row(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(ABLATION)}"
+        )
     for name, split in (("--cifar10", cifar10), ("--cifar100", cifar100)):
         if split is not None and not ((split / "train").is_dir() and (split / "test").is_dir()):
             raise UserError(f"{name} {split}: expected train/ and test/ folders (ImageFolder layout)")
     out.mkdir(parents=True, exist_ok=True)
-    config = {"budget": json.loads(json.dumps(plan.to_dict())), "image": image, "seed": seed, "cifar10": str(cifar10.resolve()),
-              "cifar100": str(cifar100.resolve()) if cifar100 else None, "ablation": rows if ablation else [],
-              "platform": platform.platform()}  # fmt: skip
+    config = {
+        "budget": json.loads(json.dumps(plan.to_dict())),
+        "image": image,
+        "seed": seed,
+        "cifar10": str(cifar10.resolve()),
+        "cifar100": str(cifar100.resolve()) if cifar100 else None,
+        "ablation": rows if ablation else [],
+        "platform": platform.platform(),
+    }
     saved = out / "config.json"
     if saved.exists() and json.loads(saved.read_text())["budget"] != config["budget"]:
         raise UserError(f"{out} holds a reproduction with another budget; use another --out")
-    saved.write_text(json.dumps(config, indent=2) + "\n")
+    atomic.write_text(saved, json.dumps(config, indent=2) + "\n")
     steps = Pipeline(out, quiet)
     progress = ["--quiet"] if quiet else []
     common_train = ["--seed", seed, "--workers", workers, "--device", device, *progress]
     source = ["--image", image] + (["--image-dir", image_dir] if image_dir else [])
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(image).name)  # an image file's name, never a path out of --out
 
     def experiment(name: str, augment: str) -> Path:
-        data, run = out / "data" / f"{image}-{name}", out / "train" / f"monogan-{name}"
-        steps.run(f"generate {name}", "generator.cli",
-                  [*source, "--preset", "cifar", "--samples", plan.samples, "--augment", augment, "--seed", seed,
-                   "--workers", workers, "--quiet", "--out", data],
-                  done=lambda: (data / "manifest.json").exists())  # fmt: skip
+        data, run = out / "data" / f"{tag}-{name}", out / "train" / f"monogan-{name}"
+        steps.run(
+            f"generate {name}",
+            "mono.generator.cli",
+            [
+                *source,
+                "--preset",
+                "cifar",
+                "--samples",
+                plan.samples,
+                "--augment",
+                augment,
+                "--seed",
+                seed,
+                "--workers",
+                workers,
+                "--quiet",
+                "--out",
+                data,
+            ],
+            done=lambda: (data / "manifest.json").exists(),
+        )
         resume = ["--resume"] if (run / "checkpoint.pt").exists() else []
-        steps.run(f"train MonoGAN on {name}", "trainers.cli",
-                  ["monogan", "--data", data, "--out", run, "--epochs", plan.gan_epochs, "--batch-size", plan.gan_batch,
-                   *plan.gan_options, *common_train, *resume])  # fmt: skip
+        steps.run(
+            f"train MonoGAN on {name}",
+            "mono.trainers.cli",
+            [
+                "monogan",
+                "--data",
+                data,
+                "--out",
+                run,
+                "--epochs",
+                plan.gan_epochs,
+                "--batch-size",
+                plan.gan_batch,
+                *plan.gan_options,
+                *common_train,
+                *resume,
+            ],
+        )
         return run
 
     def probe(name: str, trunk_args: list, dataset: Path, label: str) -> Path:
@@ -96,11 +158,35 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
         limits = []
         if plan.probe_train_limit:
             limits += ["--train-limit", plan.probe_train_limit, "--val-limit", plan.probe_val_limit]
-        steps.run(f"probe {name}", "probes.cli",
-                  ["linear", *trunk_args, "--train", dataset / "train", "--val", dataset / "test", "--protocol", "cifar",
-                   "--epochs", plan.probe_epochs, *limits, "--seed", seed, "--workers", min(workers, 2),
-                   "--device", device, "--label", label, "--out", target, *(["--no-progress"] if quiet else [])],
-                  done=lambda: (target / "results.json").exists())  # fmt: skip
+        steps.run(
+            f"probe {name}",
+            "mono.probes.cli",
+            [
+                "linear",
+                *trunk_args,
+                "--train",
+                dataset / "train",
+                "--val",
+                dataset / "test",
+                "--protocol",
+                "cifar",
+                "--epochs",
+                plan.probe_epochs,
+                *limits,
+                "--seed",
+                seed,
+                "--workers",
+                min(workers, 2),
+                "--device",
+                device,
+                "--label",
+                label,
+                "--out",
+                target,
+                *(["--no-progress"] if quiet else []),
+            ],
+            done=lambda: (target / "results.json").exists(),
+        )
         return target
 
     run_all = experiment("all", "all")
@@ -116,39 +202,62 @@ def cifar(cifar10, out, budget, ablation, ablation_rows, cifar100, image, image_
     if cifar100 is not None:
         r100 = probe("random-cifar100", random_args, cifar100, "random init")
         m100 = probe("monogan-all-cifar100", ["--ckpt", checkpoint], cifar100, "MonoGAN, Image B")
-        results["cifar100"] = {"random": {"layers": report.load_layers(r100)}, "monogan": {"layers": report.load_layers(m100)}}
+        results["cifar100"] = {
+            "random": {"layers": report.load_layers(r100)},
+            "monogan": {"layers": report.load_layers(m100)},
+        }
 
     if ablation:
         results["ablation"] = {}
         for name in rows:
             augment = ABLATION[name]
             run = run_all if name == "all" else experiment(name, augment)
-            target = probe_monogan if name == "all" else probe(f"monogan-{name}-cifar10", ["--ckpt", run / "checkpoint.pt"], cifar10, f"MonoGAN, {name}")
+            target = (
+                probe_monogan
+                if name == "all"
+                else probe(f"monogan-{name}-cifar10", ["--ckpt", run / "checkpoint.pt"], cifar10, f"MonoGAN, {name}")
+            )
             results["ablation"][name] = {"augment": augment, "layers": report.load_layers(target)}
 
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
     compared = [probe_random, probe_monogan]
-    steps.run("accuracy plot", "probes.cli", ["compare", *compared, "-o", out / "compare"])
-    steps.run("sample preview", "generator.shards_cli",
-              ["preview", out / "data" / f"{image}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64])
-    steps.run("GAN samples", "trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
-    steps.run("critic filters", "probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
-    steps.run("random filters", "probes.cli",
-              ["filters", "--arch", "monogan", "--random-init", "--seed", seed, "-o", figures / "filters-random.png"])
-    (figures / "accuracy.png").write_bytes((out / "compare" / "comparison.png").read_bytes())
+    steps.run("accuracy plot", "mono.probes.cli", ["compare", *compared, "-o", out / "compare"])
+    steps.run(
+        "sample preview",
+        "mono.generator.shards_cli",
+        ["preview", out / "data" / f"{tag}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64],
+    )
+    steps.run("GAN samples", "mono.trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
+    steps.run("critic filters", "mono.probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
+    steps.run(
+        "random filters",
+        "mono.probes.cli",
+        ["filters", "--arch", "monogan", "--random-init", "--seed", seed, "-o", figures / "filters-random.png"],
+    )
+    atomic.write_bytes(figures / "accuracy.png", (out / "compare" / "comparison.png").read_bytes())
     results["seconds"] = steps.timings
-    report.write(out, results, {
-        "samples": figures / "samples.png", "gan": figures / "gan-samples.png", "filters": figures / "filters.png",
-        "filters_random": figures / "filters-random.png", "accuracy": figures / "accuracy.png",
-    })  # fmt: skip
+    report.write(
+        out,
+        results,
+        {
+            "samples": figures / "samples.png",
+            "gan": figures / "gan-samples.png",
+            "filters": figures / "filters.png",
+            "filters_random": figures / "filters-random.png",
+            "accuracy": figures / "accuracy.png",
+        },
+    )
     gain = results["monogan"]["gain_over_random"]
-    click.echo("mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
-               + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items()) + f"; report: {out / 'report.html'}")
+    click.echo(
+        "mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
+        + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items())
+        + f"; report: {out / 'report.html'}"
+    )
 
 
-def main() -> None:
-    cli.main(prog_name="mono-repro")
+def main(argv=None) -> None:
+    run_cli(lambda: cli.main(argv, prog_name="mono-repro", standalone_mode=False), "mono-repro")
 
 
 if __name__ == "__main__":

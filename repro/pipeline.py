@@ -4,23 +4,24 @@ Each step is a `python -m <tool> ...` command. Data and learning meet only throu
 checkpoints, probe results), so the reproduction imports none of the tools; every command it ran is
 appended to RUN_DIR/commands.sh, which reruns the whole experiment by hand.
 """
+
 from __future__ import annotations
 
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from learning.errors import UserError
+from mono.learning.errors import UserError
 
 # Console names of the modules, for commands.sh.
 CONSOLE = {
-    "generator.cli": "mono-gen",
-    "generator.shards_cli": "mono-shards",
-    "trainers.cli": "mono-train",
-    "probes.cli": "mono-probe",
+    "mono.generator.cli": "mono-gen",
+    "mono.generator.shards_cli": "mono-shards",
+    "mono.trainers.cli": "mono-train",
+    "mono.probes.cli": "mono-probe",
 }
 
 
@@ -31,7 +32,9 @@ class Pipeline:
         self.commands = run_dir / "commands.sh"
         self.timings: dict[str, float] = {}
         if not self.commands.exists():
-            self.commands.write_text("#!/usr/bin/env bash\n# Every command mono-repro ran, in order.\nset -euo pipefail\n")
+            self.commands.write_text(
+                "#!/usr/bin/env bash\n# Every command mono-repro ran, in order.\nset -euo pipefail\n"
+            )
 
     def run(self, name: str, module: str, args: list, done: Callable[[], bool] | None = None) -> None:
         """Run one tool unless `done()` says its output is complete; a failure stops the reproduction."""
@@ -44,10 +47,14 @@ class Pipeline:
         with open(self.commands, "a") as f:
             f.write(shown + "\n")
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", module, *words], stdout=subprocess.DEVNULL if self.quiet else None)
+        result = subprocess.run(
+            [sys.executable, "-m", module, *words], stdout=subprocess.DEVNULL if self.quiet else None
+        )
         self.timings[name] = round(time.monotonic() - started, 1)
         if result.returncode != 0:
-            raise UserError(f"step '{name}' failed (exit {result.returncode}); fix the cause and rerun mono-repro to continue")
+            raise UserError(
+                f"step '{name}' failed (exit {result.returncode}); fix the cause and rerun mono-repro to continue"
+            )
 
     def _say(self, text: str) -> None:
         if not self.quiet:

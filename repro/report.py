@@ -1,10 +1,13 @@
 """The reproduction's results and report: results.json, results.md, and one self-contained report.html."""
+
 from __future__ import annotations
 
 import base64
 import html
 import json
 from pathlib import Path
+
+from mono.learning import atomic
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 
@@ -29,25 +32,37 @@ def effect(random: dict, trained: dict) -> dict[str, float]:
 
 
 def write(run_dir: Path, results: dict, figures: dict[str, Path]) -> None:
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic.write_text(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
     markdown = _markdown(results, figures, run_dir)
-    (run_dir / "report.md").write_text(markdown)
-    (run_dir / "report.html").write_text(_html(results, figures))
+    atomic.write_text(run_dir / "report.md", markdown)
+    atomic.write_text(run_dir / "report.html", _html(results, figures))
 
 
 def _sections(results: dict) -> list[tuple[str, str]]:
     budget = results["config"]["budget"]
-    main = {"random init": results["random"]["layers"], "MonoGAN (Image B, all augmentations)": results["monogan"]["layers"]}
+    main = {
+        "random init": results["random"]["layers"],
+        "MonoGAN (Image B, all augmentations)": results["monogan"]["layers"],
+    }
     gain = results["monogan"]["gain_over_random"]
     parts = [
-        ("What was run", f"Image B expanded to {budget['samples']:,} samples of 32 px; MonoGAN (WGAN-GP) trained for "
-         f"{budget['gan_epochs']} epochs; linear probes on CIFAR-10 (top-1 %, {budget['probe_epochs']} epochs) for "
-         f"its critic and for a random-init encoder of the same architecture. Budget `{budget['name']}`: {budget['description']}."),
-        ("CIFAR-10 linear probes (top-1 %)", table(main) + "\n\nGain over random init (points): "
-         + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items())),
+        (
+            "What was run",
+            f"Image B expanded to {budget['samples']:,} samples of 32 px; MonoGAN (WGAN-GP) trained for "
+            f"{budget['gan_epochs']} epochs; linear probes on CIFAR-10 (top-1 %, {budget['probe_epochs']} epochs) for "
+            f"its critic and for a random-init encoder of the same architecture. "
+            f"Budget `{budget['name']}`: {budget['description']}.",
+        ),
+        (
+            "CIFAR-10 linear probes (top-1 %)",
+            table(main) + "\n\nGain over random init (points): " + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items()),
+        ),
     ]
     if "cifar100" in results:
-        rows = {"random init": results["cifar100"]["random"]["layers"], "MonoGAN": results["cifar100"]["monogan"]["layers"]}
+        rows = {
+            "random init": results["cifar100"]["random"]["layers"],
+            "MonoGAN": results["cifar100"]["monogan"]["layers"],
+        }
         parts.append(("CIFAR-100 linear probes (top-1 %)", table(rows)))
     if "ablation" in results:
         rows = {"random init": results["random"]["layers"]}
@@ -72,7 +87,12 @@ def _markdown(results: dict, figures: dict[str, Path], run_dir: Path) -> str:
     out += ["## Pictures", ""]
     for key, path in figures.items():
         out += [f"**{_CAPTIONS[key]}**", "", f"![{_CAPTIONS[key]}]({path.relative_to(run_dir).as_posix()})", ""]
-    out += ["## How to rerun", "", "Every command is in `commands.sh`; `mono-repro` with the same arguments resumes.", ""]
+    out += [
+        "## How to rerun",
+        "",
+        "Every command is in `commands.sh`; `mono-repro` with the same arguments resumes.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -84,12 +104,20 @@ def _html(results: dict, figures: dict[str, Path]) -> str:
     body.append("<h2>Pictures</h2>")
     for key, path in figures.items():
         data = base64.b64encode(path.read_bytes()).decode()
-        body.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(_CAPTIONS[key])}'>"
-                    f"<figcaption>{html.escape(_CAPTIONS[key])}</figcaption></figure>")
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}")
-    return f"<!doctype html><meta charset='utf-8'><title>mono reproduction</title><style>{style}</style>\n" + "\n".join(body) + "\n"
+        body.append(
+            f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(_CAPTIONS[key])}'>"
+            f"<figcaption>{html.escape(_CAPTIONS[key])}</figcaption></figure>"
+        )
+    style = (
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}"
+    )
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>mono reproduction</title><style>{style}</style>\n"
+        + "\n".join(body)
+        + "\n"
+    )
 
 
 def _markdown_block_to_html(text: str) -> str:
@@ -102,9 +130,13 @@ def _markdown_block_to_html(text: str) -> str:
             continue
         if rows:
             head, *rest = rows
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
-                         + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rest)
-                         + "</table>")
+            parts.append(
+                "<table><tr>"
+                + "".join(f"<th>{html.escape(c)}</th>" for c in head)
+                + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rest)
+                + "</table>"
+            )
             rows = []
         if line.strip():
             parts.append(f"<p>{html.escape(line.replace('`', ''))}</p>")

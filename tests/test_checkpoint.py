@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from learning.checkpoint import FORMAT, VERSION, file_sha256, load_checkpoint, load_trunk, save_checkpoint
-from learning.errors import UserError
-from learning.models import build_trunk
+from mono.learning.checkpoint import FORMAT, VERSION, file_sha256, load_checkpoint, load_trunk, save_checkpoint
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
 
 GAN_NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 MANIFEST = "ab" * 32
@@ -15,8 +15,15 @@ MANIFEST = "ab" * 32
 
 def _save(path, trunk=None, **overrides):
     trunk = trunk if trunk is not None else build_trunk("monogan")
-    kwargs = dict(arch="monogan", arch_args={"activation": "leaky_relu"}, normalization=GAN_NORM,
-                  method="monogan", dataset_manifest_sha256=MANIFEST, epoch=7, meta={"note": "test"})
+    kwargs = dict(
+        arch="monogan",
+        arch_args={"activation": "leaky_relu"},
+        normalization=GAN_NORM,
+        method="monogan",
+        dataset_manifest_sha256=MANIFEST,
+        epoch=7,
+        meta={"note": "test"},
+    )
     kwargs.update(overrides)
     return save_checkpoint(path, trunk, **kwargs)
 
@@ -35,11 +42,18 @@ def test_round_trip_keeps_every_field_and_the_weights(tmp_path):
     optimizer = torch.optim.Adam(list(trunk.parameters()) + list(head.parameters()))
     trunk(torch.randn(2, 3, 224, 224)).sum().backward()
     optimizer.step()
-    path = save_checkpoint(tmp_path / "ckpt.pt", trunk, arch="alexnet", arch_args={"sobel": True},
-                           normalization={"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-                           method="rotnet", dataset_manifest_sha256=MANIFEST, epoch=3,
-                           meta={"lr": 0.1, "tags": ["a", 1]},
-                           extra={"head": head.state_dict(), "optimizer": optimizer.state_dict()})
+    path = save_checkpoint(
+        tmp_path / "ckpt.pt",
+        trunk,
+        arch="alexnet",
+        arch_args={"sobel": True},
+        normalization={"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+        method="rotnet",
+        dataset_manifest_sha256=MANIFEST,
+        epoch=3,
+        meta={"lr": 0.1, "tags": ["a", 1]},
+        extra={"head": head.state_dict(), "optimizer": optimizer.state_dict()},
+    )
     ckpt = load_checkpoint(path)
     assert (ckpt.arch, ckpt.method, ckpt.epoch, ckpt.version) == ("alexnet", "rotnet", 3, VERSION)
     assert ckpt.arch_args == {"sobel": True, "activation": "relu"}
@@ -86,8 +100,14 @@ def test_missing_and_foreign_files_are_user_errors(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": FORMAT, "payload": UserError("arbitrary object")}, path)
-    with pytest.raises(UserError, match="weights_only"):
+    with pytest.raises(UserError, match="weights_only") as error:
         load_checkpoint(path)
+    # One complete line: which global torch refused, not a page of advice cut mid-sentence.
+    message = str(error.value)
+    assert message.endswith(
+        "failed: Unsupported global: GLOBAL mono.learning.errors.UserError was not an allowed global by default.)"
+    ), message
+    assert "\n" not in message and "\x1b" not in message
 
 
 def test_unknown_architecture_is_a_user_error(tmp_path):

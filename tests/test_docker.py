@@ -1,4 +1,5 @@
 """The Dockerfiles lint clean (no engine runs here) and ship every package the project installs."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 DOCKERFILES = sorted((REPO / "docker").glob("Dockerfile.*"))
 
@@ -28,15 +29,16 @@ def test_there_is_a_generation_and_a_training_image():
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_passes_hadolint(dockerfile):
-    result = subprocess.run([hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(dockerfile)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_copies_every_installed_package(dockerfile):
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
+    packages = set(config["tool"]["setuptools"]["package-dir"].values())  # the folders installed as mono.*
     packages = {p for p in packages if (REPO / p).is_dir()}
     copied = set(re.findall(r"^COPY (\w+) \./\w+$", dockerfile.read_text(), flags=re.M))
     assert packages <= copied, f"{dockerfile.name} does not copy {sorted(packages - copied)}"

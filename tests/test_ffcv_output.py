@@ -1,4 +1,5 @@
 """FFCV output: train.beton holds the shards' exact JPEG bytes, is deterministic, resumes, and is verified."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,16 +11,23 @@ import sys
 
 import pytest
 
-from conftest import assert_one_line_error, run_tool
-from data_helpers import SMALL, beton_samples, make_dataset, shard_samples, without_ffcv
-from gen_helpers import shard_bytes
-from generator.beton import BetonWriter
+from helpers import (
+    SMALL,
+    assert_one_line_error,
+    beton_samples,
+    make_dataset,
+    run_tool,
+    shard_bytes,
+    shard_samples,
+    without_ffcv,
+)
+from mono.generator.beton_format import BetonWriter
 
 
 @pytest.fixture(scope="module")
-def both(paper_images, tmp_path_factory):
-    """Image B, 300 samples of 32 px in 3 shards, and train.beton."""
-    return make_dataset(tmp_path_factory.mktemp("ffcv") / "both", paper_images / "animals.png")
+def both(source_image, tmp_path_factory):
+    """One source image, 300 samples of 32 px in 3 shards, and train.beton."""
+    return make_dataset(tmp_path_factory.mktemp("ffcv") / "both", source_image)
 
 
 def manifest_of(root):
@@ -39,8 +47,8 @@ def test_sample_i_of_the_beton_is_sample_i_of_the_shards_byte_for_byte(both):
     assert f"{record['sha256']}  train.beton" in (both / "README.md").read_text()
 
 
-def test_same_beton_whatever_the_workers_or_the_route_to_it(both, paper_images, tmp_path):
-    image = paper_images / "animals.png"
+def test_same_beton_whatever_the_workers_or_the_route_to_it(both, source_image, tmp_path):
+    image = source_image
     expected = (both / "train.beton").read_bytes()
 
     alone = make_dataset(tmp_path / "alone", image, "--workers", 2, fmt="ffcv")
@@ -55,7 +63,7 @@ def test_same_beton_whatever_the_workers_or_the_route_to_it(both, paper_images, 
     assert (added / "train.beton").read_bytes() == expected and shard_bytes(added) == shards == shard_bytes(both)
 
     exported = make_dataset(tmp_path / "exported", image, fmt="webdataset")
-    result = run_tool("generator.shards_cli", "export", exported, "--to", "ffcv", "-q")
+    result = run_tool("mono.generator.shards_cli", "export", exported, "--to", "ffcv", "-q")
     assert result.returncode == 0, result.stderr
     assert (exported / "train.beton").read_bytes() == expected
 
@@ -65,27 +73,27 @@ def test_same_beton_whatever_the_workers_or_the_route_to_it(both, paper_images, 
     assert not any(p.name.startswith(".") for d in (both, alone, added, exported) for p in d.iterdir())
 
 
-def test_the_shards_of_an_ffcv_only_dataset_come_back_identical(both, paper_images, tmp_path):
-    alone = make_dataset(tmp_path / "alone", paper_images / "animals.png", fmt="ffcv")
-    make_dataset(alone, paper_images / "animals.png", fmt="webdataset")
+def test_the_shards_of_an_ffcv_only_dataset_come_back_identical(both, source_image, tmp_path):
+    alone = make_dataset(tmp_path / "alone", source_image, fmt="ffcv")
+    make_dataset(alone, source_image, fmt="webdataset")
     assert shard_bytes(alone) == shard_bytes(both)
     assert manifest_of(alone)["formats"] == ["webdataset", "ffcv"]
-    assert run_tool("generator.shards_cli", "verify", "-q", alone).returncode == 0
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", alone).returncode == 0
 
 
-def test_shards_rendered_again_must_be_the_ones_the_manifest_lists(paper_images, tmp_path):
-    image = paper_images / "animals.png"
+def test_shards_rendered_again_must_be_the_ones_the_manifest_lists(source_image, tmp_path):
+    image = source_image
     alone = make_dataset(tmp_path / "alone", image, fmt="ffcv")
     manifest = manifest_of(alone)
     manifest["shards"][1]["sha256"] = "0" * 64  # as if another mono-gen version had made the .beton
     (alone / "manifest.json").write_text(json.dumps(manifest))
-    result = run_tool("generator.cli", "--image", image, *SMALL, "--workers", 1, "-q", "--out", alone)
+    result = run_tool("mono.generator.cli", "--image", image, *SMALL, "--workers", 1, "-q", "--out", alone)
     assert_one_line_error(result, "mono-gen", "train-000001.tar", "different bytes")
     assert sorted(p.name for p in alone.iterdir()) == ["README.md", "manifest.json", "train.beton"], "left as it was"
 
 
-def test_an_interrupted_beton_is_written_again(both, paper_images, tmp_path, monkeypatch):
-    image, out = paper_images / "animals.png", tmp_path / "interrupted"
+def test_an_interrupted_beton_is_written_again(both, source_image, tmp_path, monkeypatch):
+    image, out = source_image, tmp_path / "interrupted"
     add = BetonWriter.add
 
     def interrupt_midway(self, *args):
@@ -114,31 +122,71 @@ def test_verify_catches_a_damaged_or_missing_beton(both, tmp_path):
     data = bytearray(beton.read_bytes())
     data[manifest_of(copy)["ffcv"]["page_size"] + 700] ^= 0x01  # one bit inside the first JPEG
     beton.write_bytes(bytes(data))
-    result = run_tool("generator.shards_cli", "verify", "-q", copy)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", copy)
     assert result.returncode == 1 and "train.beton: SHA-256 differs" in result.stderr
     beton.unlink()
-    result = run_tool("generator.shards_cli", "verify", "-q", copy)
+    result = run_tool("mono.generator.shards_cli", "verify", "-q", copy)
     assert result.returncode == 1 and "train.beton: missing" in result.stderr
 
 
-def test_writing_ffcv_output_needs_no_ffcv(both, paper_images, tmp_path):
+def test_writing_ffcv_output_needs_no_ffcv(both, source_image, tmp_path):
     env = without_ffcv(tmp_path)
     blocked = subprocess.run([sys.executable, "-c", "import ffcv"], env={**os.environ, **env}, capture_output=True)
     assert blocked.returncode != 0, "the hook should make ffcv unimportable"
     out = tmp_path / "made-without-ffcv"
-    result = run_tool("generator.cli", "--image", paper_images / "animals.png", *SMALL, "--format", "ffcv",
-                      "--workers", 1, "-q", "--out", out, env=env)  # fmt: skip
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        source_image,
+        *SMALL,
+        "--format",
+        "ffcv",
+        "--workers",
+        1,
+        "-q",
+        "--out",
+        out,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "train.beton").read_bytes() == (both / "train.beton").read_bytes()
-    assert run_tool("generator.shards_cli", "verify", "-q", out, env=env).returncode == 0
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", out, env=env).returncode == 0
 
 
-def test_format_mistakes_are_one_line_errors(both, paper_images, tmp_path):
-    result = run_tool("generator.cli", "--image", paper_images / "animals.png", *SMALL, "--format", "tfrecord",
-                      "--out", tmp_path / "x")  # fmt: skip
+def test_format_mistakes_are_one_line_errors(both, source_image, tmp_path):
+    result = run_tool(
+        "mono.generator.cli", "--image", source_image, *SMALL, "--format", "tfrecord", "--out", tmp_path / "x"
+    )
     assert_one_line_error(result, "mono-gen", "--format")
-    result = run_tool("generator.shards_cli", "export", both, "--to", "ffcv", tmp_path / "somewhere")
+    result = run_tool("mono.generator.shards_cli", "export", both, "--to", "ffcv", tmp_path / "somewhere")
     assert_one_line_error(result, "mono-shards", "no destination")
-    alone = make_dataset(tmp_path / "alone", paper_images / "animals.png", fmt="ffcv")
-    result = run_tool("generator.shards_cli", "export", alone, "--to", "ffcv")
+    alone = make_dataset(tmp_path / "alone", source_image, fmt="ffcv")
+    result = run_tool("mono.generator.shards_cli", "export", alone, "--to", "ffcv")
     assert_one_line_error(result, "mono-shards", "no shards")
+
+
+def test_an_interrupted_beton_is_not_written_again_from_changed_shards(source_image, tmp_path, monkeypatch):
+    out = tmp_path / "interrupted"
+    add = BetonWriter.add
+
+    def interrupt_midway(self, *args):
+        if self.count == 150:
+            raise KeyboardInterrupt
+        add(self, *args)
+
+    monkeypatch.setattr(BetonWriter, "add", interrupt_midway)
+    with pytest.raises(AssertionError, match="exited with 130"):
+        make_dataset(out, source_image, fmt="ffcv")
+    monkeypatch.undo()
+    shard = out / "train-000002.tar"
+    data = bytearray(shard.read_bytes())
+    data[512 + 300] ^= 0x01  # inside a JPEG: the archive still reads, its bytes are no longer those rendered
+    shard.write_bytes(bytes(data))
+    result = run_tool(
+        "mono.generator.cli", "--image", source_image, *SMALL, "--format", "ffcv", "--workers", 1, "-q", "--out", out
+    )
+    assert_one_line_error(result, "mono-gen", "train-000002.tar", "differ from the SHA-256", "delete it")
+    assert not (out / "train.beton").exists() and not (out / "manifest.json").exists()
+    shard.unlink()  # what the message suggests: the shard is rendered again, and the run completes
+    make_dataset(out, source_image, fmt="ffcv")
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", out).returncode == 0

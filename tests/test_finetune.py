@@ -5,14 +5,13 @@ import json
 import pytest
 import torch
 
-import probes.finetune as finetune_module
-from conftest import assert_one_line_error
-from image_helpers import colour_folders, monogan_checkpoint
-from learning.checkpoint import load_checkpoint
-from probes.data import DataSpec
-from probes.finetune import SCHEDULES, FinetuneConfig, compressed, crop_and_flip, run_finetune
-from probes.finetune_model import build_network
-from probes.sources import load_source
+import mono.probes.finetune as finetune_module
+from helpers import assert_one_line_error, colour_folders, monogan_checkpoint
+from mono.learning.checkpoint import load_checkpoint
+from mono.probes.data import DataSpec
+from mono.probes.finetune import SCHEDULES, FinetuneConfig, compressed, crop_and_flip, run_finetune
+from mono.probes.finetune_model import build_network
+from mono.probes.sources import load_source
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,9 @@ def source_ckpt(tmp_path_factory):
 
 
 def _config(out, data, **overrides):
-    kwargs = dict(out=out, data=data, epochs=4, batch_size=8, lr=0.05, workers=0, threads=1, progress=False,
-                  probe_epochs=0)
+    kwargs = dict(
+        out=out, data=data, epochs=4, batch_size=8, lr=0.05, workers=0, threads=1, progress=False, probe_epochs=0
+    )
     kwargs.update(overrides)
     return FinetuneConfig(**kwargs)
 
@@ -55,8 +55,9 @@ def test_frozen_layers_stay_and_the_rest_learns_a_separable_problem(data, source
 
 
 def test_init_trains_everything_then_probes_each_layer(data, source_ckpt, tmp_path):
-    results = run_finetune(_config(tmp_path / "run", data, ckpt=source_ckpt, keep="init", block="conv2",
-                                   probe_epochs=2))
+    results = run_finetune(
+        _config(tmp_path / "run", data, ckpt=source_ckpt, keep="init", block="conv2", probe_epochs=2)
+    )
     before, after = _blocks(source_ckpt), _blocks(tmp_path / "run" / "checkpoint.pt")
     assert not torch.equal(before["conv1"], after["conv1"])  # a starting point, then trained
     assert results["network"]["kept_blocks"] == ["conv1", "conv2"] and results["network"]["frozen_blocks"] == []
@@ -112,7 +113,7 @@ def test_crop_and_flip_takes_shifted_windows():
     assert out.shape == images.shape and out.dtype == torch.uint8 and torch.equal(out, again)
     padded = torch.nn.functional.pad(images, (2,) * 4)
     for i in range(2):
-        windows = [padded[i, :, y:y + 8, x:x + 8] for y in range(5) for x in range(5)]
+        windows = [padded[i, :, y : y + 8, x : x + 8] for y in range(5) for x in range(5)]
         assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
 
 
@@ -122,13 +123,18 @@ def folder_args(tmp_path_factory):
     return ["--train", root / "train", "--val", root / "val"]
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--arch", "monogan", "--random-init", "--freeze", "conv2", "--init", "conv2"], "not both"),
-    (["--arch", "monogan", "--random-init", "--init", "conv2"], "training from scratch; drop --init"),
-    (["--arch", "scattering", "--freeze", "conv3"], "never trained"),
-    (["--arch", "monogan", "--random-init", "--freeze", "conv9", "--arch-args", "widths=4,4,4,4"],
-     "monogan has no block 'conv9'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--arch", "monogan", "--random-init", "--freeze", "conv2", "--init", "conv2"], "not both"),
+        (["--arch", "monogan", "--random-init", "--init", "conv2"], "training from scratch; drop --init"),
+        (["--arch", "scattering", "--freeze", "conv3"], "never trained"),
+        (
+            ["--arch", "monogan", "--random-init", "--freeze", "conv9", "--arch-args", "widths=4,4,4,4"],
+            "monogan has no block 'conv9'",
+        ),
+    ],
+)
 def test_option_mistakes_are_one_line(probe_cli, folder_args, tmp_path, args, fragment):
     proc = probe_cli("finetune", *args, *folder_args, "--out", tmp_path / "run")
     assert_one_line_error(proc, "mono-probe", fragment)

@@ -1,13 +1,13 @@
 """The reading snippets of shards/README.md run exactly as written, and give what they say."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from conftest import REPO
-from gen_helpers import mono_gen
-from generator.shards_cli import main as mono_shards
+from helpers import REPO, mono_gen
+from mono.generator.shards_cli import main as mono_shards
 
 README = REPO / "shards" / "README.md"
 

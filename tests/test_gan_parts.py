@@ -1,4 +1,5 @@
 """The GAN trainers' shared pieces: gradient penalty, generator, simultaneous updates, image grids."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +8,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from learning.errors import UserError
-from trainers.common.runtime import Precision
-from trainers.common.state import non_finite
-from trainers.gan import Generator, gradient_penalty, image_grid, simultaneous_update, write_image_grid
+from mono.learning.errors import UserError
+from mono.learning.models import Generator
+from mono.trainers.bigan import update_both
+from mono.trainers.monogan import gradient_penalty
+from mono.trainers.sample import image_grid, write_image_grid
+from mono.trainers.utils import MixedPrecision, non_finite
 
 
 def test_gradient_penalty_of_a_linear_critic_is_known_exactly():
@@ -40,7 +43,7 @@ def test_gradient_penalty_of_a_nonlinear_critic_matches_finite_differences():
     for x in flat:
         steps = torch.eye(len(x), dtype=torch.float64) * eps
         with torch.no_grad():
-            slope = (reference(((x + steps).view(-1, 3, 2, 2))) - reference((x - steps).view(-1, 3, 2, 2))) / (2 * eps)
+            slope = (reference((x + steps).view(-1, 3, 2, 2)) - reference((x - steps).view(-1, 3, 2, 2))) / (2 * eps)
         norms.append(slope.norm().item())
     expected = 10 * np.mean((np.array(norms) - 1) ** 2)
     assert penalty.item() == pytest.approx(expected, rel=1e-4)
@@ -86,9 +89,11 @@ def test_simultaneous_update_takes_every_gradient_before_any_step():
     # step (lr 1) gives a = 2 − 3 and b = 3 + 2; stepping A first would give b = 3 + (−1).
     a, b = nn.Parameter(torch.tensor(2.0)), nn.Parameter(torch.tensor(3.0))
     opt_a, opt_b = torch.optim.SGD([a], lr=1.0), torch.optim.SGD([b], lr=1.0)
-    simultaneous_update(Precision(torch.device("cpu")), (a * b, opt_a), (-(a * b), opt_b))
+    a.grad, b.grad = torch.tensor(100.0), torch.tensor(100.0)  # stale gradients of an earlier step
+    update_both(MixedPrecision(torch.device("cpu")).scaler, (a * b, opt_a), (-(a * b), opt_b))
     assert (a.item(), b.item()) == (-1.0, 5.0)
-    assert a.grad is None and b.grad is None
+    # Each player holds the gradient of its own loss only: d(ab)/da = 3, d(-ab)/db = -2, nothing stale or crossed.
+    assert (a.grad.item(), b.grad.item()) == (3.0, -2.0)
 
 
 def test_image_grid_places_images_row_by_row(tmp_path):

@@ -1,8 +1,11 @@
 """Source images of every kind decode to the right RGB, and bad ones fail with one clear line."""
+
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
+import os
 import resource
 import threading
 from functools import partial
@@ -12,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
-from generator.errors import UserError
-from generator.imageio import decode_rgb
-from generator.sources import PAPER_IMAGES
+from helpers import assert_one_line_error, run_tool
+from mono.generator.errors import UserError
+from mono.generator.imageio import decode_rgb
+from mono.generator.sources import PAPER_IMAGES
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -82,12 +85,29 @@ def image_files(tmp_path):
 @pytest.mark.parametrize("name,expected", [("rgba.png", (30, 60, 90)), ("grey16.png", (156, 156, 156))])
 def test_unusual_modes_go_through_the_whole_generator(image_files, tmp_path, name, expected):
     out = tmp_path / "out"
-    result = run_tool("generator.cli", "--image", image_files / name, "--samples", 4, "--size", 16,
-                      "--augment", "none", "--workers", 1, "--quiet", "--out", out)  # fmt: skip
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        image_files / name,
+        "--samples",
+        4,
+        "--size",
+        16,
+        "--augment",
+        "none",
+        "--workers",
+        1,
+        "--quiet",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     import webdataset as wds
 
-    images = [np.asarray(img) for img, in wds.WebDataset(str(out / "train-000000.tar"), shardshuffle=False).decode("rgb8").to_tuple("jpg")]
+    images = [
+        np.asarray(img)
+        for (img,) in wds.WebDataset(str(out / "train-000000.tar"), shardshuffle=False).decode("rgb8").to_tuple("jpg")
+    ]
     assert len(images) == 4
     assert np.abs(images[0].reshape(-1, 3).mean(0) - expected).max() < 3
 
@@ -117,6 +137,10 @@ def _bad_cases(tmp_path: Path):
         "negative size": (ok[:2] + ["--size", -4], "image size must be positive"),
         "beta zero": (ok + ["--beta", 0], "beta must be in (0, 1]"),
         "beta above one": (ok + ["--beta", 1.5], "beta must be in (0, 1]"),
+        "hue NaN": (ok + ["--hue", "nan"], "--hue must be in [0, 0.5], got nan"),
+        "brightness infinite": (ok + ["--brightness", "inf"], "--brightness must be in [0, 1), got inf"),
+        "max angle NaN": (ok + ["--max-angle", "nan"], "--max-angle must be in [0, 90] degrees, got nan"),
+        "flip probability infinite": (ok + ["--flip-prob", "-inf"], "--flip-prob must be in [0, 1], got -inf"),
         "unknown augmentation": (ok + ["--augment", "scale,blur"], "--augment"),
         "bad shard range": (ok + ["--shards", "3:1"], "outside"),
         "output is a file": (ok, "not a directory"),
@@ -125,11 +149,31 @@ def _bad_cases(tmp_path: Path):
     }
 
 
-@pytest.mark.parametrize("case", [
-    "missing file", "directory as image", "corrupt image", "truncated image", "too small", "bomb",
-    "N too large", "zero samples", "negative size", "beta zero", "beta above one", "unknown augmentation",
-    "bad shard range", "output is a file", "output parent is a file", "not a number",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing file",
+        "directory as image",
+        "corrupt image",
+        "truncated image",
+        "too small",
+        "bomb",
+        "N too large",
+        "zero samples",
+        "negative size",
+        "beta zero",
+        "beta above one",
+        "hue NaN",
+        "brightness infinite",
+        "max angle NaN",
+        "flip probability infinite",
+        "unknown augmentation",
+        "bad shard range",
+        "output is a file",
+        "output parent is a file",
+        "not a number",
+    ],
+)
 def test_bad_input_gives_one_line_and_leaves_nothing(tmp_path, case):
     args, fragment = _bad_cases(tmp_path)[case]
     out = tmp_path / "out"
@@ -138,7 +182,7 @@ def test_bad_input_gives_one_line_and_leaves_nothing(tmp_path, case):
     elif case == "output parent is a file":
         out = tmp_path / "afile" / "sub"
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    result = run_tool("generator.cli", *args, "--out", out, "--workers", 1)
+    result = run_tool("mono.generator.cli", *args, "--out", out, "--workers", 1)
     assert_one_line_error(result, "mono-gen", fragment)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written anywhere
 
@@ -150,8 +194,21 @@ def test_a_full_disk_fails_cleanly(tmp_path):
     def limit_file_size():  # files may not grow beyond 64 KiB: the first shard cannot be written
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
 
-    result = run_tool("generator.cli", "--image", tmp_path / "ok.png", "--samples", 2000, "--size", 32,
-                      "--workers", 1, "--quiet", "--out", out, preexec_fn=limit_file_size)  # fmt: skip
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        tmp_path / "ok.png",
+        "--samples",
+        2000,
+        "--size",
+        32,
+        "--workers",
+        1,
+        "--quiet",
+        "--out",
+        out,
+        preexec_fn=limit_file_size,
+    )
     assert_one_line_error(result, "mono-gen", "no space left")
     assert not out.exists()
 
@@ -162,12 +219,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def image_server(paper_images, tmp_path):
+def image_server(source_image, tmp_path):
     """A local HTTP server publishing a folder, as the authors' repository publishes the images."""
     root = tmp_path / "www"
     root.mkdir()
-    (root / "animals.png").write_bytes((paper_images / "animals.png").read_bytes())
-    (root / "sf.png").write_bytes((paper_images / "animals.png").read_bytes())  # wrong content on purpose
+    (root / "animals.png").write_bytes(source_image.read_bytes())
+    (root / "sf.png").write_bytes(source_image.read_bytes())  # wrong content on purpose
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -175,31 +232,121 @@ def image_server(paper_images, tmp_path):
     server.shutdown()
 
 
-def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, tmp_path):
+def pinned(tmp_path: Path, letter: str, data: bytes) -> dict:
+    """Environment for a subprocess whose mono-gen takes `data` for the paper's image `letter`: its SHA-256
+    is pinned in place of the real one, so that the download path runs without the paper's files."""
+    hook = tmp_path / "pin"
+    hook.mkdir(exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()
+    (hook / "sitecustomize.py").write_text(
+        "import mono.generator.sources as s\n"
+        f"s.PAPER_IMAGES[{letter!r}] = (s.PAPER_IMAGES[{letter!r}][0], {digest!r})\n"
+    )
+    return {"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_paper_image_is_downloaded_into_the_cache_and_verified(image_server, source_image, tmp_path):
     cache = tmp_path / "cache"
-    env = {"MONO_CACHE_DIR": str(cache), "MONO_IMAGE_URL": image_server, "MONO_IMAGE_DIR": ""}
-    result = run_tool("generator.cli", "--image", "B", "--samples", 8, "--size", 16, "--workers", 1, "--quiet",
-                      "--out", tmp_path / "out", env=env)  # fmt: skip
+    served = (tmp_path / "www" / "animals.png").read_bytes()
+    env = {
+        "MONO_CACHE_DIR": str(cache),
+        "MONO_IMAGE_URL": image_server,
+        "MONO_IMAGE_DIR": "",
+        **pinned(tmp_path, "B", served),
+    }
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        "B",
+        "--samples",
+        8,
+        "--size",
+        16,
+        "--workers",
+        1,
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     cached = cache / "images" / "animals.png"
-    assert cached.read_bytes() == (image_server and (tmp_path / "www" / "animals.png").read_bytes())
+    assert cached.read_bytes() == served
     manifest = (tmp_path / "out" / "manifest.json").read_text()
-    assert PAPER_IMAGES["B"][1] in manifest and '"origin": "paper:B"' in manifest
+    assert hashlib.sha256(served).hexdigest() in manifest and '"origin": "paper:B"' in manifest
 
     # A server that serves the wrong bytes is caught by the hash, and nothing enters the cache.
-    result = run_tool("generator.cli", "--image", "C", "--samples", 8, "--out", tmp_path / "out2", env=env)
+    result = run_tool("mono.generator.cli", "--image", "C", "--samples", 8, "--out", tmp_path / "out2", env=env)
     assert_one_line_error(result, "mono-gen", "does not match the expected sha256")
+    assert PAPER_IMAGES["C"][1][:12] in result.stderr, "the real image C's digest is checked"
     assert not (cache / "images" / "sf.png").exists() and not (tmp_path / "out2").exists()
 
 
 def test_offline_without_the_image_says_where_to_put_it(tmp_path):
     env = {"MONO_CACHE_DIR": str(tmp_path / "cache"), "MONO_IMAGE_URL": "http://127.0.0.1:9/", "MONO_IMAGE_DIR": ""}
-    result = run_tool("generator.cli", "--image", "A", "--out", tmp_path / "out", env=env)
+    result = run_tool("mono.generator.cli", "--image", "A", "--out", tmp_path / "out", env=env)
     assert_one_line_error(result, "mono-gen", "ameyoko.jpg", "could not be downloaded", str(tmp_path / "cache"))
 
 
 def test_a_wrong_file_in_the_image_dir_is_refused(tmp_path):
     Image.new("RGB", (64, 64)).save(tmp_path / "animals.png")
-    result = run_tool("generator.cli", "--image", "B", "--image-dir", tmp_path, "--out", tmp_path / "out",
-                      env={"MONO_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        "B",
+        "--image-dir",
+        tmp_path,
+        "--out",
+        tmp_path / "out",
+        env={"MONO_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert_one_line_error(result, "mono-gen", "is not the paper's image B")
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        (["--samples", 100000000000000000000], "--samples must be at most 999,999,999"),
+        (["--samples", 2_000_000, "--shard-size", 1], "make 2,000,000 shards; a manifest holds at most 100,000"),
+    ],
+)
+def test_a_size_that_cannot_fit_is_refused_at_once_and_writes_nothing(tmp_path, size, message):
+    Image.new("RGB", (300, 300), (5, 6, 7)).save(tmp_path / "ok.png")
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        tmp_path / "ok.png",
+        *size,
+        "--size",
+        16,
+        "--workers",
+        1,
+        "--out",
+        tmp_path / "out",
+        timeout=60,
+    )
+    assert_one_line_error(result, "mono-gen", message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.png"]
+
+
+def test_run_state_with_nothing_made_does_not_block_another_configuration(tmp_path):
+    Image.new("RGB", (300, 300), (5, 6, 7)).save(tmp_path / "ok.png")
+    out = tmp_path / "out"
+    (out / ".mono-gen" / "partial").mkdir(parents=True)  # what a run killed before its first shard leaves
+    (out / ".mono-gen" / "config.json").write_text('{"config_sha256": "' + "1" * 64 + '"}')
+    result = run_tool(
+        "mono.generator.cli",
+        "--image",
+        tmp_path / "ok.png",
+        "--samples",
+        10,
+        "--size",
+        16,
+        "--workers",
+        1,
+        "-q",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    assert run_tool("mono.generator.shards_cli", "verify", "-q", out).returncode == 0

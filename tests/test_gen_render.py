@@ -1,4 +1,5 @@
 """Pixels: nothing from outside the source, the right rotation, no aliasing, exact colour maths."""
+
 from __future__ import annotations
 
 import cv2
@@ -8,9 +9,9 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from generator.params import Params, sample_params
-from generator.protocol import Protocol
-from generator.render import Pyramid, Renderer, plan
+from mono.generator.augmentation import Augmentation, Params, sample_params
+from mono.generator.render import Pyramid, Renderer, plan
+from mono.generator.sources import embedded_default
 
 SENTINEL = (255, 0, 255, 255)
 
@@ -28,8 +29,22 @@ def render_all(rgb, protocol, n, size, seed=0, border=cv2.BORDER_REPLICATE, para
 
 
 def one_param(**kw) -> Params:
-    base = dict(index=0, source=0, angle=0.0, cx=0.0, cy=0.0, w=1.0, h=1.0, area=1.0, flip=False,
-                brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0, order="bcsh")  # fmt: skip
+    base = dict(
+        index=0,
+        source=0,
+        angle=0.0,
+        cx=0.0,
+        cy=0.0,
+        w=1.0,
+        h=1.0,
+        area=1.0,
+        flip=False,
+        brightness=1.0,
+        contrast=1.0,
+        saturation=1.0,
+        hue=0.0,
+        order="bcsh",
+    )
     base.update(kw)
     return Params(**{k: np.array([v]) for k, v in base.items()})
 
@@ -39,23 +54,26 @@ def test_no_output_pixel_comes_from_outside_the_source(size):
     # A uniform source: any tap outside it would blend in the magenta border value.
     rgb = np.zeros((225, 600, 3), np.uint8)
     rgb[:] = (40, 170, 90)
-    protocol = Protocol(augment=("scale", "rotation", "flip"), beta=1e-3)
+    protocol = Augmentation(augment=("scale", "rotation", "flip"), beta=1e-3)
     images, block = render_all(rgb, protocol, 3000 if size == 32 else 400, size, border=cv2.BORDER_CONSTANT)
     assert len(set(block.level_x.tolist())) > 3 or size == 256  # several pyramid levels exercised
     expected = np.array([90, 170, 40], np.uint8)  # BGR
     assert all(np.all(image == expected) for image in images)
 
 
-def test_rotation_turns_the_content_counter_clockwise_like_pil(paper_images):
-    rgb = np.asarray(Image.open(paper_images / "ameyoko.jpg").convert("RGB").resize((640, 480), Image.BILINEAR))
+def test_rotation_turns_the_content_counter_clockwise_like_pil():
+    photo = embedded_default()  # a photograph that ships with matplotlib
+    rgb = np.asarray(Image.open(photo).convert("RGB").resize((640, 480), Image.BILINEAR))
     angle, size = 20.0, 128
     # Our whole valid region at 20 degrees, against PIL: rotate (counter-clockwise), then centre crop.
-    protocol = Protocol(augment=("rotation",))
+    protocol = Augmentation(augment=("rotation",))
     params = sample_params(protocol, 0, np.arange(1), np.array([[640.0, 480.0]]))
     params.angle[:] = angle
-    from generator import geometry
+    from mono.generator import geometry
 
-    w, h = geometry.inscribed_rectangle(640 - 2 * geometry.BORDER_MARGIN, 480 - 2 * geometry.BORDER_MARGIN, np.deg2rad(angle))
+    w, h = geometry.inscribed_rectangle(
+        640 - 2 * geometry.BORDER_MARGIN, 480 - 2 * geometry.BORDER_MARGIN, np.deg2rad(angle)
+    )
     params.w[:], params.h[:] = w, h
     (ours,), _ = render_all(rgb, protocol, 1, size, params=params)
     ours = cv2.cvtColor(ours, cv2.COLOR_BGR2RGB).astype(np.float64)
@@ -78,7 +96,7 @@ def test_large_crops_do_not_alias():
     x = np.arange(2000)
     stripes = (127.5 + 127.5 * np.sin(2 * np.pi * x / 2.5)).astype(np.uint8)
     rgb = np.repeat(np.repeat(stripes[None, :, None], 1500, axis=0), 3, axis=2)
-    protocol = Protocol(augment=())
+    protocol = Augmentation(augment=())
     (ours,), block = render_all(rgb, protocol, 1, 96)
     assert block.level_x[0] >= 6  # a coarse pyramid level is used
     reference = cv2.resize(rgb, (96, 96), interpolation=cv2.INTER_AREA)
@@ -92,8 +110,8 @@ def test_large_crops_do_not_alias():
 def test_linear_colour_jitter_matches_torchvision_without_intermediate_clipping():
     rng = np.random.default_rng(0)
     rgb = cv2.GaussianBlur(rng.integers(70, 190, (120, 160, 3)).astype(np.uint8), (9, 9), 3)
-    protocol = Protocol(augment=("jitter",), colour="linear")
-    plain, _ = render_all(rgb, Protocol(augment=()), 1, 64)
+    protocol = Augmentation(augment=("jitter",), colour="linear")
+    plain, _ = render_all(rgb, Augmentation(augment=()), 1, 64)
     for b, c, s in [(1.3, 0.7, 1.2), (0.7, 1.3, 0.65)]:
         params = sample_params(protocol, 0, np.arange(1), np.array([[160.0, 120.0]]))
         params.brightness[:], params.contrast[:], params.saturation[:], params.hue[:] = b, c, s, 0.0
@@ -110,7 +128,7 @@ def test_hue_shift_turns_hues_and_keeps_greys(colour):
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[:, :32] = (200, 60, 60)  # a red
     rgb[:, 32:] = (128, 128, 128)  # a grey
-    protocol = Protocol(augment=("jitter",), colour=colour)
+    protocol = Augmentation(augment=("jitter",), colour=colour)
     params = sample_params(protocol, 0, np.arange(1), np.array([[64.0, 64.0]]))
     params.brightness[:], params.contrast[:], params.saturation[:], params.hue[:] = 1, 1, 1, 0.1
     (ours,), _ = render_all(rgb, protocol, 1, 64, params=params)
@@ -123,7 +141,7 @@ def test_hue_shift_turns_hues_and_keeps_greys(colour):
 def test_flip_mirrors_the_sample():
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 255, (300, 400, 3)).astype(np.uint8)
-    protocol = Protocol(augment=("scale", "rotation", "flip"))
+    protocol = Augmentation(augment=("scale", "rotation", "flip"))
     params = sample_params(protocol, 5, np.arange(20), np.array([[400.0, 300.0]]))
     params.flip[:] = False
     straight, _ = render_all(rgb, protocol, 20, 48, params=params)

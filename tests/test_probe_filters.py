@@ -1,12 +1,13 @@
 """First-layer filter pictures: each filter normalised on its own, laid out in a grid, written by the CLI."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
-from probes.filters import filter_grid
+from helpers import assert_one_line_error, run_tool
+from mono.probes.filters import filter_grid
 
 
 def test_each_filter_is_stretched_to_the_full_range():
@@ -31,11 +32,11 @@ def test_two_channel_filters_are_drawn_as_grey_pairs():
 
 def test_cli_draws_a_checkpoint_or_a_random_trunk(tmp_path):
     out = tmp_path / "conv1.png"
-    result = run_tool("probes.cli", "filters", "--arch", "monogan", "--random-init", "-o", out)
+    result = run_tool("mono.probes.cli", "filters", "--arch", "monogan", "--random-init", "-o", out)
     assert result.returncode == 0, result.stderr
     image = Image.open(out)
     assert image.size == (8 * (6 * 7 + 1) + 1,) * 2  # 64 filters of 7×7, 8 per row, 6× enlarged
-    result = run_tool("probes.cli", "filters", "-o", out)
+    result = run_tool("mono.probes.cli", "filters", "-o", out)
     assert_one_line_error(result, "mono-probe", "give a checkpoint")
-    result = run_tool("probes.cli", "filters", tmp_path / "missing.pt", "-o", out)
+    result = run_tool("mono.probes.cli", "filters", tmp_path / "missing.pt", "-o", out)
     assert_one_line_error(result, "mono-probe", "not found")

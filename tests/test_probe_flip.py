@@ -2,10 +2,10 @@
 
 import torch
 
-from learning.models import build_trunk
-from probes.engine import train_epoch_cached
-from probes.heads import build_probes
-from probes.protocols import PROTOCOLS
+from mono.learning.models import build_trunk
+from mono.probes.heads import build_probes
+from mono.probes.loops import train_epoch_cached
+from mono.probes.protocols import PROTOCOLS
 
 
 def _setup(n=300):

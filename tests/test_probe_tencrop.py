@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from probes.transforms import TenCrops, average_crops
+from mono.probes.transforms import TenCrops, average_crops
 
 
 def _position_image(size: int = 256) -> Image.Image:
@@ -19,8 +19,9 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips():
     assert crops.shape == (10, 3, 224, 224) and crops.dtype == torch.uint8
     # (column, row) of each crop's top-left pixel; a flipped crop starts at its source crop's right edge
     top_left = sorted((int(c[0, 0, 0]), int(c[1, 0, 0])) for c in crops)
-    expected = sorted([(0, 0), (32, 0), (0, 32), (32, 32), (16, 16),
-                       (223, 0), (255, 0), (223, 32), (255, 32), (239, 16)])
+    expected = sorted(
+        [(0, 0), (32, 0), (0, 32), (32, 32), (16, 16), (223, 0), (255, 0), (223, 32), (255, 32), (239, 16)]
+    )
     assert top_left == expected
 
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from probes.engine import evaluate_cached, topk_correct, train_epoch_cached
-from probes.heads import LinearProbe, ProbeSet
+from mono.probes.heads import LinearProbe, ProbeSet
+from mono.probes.loops import evaluate_cached, topk_correct, train_epoch_cached
 
 
 def _toy_features(n: int, centres: torch.Tensor, generator: torch.Generator):
@@ -33,9 +33,9 @@ def test_probes_learn_a_separable_problem_and_not_noise():
 
 
 def test_topk_correct_counts_labels_among_the_highest_scores():
-    logits = torch.tensor([[0.9, 0.5, 0.1, 0.0, 0.0, 0.0],
-                           [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-                           [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]])
+    logits = torch.tensor(
+        [[0.9, 0.5, 0.1, 0.0, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]]
+    )
     labels = torch.tensor([0, 1, 5])
     assert topk_correct(logits, labels) == {1: 1, 5: 2}
     assert topk_correct(logits[:, :3], torch.tensor([2, 2, 2])) == {1: 1, 5: 3}  # k capped at 3 classes

@@ -1,4 +1,5 @@
-"""learning.data: the same batches from every format, any number of workers, local or over HTTP."""
+"""mono.learning.data: the same batches from every format, any number of workers, local or over HTTP."""
+
 from __future__ import annotations
 
 import collections
@@ -18,19 +19,17 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from conftest import REPO
-from data_helpers import SMALL, shard_samples, without_ffcv
-from gen_helpers import mono_gen
-from generator.shards_cli import main as mono_shards
-from learning.data import UserError, open_dataset
-from learning.data.order import buffer_shuffle
+from helpers import REPO, SMALL, mono_gen, shard_samples, without_ffcv
+from mono.generator.shards_cli import main as mono_shards
+from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data.order import buffer_shuffle
 
 
 @pytest.fixture(scope="module")
-def data(paper_images, tmp_path_factory):
-    """The paper's three images as sources, 300 samples of 32 px: shards, train.beton, and a folder export."""
+def data(source_images, tmp_path_factory):
+    """Three source images, 300 samples of 32 px: shards, train.beton, and a folder export."""
     base = tmp_path_factory.mktemp("reader")
-    mono_gen("--source", paper_images, *SMALL, "--format", "both", "--out", base / "ds")
+    mono_gen("--source", source_images, *SMALL, "--format", "both", "--out", base / "ds")
     mono_shards(["export", str(base / "ds"), "--to", "folder", str(base / "folder"), "-q"])
     return base
 
@@ -51,7 +50,7 @@ def by_index(batches):
 def test_every_format_gives_the_same_batches(data):
     runs = {}
     for fmt, where in (("ffcv", "ds"), ("webdataset", "ds"), ("folder", "folder")):
-        loader = open_dataset(data / where, format=fmt).loader(64, shuffle=True, seed=1, num_workers=2)
+        loader = Loader(open_dataset(data / where, format=fmt), 64, shuffle=True, seed=1, num_workers=2)
         runs[fmt] = epoch(loader, 3)
         assert len(loader) == len(runs[fmt]) == 5 and loader.num_samples == 300
         assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _, _ in runs[fmt]), "no transposing copy"
@@ -75,7 +74,7 @@ def test_every_format_gives_the_same_batches(data):
 
 
 def test_stopping_an_ffcv_epoch_early_stops_its_decoding_thread(data):
-    loader = open_dataset(data / "ds", format="ffcv").loader(16, shuffle=True, seed=0, num_workers=2)
+    loader = Loader(open_dataset(data / "ds", format="ffcv"), 16, shuffle=True, seed=0, num_workers=2)
     loader.set_epoch(0)
     before = set(threading.enumerate())
     for _ in loader:
@@ -88,26 +87,26 @@ def test_stopping_an_ffcv_epoch_early_stops_its_decoding_thread(data):
 @pytest.mark.parametrize("fmt", ["webdataset", "folder"])
 def test_the_order_depends_on_seed_and_epoch_not_on_workers(data, fmt):
     dataset = open_dataset(data / ("folder" if fmt == "folder" else "ds"), format=fmt)
-    runs = [epoch(dataset.loader(32, shuffle=True, seed=5, num_workers=w, shuffle_buffer=40), 2) for w in (0, 1, 2)]
+    runs = [epoch(Loader(dataset, 32, shuffle=True, seed=5, num_workers=w, shuffle_buffer=40), 2) for w in (0, 1, 2)]
     assert all(order(run) == order(runs[0]) for run in runs)
     assert all(torch.equal(a[0], b[0]) for run in runs[1:] for a, b in zip(run, runs[0]))
-    loader = dataset.loader(32, shuffle=True, seed=5, shuffle_buffer=40)
+    loader = Loader(dataset, 32, shuffle=True, seed=5, shuffle_buffer=40)
     assert order(epoch(loader, 2)) == order(runs[0])
-    orders = [order(epoch(loader, e)) for e in (0, 1)] + [order(epoch(dataset.loader(32, shuffle=True, seed=6), 2))]
+    orders = [order(epoch(loader, e)) for e in (0, 1)] + [order(epoch(Loader(dataset, 32, shuffle=True, seed=6), 2))]
     assert all(sorted(o) == list(range(300)) for o in orders)
     assert len({tuple(o) for o in orders + [order(runs[0])]}) == 4, "another epoch or seed, another order"
-    assert order(epoch(dataset.loader(32, num_workers=2), 7)) == list(range(300)), "unshuffled: index order"
+    assert order(epoch(Loader(dataset, 32, num_workers=2), 7)) == list(range(300)), "unshuffled: index order"
 
 
 @pytest.mark.parametrize("fmt", ["ffcv", "webdataset", "folder"])
 def test_an_epoch_multiset_with_repeats_is_honoured(data, fmt):
     picks = np.random.default_rng(0).choice(300, size=250, replace=True)  # as DeepCluster's UnifLabelSampler
     dataset = open_dataset(data / ("folder" if fmt == "folder" else "ds"), format=fmt)
-    loader = dataset.loader(64, shuffle=True, seed=2, num_workers=2)
+    loader = Loader(dataset, 64, shuffle=True, seed=2, num_workers=2)
     batches = epoch(loader, 1, picks)
     assert len(loader) == len(batches) == 4 and loader.num_samples == 250
     assert collections.Counter(order(batches)) == collections.Counter(picks.tolist())
-    assert order(epoch(dataset.loader(64), 0, picks)) == sorted(picks.tolist())
+    assert order(epoch(Loader(dataset, 64), 0, picks)) == sorted(picks.tolist())
     with pytest.raises(ValueError):
         loader.set_epoch(0, [0, 300])
 
@@ -118,13 +117,13 @@ def test_ranks_partition_the_epoch_as_documented(data):
         picks = np.arange(length) % 300
         shares = []
         for rank in range(world):
-            loader = dataset.loader(batch, shuffle=True, seed=9, rank=rank, world_size=world, num_workers=1)
+            loader = Loader(dataset, batch, shuffle=True, seed=9, rank=rank, world_size=world, num_workers=1)
             shares.append(order(epoch(loader, 4, picks)))
             assert len(shares[-1]) == loader.num_samples == (rank + 1) * length // world - rank * length // world
         assert sorted(sum(shares, [])) == sorted(picks.tolist()), "every sample exactly once over the ranks"
         full_batches = length // world // batch
         for rank in range(world):
-            loader = dataset.loader(batch, shuffle=True, seed=9, rank=rank, world_size=world, drop_last=True)
+            loader = Loader(dataset, batch, shuffle=True, seed=9, rank=rank, world_size=world, drop_last=True)
             batches = epoch(loader, 4, picks)
             assert len(batches) == len(loader) == full_batches and all(len(i) == batch for _, _, i in batches)
 
@@ -135,8 +134,9 @@ def test_per_sample_and_batch_transforms(data):
     assert dataset.format == "ffcv"
     runs = []
     for workers in (0, 2):
-        loader = dataset.loader(50, shuffle=True, transform=crop, batch_transform=lambda x: x.float() / 255,
-                                num_workers=workers)  # fmt: skip
+        loader = Loader(
+            dataset, 50, shuffle=True, transform=crop, batch_transform=lambda x: x.float() / 255, num_workers=workers
+        )
         assert loader.format == "webdataset", "FFCV has no per-sample transform: the next format serves"
         runs.append(epoch(loader, 1))
     images = torch.cat([x for x, _, _ in runs[0]])
@@ -145,8 +145,8 @@ def test_per_sample_and_batch_transforms(data):
     first, second = by_index(runs[0]), by_index(epoch(loader, 2))
     assert sum(not torch.equal(first[i], second[i]) for i in first) > 250, "another epoch, other augmentations"
     with pytest.raises(UserError, match="per-sample transform"):
-        open_dataset(data / "ds", format="ffcv").loader(8, transform=crop)
-    ffcv = dataset.loader(100, batch_transform=lambda x: x[:, :, :8, :8])
+        Loader(open_dataset(data / "ds", format="ffcv"), 8, transform=crop)
+    ffcv = Loader(dataset, 100, batch_transform=lambda x: x[:, :, :8, :8])
     assert ffcv.format == "ffcv" and next(iter(ffcv))[0].shape == (100, 3, 8, 8)
 
 
@@ -171,7 +171,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def http_root(tmp_path):
     """A local HTTP server: (directory it serves, its base URL)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
@@ -182,14 +184,14 @@ def http_root(tmp_path):
 def test_a_dataset_streams_over_http(data, http_root):
     served, url = http_root
     shutil.copytree(data / "ds", served / "ds", ignore=shutil.ignore_patterns("train.beton"))
-    local = epoch(open_dataset(data / "ds", format="webdataset").loader(64, shuffle=True, seed=4), 1)
+    local = epoch(Loader(open_dataset(data / "ds", format="webdataset"), 64, shuffle=True, seed=4), 1)
     remote = open_dataset(f"{url}/ds/")
     assert remote.formats == ("webdataset",) and remote.num_samples == 300 and remote.num_classes == 3
-    batches = epoch(remote.loader(64, shuffle=True, seed=4, num_workers=2), 1)
+    batches = epoch(Loader(remote, 64, shuffle=True, seed=4, num_workers=2), 1)
     assert all(torch.equal(a, b) for x, y in zip(local, batches) for a, b in zip(x, y))
     subset = open_dataset(f"{url}/ds/train-{{000000..000001}}.tar")
     assert subset.num_samples == 200
-    assert sorted(order(epoch(subset.loader(64, shuffle=True, num_workers=2)))) == list(range(200))
+    assert sorted(order(epoch(Loader(subset, 64, shuffle=True, num_workers=2)))) == list(range(200))
 
     with pytest.raises(UserError, match="not a shard of the dataset"):
         open_dataset(f"{url}/ds/train-{{000000..000003}}.tar")
@@ -197,7 +199,7 @@ def test_a_dataset_streams_over_http(data, http_root):
         open_dataset(f"{url}/elsewhere/")
     (served / "ds" / "train-000002.tar").unlink()
     with pytest.raises(UserError, match="train-000002.tar: download failed") as error:
-        epoch(remote.loader(64, num_workers=2))
+        epoch(Loader(remote, 64, num_workers=2))
     assert "\n" not in str(error.value)
 
 
@@ -229,24 +231,29 @@ def test_mistakes_are_one_line_errors(data, tmp_path):
     shard = broken / "train-000001.tar"
     shard.write_bytes(shard.read_bytes()[:30000])
     with pytest.raises(UserError, match="train-000001.tar: archive truncated") as error:
-        epoch(open_dataset(broken, format="webdataset").loader(64, num_workers=2))
+        epoch(Loader(open_dataset(broken, format="webdataset"), 64, num_workers=2))
     assert "\n" not in str(error.value) and "mono-shards verify" in str(error.value)
 
 
 def test_without_ffcv_the_reader_falls_back_or_says_how_to_install(data, tmp_path):
     script = f"""
 import sys
-from learning.data import UserError, open_dataset
-from learning.data.order import buffer_shuffle
-dataset = open_dataset({str(data / 'ds')!r})
-print(dataset.format, len(dataset.loader(64)))
+from mono.learning.data import Loader, UserError, open_dataset
+from mono.learning.data.order import buffer_shuffle
+dataset = open_dataset({str(data / "ds")!r})
+print(dataset.format, len(Loader(dataset, 64)))
 try:
-    dataset = open_dataset({str(data / 'ds')!r}, format="ffcv").loader(64)
+    dataset = Loader(open_dataset({str(data / "ds")!r}, format="ffcv"), 64)
 except UserError as exc:
     sys.exit(f"error: {{exc}}")
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, **without_ffcv(tmp_path)})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **without_ffcv(tmp_path)},
+    )
     assert result.stdout.split() == ["webdataset", "5"]
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "needs the optional ffcv package" in result.stderr and "pip install 'mono[ffcv]'" in result.stderr
@@ -260,7 +267,7 @@ def test_a_plain_image_folder_is_read_with_imagefolder_labels(tmp_path):
     dataset = open_dataset(tmp_path)
     assert dataset.formats == ("folder",) and dataset.num_samples == 7 and dataset.class_names == ("cat", "dog")
     assert dataset.image_size is None, "mixed sizes"
-    batches = epoch(dataset.loader(4, shuffle=True, transform=v2.Resize((8, 8), antialias=True)))
+    batches = epoch(Loader(dataset, 4, shuffle=True, transform=v2.Resize((8, 8), antialias=True)))
     labels = torch.cat([y for _, y, _ in batches])
     images = torch.cat([x for x, _, _ in batches])
     assert sorted(order(batches)) == list(range(7)) and labels.tolist() == [int(i >= 3) for i in order(batches)]

@@ -1,4 +1,5 @@
-"""learning.data under DDP: 2 ranks (gloo, CPU) × 2 DataLoader workers see each sample exactly once."""
+"""mono.learning.data under DDP: 2 ranks (gloo, CPU) × 2 DataLoader workers see each sample exactly once."""
+
 from __future__ import annotations
 
 import collections
@@ -10,7 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from data_helpers import make_dataset
+from helpers import make_dataset
 
 MULTISET = np.random.default_rng(1).choice(300, size=301, replace=True).tolist()  # odd: uneven ranks
 CASES = {  # name: (loader options, set_epoch arguments)
@@ -23,7 +24,7 @@ CASES = {  # name: (loader options, set_epoch arguments)
 
 
 def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -> None:
-    from learning.data import open_dataset
+    from mono.learning.data import Loader, open_dataset
 
     # mp.spawn makes "spawn" this process's default start method; DataLoader workers fork, as they do
     # in processes that torchrun starts on Linux.
@@ -33,10 +34,14 @@ def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -
         dataset = open_dataset(root)
         seen = {}
         for name, (options, (epoch, indices)) in CASES.items():
-            loader = dataset.loader(32, **{"shuffle": True, "seed": 3, "num_workers": 2, **options})
+            loader = Loader(dataset, 32, **{"shuffle": True, "seed": 3, "num_workers": 2, **options})
             loader.set_epoch(epoch, indices)
-            mine = {"indices": [i for _, _, batch in loader for i in batch.tolist()], "batches": len(loader),
-                    "samples": loader.num_samples, "rank": loader.rank}  # fmt: skip
+            mine = {
+                "indices": [i for _, _, batch in loader for i in batch.tolist()],
+                "batches": len(loader),
+                "samples": loader.num_samples,
+                "rank": loader.rank,
+            }
             gathered = [None] * world_size
             dist.all_gather_object(gathered, mine)
             seen[name] = gathered
@@ -47,10 +52,10 @@ def _rank(rank: int, world_size: int, root: str, rendezvous: str, result: str) -
 
 
 @pytest.fixture(scope="module")
-def ranks(paper_images, tmp_path_factory):
+def ranks(source_image, tmp_path_factory):
     """What each of 2 ranks saw in each case."""
     base = tmp_path_factory.mktemp("ddp")
-    root = make_dataset(base / "ds", paper_images / "animals.png", fmt="webdataset")
+    root = make_dataset(base / "ds", source_image, fmt="webdataset")
     result = base / "result.json"
     torch.multiprocessing.spawn(_rank, args=(2, str(root), str(base / "rendezvous"), str(result)), nprocs=2)
     return json.loads(result.read_text())
@@ -66,7 +71,9 @@ def test_each_sample_exactly_once_over_ranks_and_workers(ranks):
         assert [len(s["indices"]) for s in shares] == [s["samples"] for s in shares] == [total // 2, total - total // 2]
         assert [s["batches"] for s in shares] == [-(-len(s["indices"]) // 32) for s in shares]
     assert ranks["epoch"][0]["indices"] != ranks["next epoch"][0]["indices"]
-    assert ranks["sequential"][0]["indices"] == list(range(150)) and ranks["sequential"][1]["indices"] == list(range(150, 300))
+    assert ranks["sequential"][0]["indices"] == list(range(150)) and ranks["sequential"][1]["indices"] == list(
+        range(150, 300)
+    )
 
 
 def test_drop_last_gives_every_rank_the_same_full_batches(ranks):

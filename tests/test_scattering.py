@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
-from conftest import assert_one_line_error
-from image_helpers import colour_folders as colour_folders_in
-from learning.errors import UserError
-from learning.models import build_trunk, canonical_arch_args
-from learning.scattering import ScatteringTrunk, scattering_channels
-from probes.heads import build_probes
-from probes.protocols import PROTOCOLS
+from helpers import assert_one_line_error
+from helpers import colour_folders as colour_folders_in
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk, canonical_arch_args
+from mono.learning.scattering import ScatteringTrunk, scattering_channels
+from mono.probes.heads import build_probes
+from mono.probes.protocols import PROTOCOLS
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,7 @@ def test_the_224_px_setting_uses_j4_and_keeps_14_px_maps():
     assert trunk.feature_shapes()["conv2"] == (3 * 417, 14, 14)
     # the imagenet protocol max-pools each layer to the square grid closest to ~9k dimensions
     probes = build_probes(trunk, PROTOCOLS["imagenet"], num_classes=10)
-    assert {name: p.in_features for name, p in probes.probes.items()} == {"conv1": 99 * 10 * 10,
-                                                                         "conv2": 1251 * 3 * 3}
+    assert {name: p.in_features for name, p in probes.probes.items()} == {"conv1": 99 * 10 * 10, "conv2": 1251 * 3 * 3}
 
 
 def test_nothing_is_learned_or_stored(scattering32):
@@ -61,12 +60,15 @@ def test_nothing_is_learned_or_stored(scattering32):
     assert len(list(scattering32.buffers())) > 0  # the filters still move with .to(device)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    ({"size": 64}, "size must be 32"),
-    ({"J": 6}, r"divisible by 2\^J"),
-    ({"L": 0}, "L must be an integer >= 1"),
-    ({"widths": [1, 2, 3, 4]}, "scattering takes no argument 'widths'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ({"size": 64}, "size must be 32"),
+        ({"J": 6}, r"divisible by 2\^J"),
+        ({"L": 0}, "L must be an integer >= 1"),
+        ({"widths": [1, 2, 3, 4]}, "scattering takes no argument 'widths'"),
+    ],
+)
 def test_bad_arguments(args, fragment):
     with pytest.raises(UserError, match=fragment):
         canonical_arch_args("scattering", **args)
@@ -86,8 +88,23 @@ def colour_folders(tmp_path_factory):
 
 
 def test_linear_probes_on_the_scattering(probe_cli, colour_folders, tmp_path):
-    proc = probe_cli("linear", "--arch", "scattering", *colour_folders, "--epochs", 3, "--batch-size", 8,
-                     "--workers", 0, "--threads", 1, "--no-progress", "--out", tmp_path / "run")
+    proc = probe_cli(
+        "linear",
+        "--arch",
+        "scattering",
+        *colour_folders,
+        "--epochs",
+        3,
+        "--batch-size",
+        8,
+        "--workers",
+        0,
+        "--threads",
+        1,
+        "--no-progress",
+        "--out",
+        tmp_path / "run",
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["config"]["feature_dims"] == {"conv1": 51 * 64, "conv2": 243 * 64}
@@ -97,7 +114,17 @@ def test_linear_probes_on_the_scattering(probe_cli, colour_folders, tmp_path):
 
 
 def test_scattering_for_the_other_protocol_is_one_line(probe_cli, colour_folders, tmp_path):
-    proc = probe_cli("linear", "--arch", "scattering", "--arch-args", "size=32", "--protocol", "imagenet",
-                     *colour_folders, "--out", tmp_path / "run")
+    proc = probe_cli(
+        "linear",
+        "--arch",
+        "scattering",
+        "--arch-args",
+        "size=32",
+        "--protocol",
+        "imagenet",
+        *colour_folders,
+        "--out",
+        tmp_path / "run",
+    )
     assert_one_line_error(proc, "mono-probe", "needs the cifar protocol", "size=224")
     assert not (tmp_path / "run").exists()

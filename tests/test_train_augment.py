@@ -1,4 +1,5 @@
 """Batched augmentations behave like the torchvision transforms the original trainers used."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,9 @@ import math
 import torch
 import torchvision.transforms.functional as TF
 
-from trainers.common.augment import downscale, normalize, random_crop, random_resized_crop, resized_crop_boxes, rotations
+from mono.trainers.deepcluster import random_resized_crop, resized_crop_boxes
+from mono.trainers.rotnet import rotations
+from mono.trainers.utils import downscale, normalize, random_crop
 
 
 def images(b=6, size=40, seed=0):

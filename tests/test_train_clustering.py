@@ -1,10 +1,11 @@
 """DeepCluster's pipeline (PCA-whitening, L2, k-means, uniform sampling, NMI) on features with known clusters."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from trainers.clustering import kmeans, normalized_mutual_information, preprocess_features, uniform_over_clusters
+from mono.trainers.deepcluster import kmeans, normalized_mutual_information, preprocess_features, uniform_over_clusters
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
 """BiGAN and MonoGAN on tiny generated datasets: probe-ready checkpoints, finite losses, generated image grids,
 exact resumes, and divergence that stops cleanly."""
+
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 
@@ -12,28 +14,42 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import assert_one_line_error, run_tool
-from learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
-from learning.errors import UserError
-from learning.models import build_trunk
-from train_helpers import metrics, tiny_dataset, train
-from trainers import sample
+from helpers import assert_one_line_error, metrics, run_tool, seen_by_rank, tiny_dataset, torchrun, train
+from mono.learning.checkpoint import load_checkpoint, load_trunk, save_checkpoint
+from mono.learning.errors import UserError
+from mono.learning.models import build_trunk
+from mono.trainers import sample
 
 COMMON = ["--epochs", 1, "--workers", 0, "--quiet", "--log-every", 1]
 MONOGAN = [*COMMON, "--batch-size", 16, "--n-critic", 2, "--gen-width", 16]
 # BiGAN scaled down: 64 px crops of 72 px images, 32 px generated images, small z and narrow G and D.
-BIGAN = [*COMMON, "--batch-size", 8, "--image-size", 72, "--crop", 64, "--gen-size", 32, "--latent-dim", 16,
-         "--gen-width", 8, "--disc-width", 8]  # fmt: skip
+BIGAN = [
+    *COMMON,
+    "--batch-size",
+    8,
+    "--image-size",
+    72,
+    "--crop",
+    64,
+    "--gen-size",
+    32,
+    "--latent-dim",
+    16,
+    "--gen-width",
+    8,
+    "--disc-width",
+    8,
+]
 
 
 @pytest.fixture(scope="module")
-def data32(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("gan32"), paper_images / "animals.png", samples=128, size=32)
+def data32(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("gan32"), source_image, samples=128, size=32)
 
 
 @pytest.fixture(scope="module")
-def data72(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("gan72"), paper_images / "animals.png", samples=128, size=72)
+def data72(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("gan72"), source_image, samples=128, size=72)
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +66,34 @@ def bigan_run(data72, tmp_path_factory):
     return run
 
 
-def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, probe_cifar10, tmp_path):
+def test_monogan_checkpoint_is_probed_by_mono_probe(monogan_run, labelled_images, tmp_path):
     trunk, ckpt = load_trunk(monogan_run / "checkpoint.pt")
     assert (ckpt.method, ckpt.arch, ckpt.epoch) == ("monogan", "monogan", 1)
     assert ckpt.normalization == {"mean": [0.5] * 3, "std": [0.5] * 3}
     assert ckpt.extra["architectures"]["generator"]["arch_args"]["prior"] == "normal"
     assert set(ckpt.extra["modules"]) == {"critic_head", "generator"}
     assert ckpt.extra["state"] == {"generator_steps": 2, "step": 4}
-    result = run_tool("probes.cli", "linear", "--ckpt", monogan_run / "checkpoint.pt", "--train", probe_cifar10 / "train",
-                      "--val", probe_cifar10 / "test", "--train-limit", 100, "--val-limit", 50, "--epochs", 1,
-                      "--workers", 0, "--no-progress", "-o", tmp_path / "probe")  # fmt: skip
+    result = run_tool(
+        "mono.probes.cli",
+        "linear",
+        "--ckpt",
+        monogan_run / "checkpoint.pt",
+        "--train",
+        labelled_images / "train",
+        "--val",
+        labelled_images / "test",
+        "--train-limit",
+        100,
+        "--val-limit",
+        50,
+        "--epochs",
+        1,
+        "--workers",
+        0,
+        "--no-progress",
+        "-o",
+        tmp_path / "probe",
+    )
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "probe" / "results.json").read_text())
     assert list(results["layers"]) == ["conv1", "conv2", "conv3", "conv4"]
@@ -92,9 +126,17 @@ def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_
     cells = [grid[2 + 34 * (i // 5) :][:32, 2 + 34 * (i % 5) :][:, :32] for i in range(10)]
     assert all(cell.std() > 0 for cell in cells) and not np.array_equal(cells[0], cells[1])
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask, "as open() would make it, not 0600"
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
     sample.main([str(monogan_run), "--n", "4"])
     assert (monogan_run / "samples-epoch0001.png").exists()
+
+
+def test_an_unwritable_sample_grid_is_one_line(monogan_run, unwritable_dir):
+    result = run_tool("mono.trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "--n", 4)
+    assert_one_line_error(result, "mono-train sample", str(unwritable_dir / "grid.png"))
 
 
 def test_bigan_checkpoint_holds_a_leaky_alexnet_encoder_and_its_gan(bigan_run, tmp_path):
@@ -119,7 +161,11 @@ def test_bigan_checkpoint_holds_a_leaky_alexnet_encoder_and_its_gan(bigan_run, t
 @pytest.mark.parametrize("method", ["monogan", "bigan"])
 def test_resume_continues_exactly_where_a_run_stopped(method, data32, data72, tmp_path):
     # MonoGAN: 2 critic steps per epoch and a generator step every 3rd, so the count runs across epochs.
-    data, options = (data32, [*MONOGAN, "--n-critic", 3, "--steps-per-epoch", 2]) if method == "monogan" else (data72, [*BIGAN, "--steps-per-epoch", 1])
+    data, options = (
+        (data32, [*MONOGAN, "--n-critic", 3, "--steps-per-epoch", 2])
+        if method == "monogan"
+        else (data72, [*BIGAN, "--steps-per-epoch", 1])
+    )
     common = ["--data", data, *options, "--batch-size", 8]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train(method, *common, "--out", straight, "--epochs", 2)
@@ -140,9 +186,25 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_good_checkpoint(monog
     run = tmp_path / "run"
     shutil.copytree(monogan_run, run)
     before = (run / "checkpoint.pt").read_bytes()
-    result = run_tool("trainers.cli", "monogan", "--data", data32, "--out", run, *MONOGAN, "--epochs", 2,
-                      "--steps-per-epoch", 4, "--resume", "--lr", 1e30)  # fmt: skip
-    assert_one_line_error(result, "mono-train monogan", "training diverged at step", "last good checkpoint (epoch 1) is kept")
+    result = run_tool(
+        "mono.trainers.cli",
+        "monogan",
+        "--data",
+        data32,
+        "--out",
+        run,
+        *MONOGAN,
+        "--epochs",
+        2,
+        "--steps-per-epoch",
+        4,
+        "--resume",
+        "--lr",
+        1e30,
+    )
+    assert_one_line_error(
+        result, "mono-train monogan", "training diverged at step", "last good checkpoint (epoch 1) is kept"
+    )
     assert int(re.search(r"at step (\d+)", result.stderr).group(1)) > 4  # in the resumed epoch, after the 4 good steps
     assert (run / "checkpoint.pt").read_bytes() == before
 
@@ -162,7 +224,34 @@ def test_gan_option_mistakes_are_one_clear_line(monogan_run, data32, data72, tmp
     with pytest.raises(UserError, match="holds a generator"):
         train("monogan", "--data", data32, "--out", resumed, *MONOGAN, "--epochs", 2, "--resume", "--gen-width", 32)
     plain = tmp_path / "plain.pt"
-    save_checkpoint(plain, build_trunk("monogan"), arch="monogan", arch_args={}, normalization={"mean": [0.5] * 3, "std": [0.5] * 3},
-                    method="rotnet", dataset_manifest_sha256=None, epoch=0, meta={})  # fmt: skip
+    save_checkpoint(
+        plain,
+        build_trunk("monogan"),
+        arch="monogan",
+        arch_args={},
+        normalization={"mean": [0.5] * 3, "std": [0.5] * 3},
+        method="rotnet",
+        dataset_manifest_sha256=None,
+        epoch=0,
+        meta={},
+    )
     with pytest.raises(UserError, match="rotnet checkpoint without a generator"):
         sample.main([str(plain)])
+
+
+@pytest.mark.parametrize("method", ["monogan", "bigan"])
+def test_two_process_training_splits_the_data_and_checkpoints(method, data32, data72, tmp_path):
+    data, options = (data32, MONOGAN) if method == "monogan" else (data72, BIGAN)
+    run, seen = tmp_path / "ddp", tmp_path / "seen"
+    result = torchrun(
+        method, "--data", data, "--out", run, *options, "--batch-size", 8, "--steps-per-epoch", 2, seen=seen
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    shares = seen_by_rank(seen)
+    assert [len(s) for s in shares] == [2 * 8, 2 * 8] and not set(shares[0]) & set(shares[1]), "disjoint shares"
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.epoch) == (method, 1) and ckpt.extra["state"]["step"] == 2
+    steps = [r for r in metrics(run)][:-1]
+    assert [int(r["step"]) for r in steps] == [1, 2] and all(
+        math.isfinite(float(r[k])) for r in steps for k in r if k.endswith("loss") and r[k]
+    )

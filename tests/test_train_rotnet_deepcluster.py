@@ -1,7 +1,9 @@
 """RotNet and DeepCluster on tiny generated datasets: they learn, checkpoint for the probes, resume exactly."""
+
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 
@@ -9,17 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, assert_one_line_error, run_tool
-from learning.checkpoint import load_checkpoint, load_trunk
-from train_helpers import CROP, TINY, metrics, tiny_dataset, train
+from helpers import CROP, TINY, assert_one_line_error, metrics, run_tool, seen_by_rank, tiny_dataset, torchrun, train
+from mono.learning.checkpoint import load_checkpoint, load_trunk
 
 
 @pytest.fixture(scope="module")
-def data(paper_images, tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("train"), paper_images / "animals.png")
+def data(source_image, tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("train"), source_image)
 
 
-def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, probe_cifar10):
+def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, labelled_images):
     run = tmp_path / "rotnet"
     train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 3)
     ckpt = load_checkpoint(run / "checkpoint.pt")
@@ -27,9 +28,29 @@ def test_rotnet_epoch_writes_a_checkpoint_that_mono_probe_reads(data, tmp_path, 
     assert ckpt.dataset_manifest_sha256 is not None and ckpt.normalization["mean"] == [0.485, 0.456, 0.406]
     assert metrics(run)[-1]["epoch"] == "0"
     probe = tmp_path / "probe"
-    result = run_tool("probes.cli", "linear", "--ckpt", run / "checkpoint.pt", "--train", probe_cifar10 / "train",
-                      "--val", probe_cifar10 / "test", "--train-limit", 20, "--val-limit", 10, "--epochs", 1,
-                      "--batch-size", 10, "--workers", 0, "--no-progress", "-o", probe)  # fmt: skip
+    result = run_tool(
+        "mono.probes.cli",
+        "linear",
+        "--ckpt",
+        run / "checkpoint.pt",
+        "--train",
+        labelled_images / "train",
+        "--val",
+        labelled_images / "test",
+        "--train-limit",
+        20,
+        "--val-limit",
+        10,
+        "--epochs",
+        1,
+        "--batch-size",
+        10,
+        "--workers",
+        0,
+        "--no-progress",
+        "-o",
+        probe,
+    )
     assert result.returncode == 0, result.stderr
     assert (probe / "results.json").exists()
 
@@ -60,16 +81,32 @@ def test_resume_continues_exactly_where_a_run_stopped(data, tmp_path):
 def test_a_finished_run_is_not_overwritten_without_resume(data, tmp_path):
     run = tmp_path / "run"
     train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 1)
-    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", run, *TINY)
+    result = run_tool("mono.trainers.cli", "rotnet", "--data", data, "--out", run, *TINY)
     assert_one_line_error(result, "mono-train rotnet", "already holds a run")
 
 
 def test_two_process_ddp_splits_the_data(data, tmp_path):
     run = tmp_path / "ddp"
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "trainers.rotnet", "--data", str(data), "--out", str(run), *map(str, TINY),
-               "--batch-size", 4, "--record-samples", str(tmp_path / "seen")]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "mono.trainers.rotnet",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        *map(str, TINY),
+        "--batch-size",
+        4,
+        "--record-samples",
+        str(tmp_path / "seen"),
+    ]
     result = subprocess.run([str(c) for c in command], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     seen = [np.loadtxt(tmp_path / "seen" / f"rank{r}" / "epoch000.txt", dtype=int) for r in (0, 1)]
@@ -96,15 +133,78 @@ def test_deepcluster_epoch_clusters_trains_and_checkpoints(data, tmp_path):
 
 
 def test_trainer_errors_are_one_line(tmp_path, data):
-    result = run_tool("trainers.cli", "rotnet", "--data", tmp_path / "missing", "--out", tmp_path / "run")
+    result = run_tool("mono.trainers.cli", "rotnet", "--data", tmp_path / "missing", "--out", tmp_path / "run")
     assert_one_line_error(result, "mono-train rotnet", "missing")
-    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--crop", 512)
+    result = run_tool("mono.trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--crop", 512)
     assert_one_line_error(result, "mono-train rotnet", "larger than the dataset")
-    result = run_tool("trainers.cli", "deepcluster", "--data", data, "--out", tmp_path / "run", "--k", 100000)
+    result = run_tool("mono.trainers.cli", "deepcluster", "--data", data, "--out", tmp_path / "run", "--k", 100000)
     assert_one_line_error(result, "mono-train deepcluster", "--k")
-    result = run_tool("trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--epochs", 0)
+    result = run_tool("mono.trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--epochs", 0)
     assert_one_line_error(result, "mono-train rotnet", "--epochs")
-    result = run_tool("trainers.cli", "nonsense")
+    result = run_tool("mono.trainers.cli", "nonsense")
     assert_one_line_error(result, "mono-train", "unknown method")
-    result = run_tool("trainers.cli", "rotnet", "--data", data)
+    result = run_tool("mono.trainers.cli", "rotnet", "--data", data)
     assert_one_line_error(result, "mono-train rotnet", "--out")
+
+
+def test_a_full_disk_while_saving_is_one_line_and_its_rerun_logs_each_epoch_once(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 2]
+
+    def small_disk():  # files may not grow beyond 1 MiB: the logs fit, the checkpoint does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    result = run_tool("mono.trainers.cli", *args, preexec_fn=small_disk)
+    assert_one_line_error(result, "mono-train rotnet", "file too large", str(run / "checkpoint.pt"))
+    assert not (run / "checkpoint.pt").exists() and not list(run.glob(".checkpoint.pt.*"))
+    assert metrics(run) == [], "no metrics row for an epoch whose checkpoint was not written"
+    train(*args)  # the same command, with room: a fresh run (nothing to resume)
+    assert [r["epoch"] for r in metrics(run)] == ["0"]
+    assert load_checkpoint(run / "checkpoint.pt").epoch == 1
+
+
+def test_a_rerun_after_a_run_that_saved_nothing_starts_the_log_afresh(data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,step,time,loss,accuracy,lr,images_per_s\n0,1,0.1,1.3,0.3,0.01,10\n")
+    train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 1)
+    assert [(r["epoch"], r["step"]) for r in metrics(run)] == [("0", "1")], "the old row is gone, not repeated"
+
+
+def test_an_unwritable_out_is_one_line(data, unwritable_dir):
+    result = run_tool(
+        "mono.trainers.cli", "rotnet", "--data", data, "--out", unwritable_dir / "run", *TINY, "--steps-per-epoch", 1
+    )
+    assert_one_line_error(result, "mono-train rotnet", str(unwritable_dir / "run"))
+
+
+def test_two_process_deepcluster_clusters_once_and_splits_the_epoch(data, tmp_path):
+    run, seen = tmp_path / "ddp", tmp_path / "seen"
+    result = torchrun(
+        "deepcluster",
+        "--data",
+        data,
+        "--out",
+        run,
+        *TINY,
+        "--k",
+        8,
+        "--pca",
+        16,
+        "--batch-size",
+        4,
+        "--steps-per-epoch",
+        3,
+        "--epochs",
+        2,
+        seen=seen,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert (ckpt.method, ckpt.epoch) == ("deepcluster", 2)
+    assignments = ckpt.extra["state"]["assignments"]
+    assert assignments.shape == (256,) and 1 < len(torch.unique(assignments)) <= 8
+    for epoch in (0, 1):
+        shares = seen_by_rank(seen, epoch)
+        assert [len(s) for s in shares] == [3 * 4, 3 * 4], "each rank its own whole batches"
+    assert [r["epoch"] for r in metrics(run)] == ["0", "1"], "one row per epoch, from rank 0 alone"

@@ -6,12 +6,18 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import assert_one_line_error, assert_one_line_viz_error, invoke_viz, run_tool
-from image_helpers import SMALL_MONOGAN, monogan_checkpoint
-from learning.models import build_trunk
-from probes.frozen import freeze_for_probing
-from probes.transforms import Normalizer
-from probes.viz_maximize import FourierImage, _random_transform, channel_means, maximize_channels
+from helpers import (
+    SMALL_MONOGAN,
+    assert_one_line_error,
+    assert_one_line_viz_error,
+    invoke_viz,
+    monogan_checkpoint,
+    run_tool,
+)
+from mono.learning.models import build_trunk
+from mono.probes.features import freeze_for_probing
+from mono.probes.transforms import Normalizer
+from mono.probes.viz_maximize import FourierImage, _random_transform, channel_means, maximize_channels
 
 
 def _trunk():
@@ -44,12 +50,15 @@ def test_maximisation_raises_the_target_activation():
         assert torch.allclose(channel_means(trunk, normalize, images, "conv3", channels), after, atol=1e-4)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--layer", "conv9", "--channels", "0"], "monogan has no block 'conv9'"),
-    (["--layer", "conv1", "--channels", "3,8"], "conv1 of monogan has 8 channels (0-7)"),
-    (["--layer", "conv1", "--channels", "a,b"], "--channels must be integers"),
-    (["--layer", "conv1", "--channels", "1,1"], "distinct non-negative"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--layer", "conv9", "--channels", "0"], "monogan has no block 'conv9'"),
+        (["--layer", "conv1", "--channels", "3,8"], "conv1 of monogan has 8 channels (0-7)"),
+        (["--layer", "conv1", "--channels", "a,b"], "--channels must be integers"),
+        (["--layer", "conv1", "--channels", "1,1"], "distinct non-negative"),
+    ],
+)
 def test_layer_and_channel_mistakes_are_one_line(tmp_path, args, fragment):
     result = invoke_viz("maximize", "--ckpt", monogan_checkpoint(tmp_path / "c.pt"), *args, "-o", tmp_path / "x.png")
     assert_one_line_viz_error(result, fragment)
@@ -59,20 +68,45 @@ def test_layer_and_channel_mistakes_are_one_line(tmp_path, args, fragment):
 def test_checkpoint_and_output_mistakes_are_one_line(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    proc = run_tool("probes.viz_cli", "maximize", "--ckpt", junk, "--layer", "conv1", "--channels", "0",
-                    "-o", tmp_path / "out.png")
+    proc = run_tool(
+        "mono.probes.viz_cli",
+        "maximize",
+        "--ckpt",
+        junk,
+        "--layer",
+        "conv1",
+        "--channels",
+        "0",
+        "-o",
+        tmp_path / "out.png",
+    )
     assert_one_line_error(proc, "mono-viz", "is not a mono checkpoint")
     result = invoke_viz("maximize", "--ckpt", junk, "--layer", "conv1", "--channels", "0", "-o", tmp_path / "no/x.png")
     assert_one_line_viz_error(result, "no such directory")
-    result = invoke_viz("maximize", "--arch", "monogan", "--layer", "conv1", "--channels", "0",
-                        "-o", tmp_path / "x.png")
+    result = invoke_viz(
+        "maximize", "--arch", "monogan", "--layer", "conv1", "--channels", "0", "-o", tmp_path / "x.png"
+    )
     assert_one_line_viz_error(result, "add --random-init")
     assert not list(tmp_path.glob("*.png"))
 
 
 def test_maximize_writes_a_labelled_picture_and_the_activations(tmp_path):
-    result = invoke_viz("maximize", "--ckpt", monogan_checkpoint(tmp_path / "c.pt"), "--layer", "conv2",
-                        "--channels", "1,2", "--steps", 3, "--tile", 64, "--no-progress", "-o", tmp_path / "max.png")
+    result = invoke_viz(
+        "maximize",
+        "--ckpt",
+        monogan_checkpoint(tmp_path / "c.pt"),
+        "--layer",
+        "conv2",
+        "--channels",
+        "1,2",
+        "--steps",
+        3,
+        "--tile",
+        64,
+        "--no-progress",
+        "-o",
+        tmp_path / "max.png",
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "max.json").read_text())
     assert record["channels"] == [1, 2] and set(record["mean_activation"]) == {"1", "2"}

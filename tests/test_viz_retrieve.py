@@ -7,10 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import assert_one_line_viz_error, invoke_viz, run_tool
-from image_helpers import SMALL_MONOGAN, monogan_checkpoint
-from learning.checkpoint import save_checkpoint
-from learning.models import build_trunk
+from helpers import SMALL_MONOGAN, assert_one_line_viz_error, invoke_viz, monogan_checkpoint, run_tool
+from mono.learning.checkpoint import save_checkpoint
+from mono.learning.models import build_trunk
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +34,38 @@ def colour_detector(tmp_path_factory):
         conv.bias.zero_()
         conv.weight[0, 0, 3, 3] = 1.0
         conv.weight[1, 2, 3, 3] = 1.0
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "detector.pt", trunk, arch="monogan",
-                           arch_args=SMALL_MONOGAN, normalization={"mean": [0.5] * 3, "std": [0.5] * 3},
-                           method="constructed", dataset_manifest_sha256=None, epoch=0, meta={})
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "detector.pt",
+        trunk,
+        arch="monogan",
+        arch_args=SMALL_MONOGAN,
+        normalization={"mean": [0.5] * 3, "std": [0.5] * 3},
+        method="constructed",
+        dataset_manifest_sha256=None,
+        epoch=0,
+        meta={},
+    )
 
 
 def test_retrieval_returns_the_true_top_images(colour_ramp, colour_detector, tmp_path):
     out = tmp_path / "top.png"
-    proc = run_tool("probes.viz_cli", "retrieve", "--ckpt", colour_detector, "--data", colour_ramp, "--layer",
-                    "conv1", "--channels", "0,1", "--workers", 0, "--no-progress", "-o", out)
+    proc = run_tool(
+        "mono.probes.viz_cli",
+        "retrieve",
+        "--ckpt",
+        colour_detector,
+        "--data",
+        colour_ramp,
+        "--layer",
+        "conv1",
+        "--channels",
+        "0,1",
+        "--workers",
+        0,
+        "--no-progress",
+        "-o",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     top = json.loads(out.with_suffix(".json").read_text())["top"]
     names = {c: [hit["path"].rsplit("/", 1)[1] for hit in hits] for c, hits in top.items()}
@@ -58,16 +80,52 @@ def test_retrieval_returns_the_true_top_images(colour_ramp, colour_detector, tmp
 def test_retrieve_mistakes_are_one_line(colour_ramp, tmp_path):
     ckpt = monogan_checkpoint(tmp_path / "c.pt")
     (tmp_path / "empty").mkdir()
-    result = invoke_viz("retrieve", "--ckpt", ckpt, "--data", tmp_path / "empty", "--layer", "conv1", "--channels",
-                        0, "-o", tmp_path / "out.png")
+    result = invoke_viz(
+        "retrieve",
+        "--ckpt",
+        ckpt,
+        "--data",
+        tmp_path / "empty",
+        "--layer",
+        "conv1",
+        "--channels",
+        0,
+        "-o",
+        tmp_path / "out.png",
+    )
     assert_one_line_viz_error(result, "holds no images")
-    result = invoke_viz("retrieve", "--ckpt", ckpt, "--data", colour_ramp, "--layer", "conv5", "--channels", 0,
-                        "-o", tmp_path / "out.png")
+    result = invoke_viz(
+        "retrieve",
+        "--ckpt",
+        ckpt,
+        "--data",
+        colour_ramp,
+        "--layer",
+        "conv5",
+        "--channels",
+        0,
+        "-o",
+        tmp_path / "out.png",
+    )
     assert_one_line_viz_error(result, "monogan has no block 'conv5'")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "bad.png").write_bytes(b"not a png")
-    result = invoke_viz("retrieve", "--ckpt", ckpt, "--data", tmp_path / "broken", "--layer", "conv1", "--channels",
-                        0, "--workers", 0, "--no-progress", "-o", tmp_path / "out.png")
+    result = invoke_viz(
+        "retrieve",
+        "--ckpt",
+        ckpt,
+        "--data",
+        tmp_path / "broken",
+        "--layer",
+        "conv1",
+        "--channels",
+        0,
+        "--workers",
+        0,
+        "--no-progress",
+        "-o",
+        tmp_path / "out.png",
+    )
     assert_one_line_viz_error(result, "cannot read image", "bad.png")
     assert not (tmp_path / "out.png").exists()
     help_text = invoke_viz("retrieve", "--help").output

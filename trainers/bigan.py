@@ -11,29 +11,26 @@ BatchNorm scales), batch 128, D and (E, G) updated simultaneously on the same ba
 full rate, then 50 with the rate decayed exponentially to 1% of it. Every choice and its source: docs/protocol.md.
 
     mono-train bigan --data shards/ameyoko --out runs/bigan-A
-    torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
+    torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
     mono-train sample runs/bigan-A        # a grid of G's images
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from learning.errors import UserError
-from learning.models import LEAKY_RELU_SLOPE, Trunk, build_trunk
-from trainers.common.augment import downscale, normalize, random_crop
-from trainers.common.options import run_main, run_trainer, trainer_parser
-from trainers.common.runlog import Means
-from trainers.common.session import Session
-from trainers.gan import GAN_NORMALIZATION, Generator, normal_init, set_learning_rate, simultaneous_update
+from mono.learning.data import Loader
+from mono.learning.models import GAN_NORMALIZATION, LEAKY_RELU_SLOPE, Generator, Trunk, build_trunk
+from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train bigan --data shards/ameyoko --out runs/bigan-A
-  torchrun --nproc-per-node=8 -m trainers.bigan --data shards/ameyoko --out runs/bigan-A
+  torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
   mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
   mono-train sample runs/bigan-A -o bigan-A.png
 """
@@ -43,20 +40,55 @@ LATENT_PROJECTION_STD = 0.02 * 5**2
 
 
 def get_args_parser():
-    parser = trainer_parser("mono-train bigan", "BiGAN: an encoder learns to invert a generator, judged by a joint discriminator D(x, z).",
-                            epochs=100, batch_size=128, lr=2e-4, examples=EXAMPLES)  # fmt: skip
+    parser = utils.get_args_parser(
+        "mono-train bigan",
+        "BiGAN: an encoder learns to invert a generator, judged by a joint discriminator D(x, z).",
+        epochs=100,
+        batch_size=128,
+        lr=2e-4,
+        examples=EXAMPLES,
+    )
     method = parser.add_argument_group("BiGAN")
-    method.add_argument("--image-size", type=int, default=128, help="side the dataset's images are shrunk to (area averaging) before cropping (default 128)")
+    method.add_argument(
+        "--image-size",
+        type=int,
+        default=128,
+        help="side the dataset's images are shrunk to (area averaging) before cropping (default 128)",
+    )
     method.add_argument("--crop", type=int, default=112, help="side of the encoder's random crops (default 112)")
-    method.add_argument("--gen-size", type=int, default=64, help="side of the generated images, and of the crops as D sees them (default 64)")
+    method.add_argument(
+        "--gen-size",
+        type=int,
+        default=64,
+        help="side of the generated images, and of the crops as D sees them (default 64)",
+    )
     method.add_argument("--latent-dim", type=int, default=200, help="dimension of z ~ U(-1, 1)^d (default 200)")
-    method.add_argument("--gen-width", type=int, default=64, help="width of the generator's last hidden layer; it doubles towards z (default 64)")
-    method.add_argument("--disc-width", type=int, default=64, help="width of the discriminator's first layer; it doubles per layer (default 64)")
+    method.add_argument(
+        "--gen-width",
+        type=int,
+        default=64,
+        help="width of the generator's last hidden layer; it doubles towards z (default 64)",
+    )
+    method.add_argument(
+        "--disc-width",
+        type=int,
+        default=64,
+        help="width of the discriminator's first layer; it doubles per layer (default 64)",
+    )
     method.add_argument("--beta1", type=float, default=0.5, help="Adam β1 (default 0.5)")
     method.add_argument("--beta2", type=float, default=0.999, help="Adam β2 (default 0.999)")
-    method.add_argument("--weight-decay", type=float, default=2.5e-5, help="L2 weight decay, not on BatchNorm scales (default 2.5e-5)")
-    method.add_argument("--decay-epochs", type=int, default=None, help="final epochs over which the rate decays exponentially (default: half of --epochs)")
-    method.add_argument("--final-lr-mult", type=float, default=0.01, help="rate of the last epoch, as a fraction of --lr (default 0.01)")
+    method.add_argument(
+        "--weight-decay", type=float, default=2.5e-5, help="L2 weight decay, not on BatchNorm scales (default 2.5e-5)"
+    )
+    method.add_argument(
+        "--decay-epochs",
+        type=int,
+        default=None,
+        help="final epochs over which the rate decays exponentially (default: half of --epochs)",
+    )
+    method.add_argument(
+        "--final-lr-mult", type=float, default=0.01, help="rate of the last epoch, as a fraction of --lr (default 0.01)"
+    )
     method.add_argument("--log-every", type=int, default=50, help="steps between log rows (default 50)")
     return parser
 
@@ -89,10 +121,14 @@ class JointDiscriminator(nn.Module):
     def __init__(self, latent_dim: int, image_size: int, width: int = 64):
         super().__init__()
         if image_size % 16 or image_size < 16:
-            raise UserError(f"the discriminator halves its input four times: --gen-size must be a multiple of 16, not {image_size}")
+            raise utils.UserError(
+                f"the discriminator halves its input four times: --gen-size must be a multiple of 16, not {image_size}"
+            )
         self.arch_args = {"latent_dim": latent_dim, "image_size": image_size, "width": width}
         widths = [width * 2**i for i in range(4)]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 5, stride=2, padding=2, bias=False) for a, b in zip([3] + widths, widths))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 5, stride=2, padding=2, bias=False) for a, b in zip([3] + widths, widths)
+        )
         self.latent_biases = nn.ModuleList(nn.Linear(latent_dim, w, bias=False) for w in widths[1:])
         self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths[1:])
         self.logit = nn.Linear(widths[-1] * (image_size // 16) ** 2, 1, bias=False)
@@ -102,6 +138,18 @@ class JointDiscriminator(nn.Module):
         for conv, to_bias, norm in zip(self.convs[1:], self.latent_biases, self.norms):
             h = F.leaky_relu(norm(conv(h) + to_bias(z)[:, :, None, None]), LEAKY_RELU_SLOPE)
         return self.logit(h.flatten(1)).squeeze(1)
+
+
+@torch.no_grad()
+def normal_init(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN's initialisation: weights N(0, std), biases 0, BatchNorm at identity (apply with Module.apply)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def initialise(encoder: Encoder, generator: Generator, discriminator: JointDiscriminator) -> None:
@@ -118,7 +166,9 @@ def initialise(encoder: Encoder, generator: Generator, discriminator: JointDiscr
 def adam(modules: Sequence[nn.Module], args) -> torch.optim.Adam:
     """Adam with the original's coupled L2 decay (added to the gradient, as torch's weight_decay), which
     skips BatchNorm scales (`--no_decay_gain`) but not biases."""
-    scales = [m.weight for module in modules for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    scales = [
+        m.weight for module in modules for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))
+    ]
     scale_ids = {id(p) for p in scales}
     rest = [p for module in modules for p in module.parameters() if id(p) not in scale_ids]
     groups = [{"params": rest, "weight_decay": args.weight_decay}, {"params": scales, "weight_decay": 0.0}]
@@ -129,10 +179,10 @@ def views(images: torch.Tensor, args, augment: torch.Generator) -> tuple[torch.T
     """The encoder's view of a batch (a random --crop of the --image-size image, mirrored with p = ½) and
     the discriminator's (that crop shrunk to --gen-size by area averaging), both in [-1, 1]."""
     if images.shape[-1] != args.image_size:
-        images = downscale(images, args.image_size)
-    crops = random_crop(images, args.crop, augment, flip=True)
-    small = crops if args.gen_size == args.crop else downscale(crops, args.gen_size)
-    return normalize(crops, **GAN_NORMALIZATION), normalize(small, **GAN_NORMALIZATION)
+        images = utils.downscale(images, args.image_size)
+    crops = utils.random_crop(images, args.crop, augment, flip=True)
+    small = crops if args.gen_size == args.crop else utils.downscale(crops, args.gen_size)
+    return utils.normalize(crops, **GAN_NORMALIZATION), utils.normalize(small, **GAN_NORMALIZATION)
 
 
 def losses(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,6 +192,24 @@ def losses(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.
     d_loss = (F.softplus(-real).mean() + F.softplus(fake).mean()) / 2
     eg_loss = (F.softplus(real).mean() + F.softplus(-fake).mean()) / 2
     return d_loss, eg_loss
+
+
+def update_both(scaler: torch.amp.GradScaler, *updates: tuple[torch.Tensor, torch.optim.Optimizer]) -> None:
+    """The original's simultaneous update (train_gan.py `update_both`, k = 1): each optimiser steps on the
+    gradient of its own loss with respect to its own parameters only, every gradient taken before any step.
+
+    So D's loss leaves no gradient on E and G, nor theirs on D; the gradients are averaged over ranks
+    (DistributedDataParallel does not fit a game of several players).
+    """
+    for _, optimizer in updates:
+        optimizer.zero_grad(set_to_none=True)
+    for i, (loss, optimizer) in enumerate(updates):
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        scaler.scale(loss).backward(inputs=parameters, retain_graph=i < len(updates) - 1)
+        utils.all_reduce_gradients(parameters)
+    for _, optimizer in updates:
+        scaler.step(optimizer)
+    scaler.update()
 
 
 def learning_rate(args, epoch: int) -> float:
@@ -156,70 +224,136 @@ def learning_rate(args, epoch: int) -> float:
 
 def check_args(args, dataset_size: int | None) -> None:
     if dataset_size and dataset_size < args.image_size:
-        raise UserError(f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images")
+        raise utils.UserError(f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images")
     if not args.gen_size <= args.crop <= args.image_size:
-        raise UserError(f"need --gen-size <= --crop <= --image-size, got {args.gen_size}, {args.crop}, {args.image_size}")
+        raise utils.UserError(
+            f"need --gen-size <= --crop <= --image-size, got {args.gen_size}, {args.crop}, {args.image_size}"
+        )
     if args.latent_dim < 1 or args.gen_width < 1 or args.disc_width < 1:
-        raise UserError("--latent-dim, --gen-width and --disc-width must be positive")
+        raise utils.UserError("--latent-dim, --gen-width and --disc-width must be positive")
     if not 0 <= (args.decay_epochs or 0) <= args.epochs or not 0 < args.final_lr_mult <= 1:
-        raise UserError("need 0 <= --decay-epochs <= --epochs and 0 < --final-lr-mult <= 1")
+        raise utils.UserError("need 0 <= --decay-epochs <= --epochs and 0 < --final-lr-mult <= 1")
 
 
 def train(args) -> None:
-    session = Session(args, "bigan", metrics=["discriminator_loss", "encoder_generator_loss", "d_real", "d_fake", "lr", "images_per_s"])
-    check_args(args, session.dataset.image_size)
+    utils.check_args(args)
+    processes = utils.init_distributed(args.device)
+    device = processes.device
+    amp = utils.MixedPrecision(device)
+    if processes.is_main:
+        utils.check_writable(args.out)
+    dataset = utils.open_training_set(args.data, args.format)
+    dataset_sha256 = utils.dataset_sha256(dataset)
+    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)
+    utils.fix_random_seeds(args.seed)
+    run = utils.RunDir(
+        args.out,
+        vars(args),
+        ["discriminator_loss", "encoder_generator_loss", "d_real", "d_fake", "lr", "images_per_s"],
+        method="bigan",
+        dataset_sha256=dataset_sha256,
+        enabled=processes.is_main,
+        resume_step=step,
+        save_every=args.save_every,
+    )
+    check_args(args, dataset.image_size)
+
+    # The three players: the encoder E (the probed trunk), the generator G and the joint discriminator D.
     trunk = build_trunk("alexnet", sobel=False, activation="leaky_relu")
     encoder = Encoder(trunk, args.crop, args.latent_dim)
     generator = Generator(args.latent_dim, args.gen_size, args.gen_width, prior="uniform", latent_skip=True)
     discriminator = JointDiscriminator(args.latent_dim, args.gen_size, args.disc_width)
     initialise(encoder, generator, discriminator)
-    encoder, generator, discriminator = (session.precision.prepare(m) for m in (encoder, generator, discriminator))
+    encoder, generator, discriminator = (amp.to_device(m) for m in (encoder, generator, discriminator))
     optimizers = {"discriminator": adam([discriminator], args), "encoder_generator": adam([encoder, generator], args)}
     modules = {"encoder_head": encoder.to_latent, "generator": generator, "discriminator": discriminator}
-    session.restore(trunk=trunk, modules=modules, optimizers=optimizers, scaler=session.precision.scaler)
-    loader = session.loader()
-    step = session.resume_step
+    utils.restore(
+        checkpoint,
+        method="bigan",
+        dataset_sha256=dataset_sha256,
+        trunk=trunk,
+        modules=modules,
+        optimizers=optimizers,
+        scaler=amp.scaler,
+    )
+    loader = Loader(
+        dataset,
+        args.batch_size,
+        shuffle=True,
+        seed=args.seed,
+        num_workers=args.workers,
+        drop_last=True,
+        device=device,
+    )
+    loader = utils.recording(loader, args.record_samples, processes.rank)
 
-    for epoch in range(session.start_epoch, args.epochs):
+    for epoch in range(start_epoch, args.epochs):
         lr = learning_rate(args, epoch)
         for optimizer in optimizers.values():
-            set_learning_rate(optimizer, lr)
+            utils.set_learning_rate(optimizer, lr)
         loader.set_epoch(epoch)
-        augment, noise = session.generator(epoch, 0), session.generator(epoch, 1)
+        augment = utils.seeded_generator(args.seed, processes.rank, epoch, 0)
+        noise = utils.seeded_generator(args.seed, processes.rank, epoch, 1)
         for module in (encoder, generator, discriminator):
             module.train()
-        total = session.steps(loader)
-        progress = session.progress(total, epoch)
-        means = Means()
+        total = min(len(loader), args.steps_per_epoch or len(loader))
+        progress = utils.Progress(
+            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
+        )
+        means = utils.Means()
         for _, (images, _, _) in zip(range(total), loader):
-            x, x_small = (session.precision.inputs(v) for v in views(images, args, augment))
+            x, x_small = (amp.inputs(v) for v in views(images, args, augment))
             z = generator.sample_latent(len(images), noise)
-            with session.precision.autocast():
+            with amp.autocast():
                 real = discriminator(x_small, encoder(x)).float()
                 fake = discriminator(generator(z), z).float()
             d_loss, eg_loss = losses(real, fake)
             step += 1  # this step's number, as metrics.csv counts
-            values = session.check_finite(step, discriminator_loss=d_loss, encoder_generator_loss=eg_loss,
-                                          d_real=torch.sigmoid(real).mean(), d_fake=torch.sigmoid(fake).mean())  # fmt: skip
-            simultaneous_update(session.precision, (d_loss, optimizers["discriminator"]), (eg_loss, optimizers["encoder_generator"]))
+            values = utils.finite_means(
+                step,
+                epoch,
+                args.out,
+                discriminator_loss=d_loss,
+                encoder_generator_loss=eg_loss,
+                d_real=torch.sigmoid(real).mean(),
+                d_fake=torch.sigmoid(fake).mean(),
+            )
+
+            update_both(amp.scaler, (d_loss, optimizers["discriminator"]), (eg_loss, optimizers["encoder_generator"]))
+
             means.add(**values)
             progress.update(len(images), d=values["discriminator_loss"], eg=values["encoder_generator_loss"])
             if step % args.log_every == 0:
-                session.log.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
+                run.log(epoch, step, **values, lr=lr, images_per_s=progress.images_per_second)
         progress.close()
+
         summary = means.means()
-        session.log.log(epoch, step, **summary, lr=lr, images_per_s=progress.images_per_second)
-        session.save(epoch + 1, trunk=trunk, normalization=GAN_NORMALIZATION, step=step, modules=modules, optimizers=optimizers)
-        if session.dist.is_main and not args.quiet and summary:
-            print(f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
-                  f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "
-                  f"D(fake) {summary['d_fake']:.3f} ({progress.images_per_second:,.0f} img/s)", file=sys.stderr)  # fmt: skip
-    session.close()
+        row = {**summary, "lr": lr, "images_per_s": progress.images_per_second}
+        # The checkpoint first, then the epoch's row: a row is only written for an epoch that is safely on disk.
+        run.save(
+            epoch + 1,
+            step,
+            trunk=trunk,
+            normalization=GAN_NORMALIZATION,
+            modules=modules,
+            optimizers=optimizers,
+            scaler=amp.scaler,
+        )
+        run.log(epoch, step, **row)
+        if processes.is_main and not args.quiet and summary:
+            print(
+                f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
+                f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "
+                f"D(fake) {summary['d_fake']:.3f} ({row['images_per_s']:,.0f} img/s)",
+                file=sys.stderr,
+            )
+    run.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run_trainer(get_args_parser, train, argv)
+    train(get_args_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
-    run_main(main, None, "mono-train bigan")
+    utils.run(main, "mono-train bigan")

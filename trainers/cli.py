@@ -1,4 +1,5 @@
-"""mono-train: one entry point for the trainers; each is also runnable as `python -m trainers.<method>`."""
+"""mono-train: one entry point for the trainers; each is also runnable as `python -m mono.trainers.<method>`."""
+
 from __future__ import annotations
 
 import importlib
@@ -16,7 +17,7 @@ USAGE = """usage: mono-train METHOD --data DIR --out RUN_DIR [options]
        mono-train sample RUN_DIR [-o grid.png]
 
 Train a self-supervised method on a dataset directory (see shards/README.md). Every trainer is also
-`python -m trainers.METHOD` and runs under torchrun for several GPUs. `mono-train METHOD --help` lists
+`python -m mono.trainers.METHOD` and runs under torchrun for several GPUs. `mono-train METHOD --help` lists
 the method's options.
 
 methods:
@@ -37,10 +38,10 @@ def main(argv=None) -> None:
     if name not in names:
         print(f"mono-train: error: unknown method {name!r}; choose one of {', '.join(names)}", file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"trainers.{name}")
-    from trainers.common.options import run_main
+    module = importlib.import_module(f"mono.trainers.{name}")
+    from mono.trainers import utils
 
-    run_main(module.main, rest, f"mono-train {name}")
+    utils.run(module.main, f"mono-train {name}", rest)
 
 
 if __name__ == "__main__":

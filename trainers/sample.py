@@ -6,33 +6,47 @@ weights) and run in eval mode, so every image depends only on its own latent cod
     mono-train sample runs/monogan-A                    # runs/monogan-A/samples-epochNNNN.png
     mono-train sample runs/bigan-A/checkpoint.pt -o bigan.png --n 100 --seed 3
 """
+
 from __future__ import annotations
 
 import argparse
+import io
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+import numpy as np
 import torch
+from PIL import Image
 
-from learning.checkpoint import load_checkpoint
-from learning.errors import UserError
-from trainers.common.options import ArgumentParser
-from trainers.common.runtime import generator as seeded
-from trainers.common.state import CHECKPOINT
-from trainers.gan import Generator, write_image_grid
+from mono.learning import atomic
+from mono.learning.checkpoint import load_checkpoint
+from mono.learning.device import choose_device
+from mono.learning.models import Generator
+from mono.trainers import utils
 
 BATCH = 256
 
 
-def get_args_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="mono-train sample", description="Write a PNG grid of a GAN run's generated images.",
-                            epilog="examples:\n" + __doc__.split("\n\n", 2)[-1], formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("run", type=Path, metavar="RUN_DIR", help="a bigan or monogan run directory (or its checkpoint file)")
-    parser.add_argument("-o", "--out", type=Path, default=None, help="PNG to write (default RUN_DIR/samples-epochNNNN.png)")
+def get_args_parser() -> utils.ArgumentParser:
+    parser = utils.ArgumentParser(
+        prog="mono-train sample",
+        description="Write a PNG grid of a GAN run's generated images.",
+        epilog="examples:\n" + __doc__.split("\n\n", 2)[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run", type=Path, metavar="RUN_DIR", help="a bigan or monogan run directory (or its checkpoint file)"
+    )
+    parser.add_argument(
+        "-o", "--out", type=Path, default=None, help="PNG to write (default RUN_DIR/samples-epochNNNN.png)"
+    )
     parser.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     parser.add_argument("--columns", type=int, default=None, help="images per row (default: a square grid)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
-    parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available")
+    parser.add_argument(
+        "--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available"
+    )
     return parser
 
 
@@ -42,9 +56,11 @@ def load_generator(path: Path) -> tuple[Generator, int]:
     stored = ((ckpt.extra or {}).get("architectures") or {}).get("generator")
     weights = ((ckpt.extra or {}).get("modules") or {}).get("generator")
     if stored is None or weights is None:
-        raise UserError(f"{path} is a {ckpt.method} checkpoint without a generator; sample a bigan or monogan run")
+        raise utils.UserError(
+            f"{path} is a {ckpt.method} checkpoint without a generator; sample a bigan or monogan run"
+        )
     if stored["arch"] != Generator.arch:
-        raise UserError(f"{path}: unknown generator architecture {stored['arch']!r}")
+        raise utils.UserError(f"{path}: unknown generator architecture {stored['arch']!r}")
     generator = Generator(**stored["arch_args"])
     generator.load_state_dict(weights)
     return generator.eval(), ckpt.epoch
@@ -53,26 +69,52 @@ def load_generator(path: Path) -> tuple[Generator, int]:
 @torch.no_grad()
 def sample(generator: Generator, n: int, seed: int) -> torch.Tensor:
     """n images in [-1, 1] from latent codes drawn with `seed` (the same seed gives the same images)."""
-    noise = seeded(seed)
-    return torch.cat([generator(generator.sample_latent(min(BATCH, n - start), noise)).cpu() for start in range(0, n, BATCH)])
+    noise = utils.seeded_generator(seed)
+    return torch.cat(
+        [generator(generator.sample_latent(min(BATCH, n - start), noise)).cpu() for start in range(0, n, BATCH)]
+    )
+
+
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) images in [-1, 1] -> (B, H, W, 3) uint8, rounding to the nearest level."""
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Images in [-1, 1] tiled row by row on a black background, `padding` pixels around each: (H, W, 3) uint8."""
+    pixels = to_pixels(images)
+    n, h, w, _ = pixels.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros((padding + rows * (h + padding), padding + columns * (w + padding), 3), np.uint8)
+    for i, image in enumerate(pixels):
+        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def write_image_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
+    """Write `image_grid(images)` as a PNG, atomically (mono.learning.atomic): a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.fromarray(image_grid(images, columns)).save(buffer, format="PNG")
+    atomic.write_bytes(path, buffer.getvalue(), fsync=False)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     if args.n < 1 or (args.columns is not None and args.columns < 1) or args.seed < 0:
-        raise UserError("--n and --columns must be positive and --seed not negative")
-    path = args.run / CHECKPOINT if args.run.is_dir() else args.run
+        raise utils.UserError("--n and --columns must be positive and --seed not negative")
+    path = args.run / utils.CHECKPOINT if args.run.is_dir() else args.run
     generator, epoch = load_generator(path)
-    use_cuda = torch.cuda.is_available() if args.device == "auto" else args.device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but no CUDA device is available")
-    generator.to("cuda" if use_cuda else "cpu")
+    generator.to(choose_device(args.device))
     out = args.out or path.parent / f"samples-epoch{epoch:04d}.png"
     write_image_grid(sample(generator, args.n, args.seed), out, args.columns)
     print(out)
 
 
 if __name__ == "__main__":
-    from trainers.common.options import run_main
-
-    run_main(main, None, "mono-train sample")
+    utils.run(main, "mono-train sample")

@@ -3,18 +3,20 @@
 Only the documented on-disk format is used (shards/README.md): manifest.json is parsed here, not
 with the generator's code, so that training code never depends on the generator.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .beton import ffcv_installed
-from .errors import UserError
+from ..errors import UserError
+from .ffcv_reader import ffcv_installed
 from .order import Layout
 
 FORMATS = ("ffcv", "webdataset", "folder")  # in order of preference
@@ -24,7 +26,7 @@ MANIFEST_FORMAT = ("mono-dataset", 1)
 
 @dataclass(frozen=True)
 class Dataset:
-    """What a dataset holds, and how to make loaders for it (see `loader`)."""
+    """What a dataset holds; `Loader(dataset, batch_size, ...)` reads it (loader.py)."""
 
     location: str
     formats: tuple[str, ...]  # formats present, in order of preference
@@ -36,6 +38,7 @@ class Dataset:
     layout: Layout = field(repr=False)
     requested: str | None = None  # the format asked for, if any
     shards: tuple[str, ...] = field(default=(), repr=False)  # path or URL per layout chunk
+    remote: bool = False  # the shards are URLs the user gave (else local files, opened as files only)
     beton: str | None = field(default=None, repr=False)
     folder: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)  # paths, labels by index
     problems: dict[str, str] = field(default_factory=dict, repr=False)  # why a listed format is not usable
@@ -49,23 +52,21 @@ class Dataset:
         """The requested format, or the first present that can serve: FFCV only when installed and
         no per-sample transform is wanted (FFCV transforms whole batches)."""
         if self.requested == "ffcv" and per_sample_transform:
-            raise UserError("FFCV applies no per-sample transform: pass batch_transform instead, or read "
-                            "another format (format='webdataset')")  # fmt: skip
+            raise UserError(
+                "FFCV applies no per-sample transform: pass batch_transform instead, or read "
+                "another format (format='webdataset')"
+            )
         if self.requested:
             return self.requested
         usable = [f for f in self.formats if f != "ffcv" or (ffcv_installed() and not per_sample_transform)]
         if usable:
             return usable[0]
         if per_sample_transform:
-            raise UserError(f"{self.location}: only train.beton here, and FFCV applies no per-sample transform: "
-                            "pass batch_transform instead")  # fmt: skip
+            raise UserError(
+                f"{self.location}: only train.beton here, and FFCV applies no per-sample transform: "
+                "pass batch_transform instead"
+            )
         return self.formats[0]  # FFCV, not installed: the loader says how to install it
-
-    def loader(self, batch_size: int, **options) -> "Loader":
-        """A Loader of (images, labels, indices) batches; options are those of `Loader`."""
-        from .loader import Loader
-
-        return Loader(self, batch_size, **options)
 
 
 def open_dataset(location: str | os.PathLike, format: str | None = None) -> Dataset:
@@ -83,7 +84,9 @@ def open_dataset(location: str | os.PathLike, format: str | None = None) -> Data
         dataset = _open_directory(text)
     if format is not None:
         if format not in dataset.formats:
-            raise UserError(dataset.problems.get(format, f"{text}: holds no {format} data (it has {', '.join(dataset.formats)})"))
+            raise UserError(
+                dataset.problems.get(format, f"{text}: holds no {format} data (it has {', '.join(dataset.formats)})")
+            )
         dataset = replace(dataset, requested=format)
     return dataset
 
@@ -110,10 +113,16 @@ def _open_directory(text: str) -> Dataset:
         raise UserError(f"{text}: incomplete dataset (no manifest.json yet); rerun its mono-gen command to finish it")
     paths, labels, classes = _scan_folder(root)
     return Dataset(
-        location=text, formats=("folder",), num_samples=len(paths), num_classes=len(classes),
-        image_size=_image_side(paths[0]), class_names=tuple(classes), manifest=None,
-        layout=Layout.of_samples(len(paths)), folder=(paths, labels),
-    )  # fmt: skip
+        location=text,
+        formats=("folder",),
+        num_samples=len(paths),
+        num_classes=len(classes),
+        image_size=_image_side(paths[0]),
+        class_names=tuple(classes),
+        manifest=None,
+        layout=Layout.of_samples(len(paths)),
+        folder=(paths, labels),
+    )
 
 
 def _from_manifest(text: str, root: Path, manifest: dict) -> Dataset:
@@ -140,12 +149,19 @@ def _from_manifest(text: str, root: Path, manifest: dict) -> Dataset:
     if not formats:
         raise UserError(next(iter(problems.values()), f"{text}: manifest.json lists no format this reader knows"))
     return Dataset(
-        location=text, formats=tuple(formats), num_samples=manifest["num_samples"],
-        num_classes=manifest["num_classes"], image_size=manifest["image_size"],
-        class_names=tuple(s["name"] for s in manifest["sources"]), manifest=manifest,
-        layout=_shard_layout(manifest["shards"], manifest["num_samples"]), shards=shards, beton=beton, folder=folder,
+        location=text,
+        formats=tuple(formats),
+        num_samples=manifest["num_samples"],
+        num_classes=manifest["num_classes"],
+        image_size=manifest["image_size"],
+        class_names=tuple(s["name"] for s in manifest["sources"]),
+        manifest=manifest,
+        layout=_shard_layout(manifest["shards"], manifest["num_samples"]),
+        shards=shards,
+        beton=beton,
+        folder=folder,
         problems=problems,
-    )  # fmt: skip
+    )
 
 
 def _open_shard_location(text: str) -> Dataset:
@@ -161,7 +177,9 @@ def _open_shard_location(text: str) -> Dataset:
     where = f"{base}/{MANIFEST}"
     manifest = _parse_manifest(_fetch(where) if _is_url(where) else _read_local(Path(where)), where)
     if "webdataset" not in manifest.get("formats", ["webdataset"]):
-        raise UserError(f"{text}: the dataset has no shards here (FFCV files and folders are read from a local directory)")
+        raise UserError(
+            f"{text}: the dataset has no shards here (FFCV files and folders are read from a local directory)"
+        )
     records = {s["name"]: s for s in manifest["shards"]}
     if urls is None:
         urls = [f"{base}/{name}" for name in records]
@@ -175,10 +193,17 @@ def _open_shard_location(text: str) -> Dataset:
         chosen.append(records[name])
     layout = _shard_layout(chosen, manifest["num_samples"])
     return Dataset(
-        location=text, formats=("webdataset",), num_samples=layout.num_samples, num_classes=manifest["num_classes"],
-        image_size=manifest["image_size"], class_names=tuple(s["name"] for s in manifest["sources"]),
-        manifest=manifest, layout=layout, shards=tuple(urls),
-    )  # fmt: skip
+        location=text,
+        formats=("webdataset",),
+        num_samples=layout.num_samples,
+        num_classes=manifest["num_classes"],
+        image_size=manifest["image_size"],
+        class_names=tuple(s["name"] for s in manifest["sources"]),
+        manifest=manifest,
+        layout=layout,
+        shards=tuple(urls),
+        remote=_is_url(text),
+    )
 
 
 def _shard_layout(records: list[dict], size: int) -> Layout:
@@ -210,24 +235,59 @@ def _parse_manifest(raw: bytes, where) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{where}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or (manifest.get("format"), manifest.get("format_version")) != MANIFEST_FORMAT:
-        raise UserError(f"{where}: not a mono dataset manifest (format {MANIFEST_FORMAT[0]}, version {MANIFEST_FORMAT[1]})")
-    if not _well_formed(manifest):
-        raise UserError(f"{where}: unreadable manifest (missing or malformed entries)")
+        raise UserError(
+            f"{where}: not a mono dataset manifest (format {MANIFEST_FORMAT[0]}, version {MANIFEST_FORMAT[1]})"
+        )
+    problem = _malformed(manifest)
+    if problem:
+        raise UserError(f"{where}: unreadable manifest ({problem})")
     return manifest
 
 
-def _well_formed(manifest: dict) -> bool:
-    try:
-        counts = [manifest[k] for k in ("num_samples", "num_classes", "image_size")]
-        shards = [(s["name"], s["first"], s["count"]) for s in manifest["shards"]]
-        names = [s["name"] for s in manifest["sources"]]
-    except (KeyError, TypeError):
-        return False
-    return (
-        all(isinstance(c, int) and c > 0 for c in counts)
-        and len(names) == manifest["num_classes"]
-        and all(isinstance(n, str) and isinstance(f, int) and isinstance(c, int) for n, f, c in shards)
-    )
+def plain_name(name) -> bool:
+    """Whether `name` names a file directly inside the dataset directory: no separator, scheme (`pipe:`,
+    `http:`), parent, absolute path or hidden file. The manifest's file names must be such names, so that
+    reading a dataset never opens anything outside it, nor runs anything (shards/README.md)."""
+    return isinstance(name, str) and len(name) <= 255 and _PLAIN_NAME.fullmatch(name) is not None
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def _malformed(manifest: dict) -> str | None:
+    """Why the fields this reader uses are missing or unusable, or None."""
+
+    def count(value, low: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    for key in ("num_samples", "num_classes", "image_size"):
+        if not count(manifest.get(key), 1):
+            return f"{key} must be a positive integer"
+    digest = manifest.get("config_sha256")
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        return "config_sha256 must be a SHA-256 hex digest"
+    sources, shards = manifest.get("sources"), manifest.get("shards")
+    if not isinstance(sources, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("name"), str) for s in sources
+    ):
+        return "sources must be a list of named source images"
+    if len(sources) != manifest["num_classes"]:
+        return f"{len(sources)} sources for num_classes {manifest['num_classes']}"
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        return "shards must be a list of shard records"
+    for i, shard in enumerate(shards):
+        if not plain_name(shard.get("name")):
+            return f"shards[{i}].name {str(shard.get('name'))[:60]!r} is not a plain file name in the dataset directory"
+        if not (count(shard.get("first"), 0) and count(shard.get("count"), 1)):
+            return f"shards[{i}] must have integer first and count"
+    formats = manifest.get("formats", ["webdataset"])
+    if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+        return "formats must be a list of format names"
+    if "ffcv" in formats:
+        ffcv = manifest.get("ffcv")
+        if not isinstance(ffcv, dict) or not plain_name(ffcv.get("name")):
+            return "ffcv.name must be a plain file name in the dataset directory"
+    return None
 
 
 def _scan_folder(root: Path) -> tuple[list[str], np.ndarray, list[str]]:

@@ -1,20 +1,21 @@
 """The Loader: one rank's batches of (images, labels, indices), epoch after epoch, in any format."""
+
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .batches import BatchMaker
-from .beton import BetonBatches
+from ..errors import UserError
 from .dataset import Dataset
-from .errors import UserError
-from .folder import FolderBatches
+from .decode import BatchMaker
+from .ffcv_reader import BetonBatches
+from .folder_reader import FolderBatches
 from .order import RankPlan, plan
-from .planned import Failure
-from .shards import ShardBatches
+from .shard_reader import ShardBatches
+from .workers import Failure
 
 DEFAULT_SHUFFLE_BUFFER = 5_000
 
@@ -71,9 +72,9 @@ class Loader:
         self._plan: RankPlan | None = None
         make = BatchMaker(transform, seed)
         if self.format == "ffcv":
-            self._reader = BetonBatches(dataset.beton, num_workers)
+            self._reader = BetonBatches(dataset.beton, num_workers, dataset.num_classes)
         elif self.format == "webdataset":
-            self._reader = ShardBatches(list(dataset.shards), dataset.layout, make)
+            self._reader = ShardBatches(list(dataset.shards), dataset.layout, make, dataset.num_classes, dataset.remote)
         else:
             paths, labels = dataset.folder
             self._reader = FolderBatches(paths, labels, make)
@@ -100,10 +101,17 @@ class Loader:
         """This rank's share of the current epoch."""
         if self._plan is None:
             self._plan = plan(
-                self.dataset.layout, epoch=self.epoch, shuffle=self.shuffle, seed=self.seed,
-                buffer=self.shuffle_buffer, batch_size=self.batch_size, rank=self.rank,
-                world_size=self.world_size, drop_last=self.drop_last, counts=self._counts,
-            )  # fmt: skip
+                self.dataset.layout,
+                epoch=self.epoch,
+                shuffle=self.shuffle,
+                seed=self.seed,
+                buffer=self.shuffle_buffer,
+                batch_size=self.batch_size,
+                rank=self.rank,
+                world_size=self.world_size,
+                drop_last=self.drop_last,
+                counts=self._counts,
+            )
         return self._plan
 
     @property

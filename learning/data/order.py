@@ -9,6 +9,7 @@ order, each sample repeated as often as it occurs in the epoch's multiset, then 
 A reader that streams the chunks in that order therefore never holds more than about
 `buffer + batch_size` samples, while random-access formats (FFCV, a folder) just index it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,13 +26,13 @@ class Layout:
     size: int  # one more than the largest sample index (the dataset's d, even for a subset of shards)
 
     @classmethod
-    def of_chunks(cls, chunks: list[tuple[int, int]], size: int | None = None) -> "Layout":
+    def of_chunks(cls, chunks: list[tuple[int, int]], size: int | None = None) -> Layout:
         first = np.array([f for f, _ in chunks], np.int64)
         count = np.array([c for _, c in chunks], np.int64)
         return cls(first, count, size if size is not None else int((first + count).max(initial=0)))
 
     @classmethod
-    def of_samples(cls, num_samples: int) -> "Layout":
+    def of_samples(cls, num_samples: int) -> Layout:
         """Random access: every sample is its own chunk, so a shuffled epoch is a uniform permutation."""
         return cls(np.arange(num_samples, dtype=np.int64), np.ones(num_samples, np.int64), num_samples)
 
@@ -49,8 +50,9 @@ class Layout:
         return order[np.searchsorted(self.first[order], indices, side="right") - 1]
 
 
-def epoch_order(layout: Layout, *, shuffle: bool, seed: int, epoch: int, buffer: int,
-                counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def epoch_order(
+    layout: Layout, *, shuffle: bool, seed: int, epoch: int, buffer: int, counts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The epoch's sample indices in order, and the chunk order a streaming reader follows.
 
     `counts[i]` is how many times sample i occurs in the epoch (default: once each). Without
@@ -84,7 +86,9 @@ def buffer_shuffle(stream: np.ndarray, size: int, rng: np.random.Generator) -> n
     return np.concatenate([np.asarray(out, np.int64), tail])
 
 
-def rank_share(order: np.ndarray, rank: int, world_size: int, batch_size: int, drop_last: bool) -> tuple[int, np.ndarray]:
+def rank_share(
+    order: np.ndarray, rank: int, world_size: int, batch_size: int, drop_last: bool
+) -> tuple[int, np.ndarray]:
     """This rank's contiguous part of the epoch: (its offset in the epoch, its samples).
 
     Without drop_last the ranks partition the epoch exactly (sizes differ by at most one), so every
@@ -104,14 +108,6 @@ def worker_batches(num_batches: int, worker: int, num_workers: int) -> range:
     """Batches a DataLoader worker makes: every num_workers-th, so that the DataLoader, which takes one
     batch from each worker in turn, yields batches 0, 1, 2, … whatever the number of workers."""
     return range(worker, num_batches, num_workers)
-
-
-def sample_seed(seed: int, epoch: int, position: int) -> int:
-    """A seed for the random augmentation of the sample at `position` of the epoch (splitmix64 mix)."""
-    x = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + position) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return (x ^ (x >> 31)) >> 1  # torch.manual_seed takes values below 2**63
 
 
 def _ranges(first: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -143,8 +139,19 @@ class RankPlan:
         return self.offset + start, self.order[start : start + self.batch_size]
 
 
-def plan(layout: Layout, *, epoch: int, shuffle: bool, seed: int, buffer: int, batch_size: int, rank: int,
-         world_size: int, drop_last: bool, counts: np.ndarray | None = None) -> RankPlan:
+def plan(
+    layout: Layout,
+    *,
+    epoch: int,
+    shuffle: bool,
+    seed: int,
+    buffer: int,
+    batch_size: int,
+    rank: int,
+    world_size: int,
+    drop_last: bool,
+    counts: np.ndarray | None = None,
+) -> RankPlan:
     order, chunks = epoch_order(layout, shuffle=shuffle, seed=seed, epoch=epoch, buffer=buffer, counts=counts)
     offset, share = rank_share(order, rank, world_size, batch_size, drop_last)
     return RankPlan(epoch, share, offset, chunks, batch_size)

@@ -1,0 +1,697 @@
+"""What the four trainers share, in one module (as facebookresearch/dino's utils.py): the command line, processes
+and mixed precision, batch augmentation, logs, and the run directory with its checkpoints.
+
+Each trainer reads top to bottom without leaving its file except for this module, the models
+(learning/models.py) and the data reader (learning/data): its model, optimisation step, schedule and its own
+augmentation are written in the trainer; only what several trainers do the same way is here.
+
+A run directory holds args.json, metrics.csv and tensorboard/, written by the main process only and none of them
+before the first metric row or checkpoint (a mistake found while a trainer builds its models leaves nothing
+behind), and checkpoint.pt in the probes' checkpoint format (docs/checkpoints.md): the trunk where mono-probe
+reads it, and the method's heads, optimisers, loss scaler and trainer state in its `extra` dict, with the
+architecture arguments of every module that states them (a GAN's generator, which `mono-train sample` rebuilds
+from the checkpoint alone). A checkpoint is written atomically after every epoch, so a run killed at any moment
+resumes from its last completed epoch with --resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from mono.learning import atomic
+from mono.learning.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mono.learning.cli_errors import run_cli
+from mono.learning.data import Dataset, Loader, open_dataset
+from mono.learning.device import choose_device
+
+# The learning side's helpers that the trainers use, re-exported so that a trainer imports them from here.
+from mono.learning.errors import UserError as UserError
+from mono.learning.schedules import set_learning_rate as set_learning_rate
+from mono.learning.schedules import step_decay as step_decay
+from mono.learning.seeds import derive_seed as derive_seed
+from mono.learning.seeds import seeded_generator as seeded_generator
+
+CHECKPOINT = "checkpoint.pt"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (`prog: error: ...`, exit 2), like the other mono tools."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def get_args_parser(
+    prog: str,
+    description: str,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    workers: int = 8,
+    seed: int = 0,
+    examples: str = "",
+) -> ArgumentParser:
+    """The options every trainer has, with the method's own defaults; the trainer adds its own group."""
+    parser = ArgumentParser(
+        prog=prog, description=description, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    data = parser.add_argument_group("data and run")
+    data.add_argument("--data", required=True, help="dataset directory, URL or shard pattern (see shards/README.md)")
+    data.add_argument("--out", required=True, type=Path, help="run directory: checkpoint.pt, metrics.csv, tensorboard/")
+    data.add_argument(
+        "--format",
+        choices=["ffcv", "webdataset", "folder"],
+        default=None,
+        help="on-disk format to read (default: the fastest present)",
+    )
+    data.add_argument(
+        "--workers", type=int, default=workers, help=f"data loading workers per process (default {workers})"
+    )
+    data.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    data.add_argument(
+        "--seed", type=int, default=seed, help=f"seed for initialisation, data order and augmentation (default {seed})"
+    )
+    data.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available")
+    data.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also keep checkpoint-epochNNNN.pt every N epochs (default: only the latest)",
+    )
+    data.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop each epoch after N batches (quick checks and benchmarks)",
+    )
+    data.add_argument("--quiet", action="store_true", help="no progress bars")
+    data.add_argument("--record-samples", type=Path, default=None, help=argparse.SUPPRESS)  # tests: indices per rank
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
+    optim.add_argument("--batch-size", type=int, default=batch_size, help=f"per process (default {batch_size})")
+    optim.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse values of the common options that cannot work, before anything is set up."""
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.lr <= 0:
+        raise UserError(f"--lr must be positive, got {args.lr}")
+    if args.workers < 0 or args.seed < 0 or args.save_every < 0:
+        raise UserError("--workers, --seed and --save-every must not be negative")
+    if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
+        raise UserError("--steps-per-epoch must be at least 1")
+
+
+def run(main: Callable[[Sequence[str] | None], None], prog: str, argv: Sequence[str] | None = None) -> None:
+    """A trainer's `main(argv)` as a command: user mistakes and file-system errors that name a path (an unwritable
+    --out, a full disk while saving) end in one line and exit 2 (mono.learning.cli_errors); the process group is left
+    whatever happens."""
+
+    def guarded() -> None:
+        try:
+            main(argv)
+        finally:
+            shutdown()
+
+    run_cli(guarded, prog, interrupted="interrupted; rerun with --resume to continue from the last checkpoint")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processes: a plain run is a world of one; torchrun's are NCCL on GPUs, gloo on the CPU
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto") -> Distributed:
+    """Join the process group torchrun describes in the environment; `device` is "auto", "cuda" or "cpu"."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    where = choose_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    if where.type == "cuda":
+        torch.cuda.set_device(where)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if where.type == "cuda" else "gloo", init_method="env://")
+    return Distributed(rank, world_size, where)
+
+
+def ddp(module: nn.Module, processes: Distributed) -> nn.Module:
+    """`module` wrapped for data-parallel training when several processes run; itself otherwise."""
+    if not processes.enabled:
+        return module
+    ids = [processes.device.index] if processes.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+
+def _initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def barrier() -> None:
+    if _initialized():
+        dist.barrier()
+
+
+def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """Mean of a tensor over all ranks (identity in a world of one)."""
+    if _initialized():
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= dist.get_world_size()
+    return value
+
+
+def all_reduce_gradients(parameters: Sequence[nn.Parameter]) -> None:
+    """Average the gradients of `parameters` over ranks in one collective (no-op in a world of one).
+
+    Data parallelism for the GANs, which DistributedDataParallel does not fit: they run a network several times
+    per step and differentiate gradients (the WGAN-GP penalty). Every rank starts from the same seeded weights,
+    so equal averaged gradients keep the replicas equal.
+    """
+    if not _initialized() or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_object(obj, src: int = 0):
+    """`obj` as rank `src` holds it, on every rank."""
+    if not _initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def shutdown() -> None:
+    if _initialized():
+        dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numerics and randomness
+
+
+class MixedPrecision:
+    """bf16 autocast and channels-last on CUDA (fp16 where bf16 is missing, with loss scaling); float32 on CPU.
+
+    The trainers step as `scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()`: the scaler is
+    disabled, and those calls are plain backward and step, everywhere but fp16.
+    """
+
+    def __init__(self, device: torch.device):
+        cuda = device.type == "cuda"
+        self.device = device
+        self.dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cuda and self.dtype == torch.float16)
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.dtype)
+
+    def to_device(self, module: nn.Module) -> nn.Module:
+        return module.to(self.device, memory_format=self.memory_format)
+
+    def inputs(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+
+def fix_random_seeds(seed: int) -> None:
+    """Seed Python, NumPy and torch (the models' initialisation); each epoch's randomness has its own generators,
+    seeded_generator(seed, rank, epoch, purpose)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Diverged(UserError):
+    """A loss or a weight became NaN or infinite; the run stops and the checkpoint on disk is the last good one.
+
+    A UserError, so that the command line reports it as one line (the usual cure is a lower --lr).
+    """
+
+
+def finite_means(step: int, epoch: int, run_dir: Path, **values: torch.Tensor) -> dict[str, float]:
+    """Step `step`'s scalar values averaged over ranks, as floats (one synchronisation).
+
+    Raises Diverged on every rank together when one is NaN or infinite, before any optimiser step applies it;
+    the checkpoint on disk, that of epoch `epoch` (counted from 0, the one running), is left as it is.
+    """
+    stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()])
+    floats = dict(zip(values, all_reduce_mean(stacked).tolist()))
+    bad = [f"{name} {value}" for name, value in floats.items() if not math.isfinite(value)]
+    if bad:
+        raise Diverged(f"training diverged at step {step} ({', '.join(bad)}); {_kept(epoch, run_dir)}")
+    return floats
+
+
+def _kept(epoch: int, run_dir: Path) -> str:
+    """What a diverged run leaves: the checkpoint written before epoch `epoch` began, if any."""
+    if epoch == 0:
+        return "no checkpoint had been written yet; lower --lr and start again"
+    return (
+        f"the last good checkpoint (epoch {epoch}) is kept in {run_dir / CHECKPOINT}; "
+        "lower --lr and continue with --resume"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batch augmentation, on the device the batch is on; random numbers from an explicit CPU generator, so that a run
+# is reproducible whatever the device
+
+
+def random_crop(batch: torch.Tensor, size: int, generator: torch.Generator, flip: bool = True) -> torch.Tensor:
+    """A random size×size window of each image (uniform position), mirrored left-right with probability ½.
+
+    Pure indexing: the pixels are copied, not resampled, as torchvision's RandomCrop + RandomHorizontalFlip.
+    """
+    b, _, height, width = batch.shape
+    if size > min(height, width):
+        raise ValueError(f"crop of {size} px from {height}×{width} images")
+    top = torch.randint(0, height - size + 1, (b,), generator=generator)
+    left = torch.randint(0, width - size + 1, (b,), generator=generator)
+    steps = torch.arange(size)
+    rows = top[:, None] + steps  # (B, size)
+    cols = left[:, None] + steps
+    if flip:
+        mirrored = torch.rand(b, generator=generator) < 0.5
+        cols = torch.where(mirrored[:, None], left[:, None] + size - 1 - steps, cols)
+    rows, cols = rows.to(batch.device), cols.to(batch.device)
+    index_b = torch.arange(b, device=batch.device)[:, None, None, None]
+    index_c = torch.arange(batch.shape[1], device=batch.device)[None, :, None, None]
+    return batch[index_b, index_c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def downscale(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """Area-averaged resize to size×size (exact box filter for integer factors), float in [0, 255]."""
+    return F.interpolate(batch.float(), size=(size, size), mode="area")
+
+
+def normalize(batch: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    """Pixels in [0, 255] -> ((x / 255) - mean) / std, per channel."""
+    mean_t = torch.tensor(mean, device=batch.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    std_t = torch.tensor(std, device=batch.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    return (batch.float() - mean_t) / std_t
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+
+
+def open_training_set(location: str, format: str | None) -> Dataset:
+    """The dataset at `location` (mono.learning.data.open_dataset); a UserError when it holds no samples."""
+    dataset = open_dataset(location, format=format)
+    if dataset.num_samples == 0:
+        raise UserError(f"{location}: the dataset holds no samples")
+    return dataset
+
+
+def dataset_sha256(dataset: Dataset) -> str | None:
+    """The hash of the dataset's configuration (its manifest's config_sha256), which checkpoints record."""
+    return (dataset.manifest or {}).get("config_sha256")
+
+
+class RecordingLoader:
+    """A loader that also appends every epoch's sample indices to DIR/epochNNN.txt (for tests and debugging)."""
+
+    def __init__(self, loader: Loader, directory: Path):
+        self.loader = loader
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def set_epoch(self, epoch: int, indices=None) -> None:
+        self.loader.set_epoch(epoch, indices)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        with open(self.directory / f"epoch{self.loader.epoch:03d}.txt", "a") as record:
+            for images, labels, indices in self.loader:
+                record.write("".join(f"{i}\n" for i in indices.tolist()))
+                yield images, labels, indices
+
+
+def recording(loader: Loader, directory: Path | None, rank: int) -> Loader | RecordingLoader:
+    """`loader`, recording the indices it yields under DIRECTORY/rank<rank> when --record-samples is given."""
+    return RecordingLoader(loader, Path(directory) / f"rank{rank}") if directory else loader
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logs: a progress bar with images/s, running means, metrics.csv and TensorBoard (in RunDir)
+
+
+class Progress:
+    """A progress bar over an epoch's batches showing images/s and the latest losses (main process only)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool):
+        self.bar = tqdm(
+            total=total,
+            desc=desc,
+            unit="batch",
+            disable=not enabled,
+            dynamic_ncols=True,
+            leave=False,
+        )
+        self.started = time.monotonic()
+        self.images = 0
+
+    def update(self, images: int, **metrics: float) -> None:
+        self.images += images
+        self.bar.set_postfix(
+            {**{k: f"{v:.4g}" for k, v in metrics.items()}, "img/s": f"{self.images_per_second:,.0f}"}, refresh=False
+        )
+        self.bar.update(1)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / max(time.monotonic() - self.started, 1e-9)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class Means:
+    """Running means of per-step values (already averaged over ranks); each name keeps its own count,
+    since some values are not produced every step (e.g. a GAN's generator loss)."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, **values: float) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + float(value)
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        return {name: total / self.counts[name] for name, total in self.sums.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run directory and its checkpoints
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse an --out this user cannot create or write before training for an epoch, not after; nothing is
+    created here (the run directory appears with the run's first file)."""
+    existing = Path(run_dir)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {run_dir}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {run_dir}: cannot write in {existing} (permission denied)")
+
+
+def find_resume(run_dir: Path, resume: bool) -> Checkpoint | None:
+    """The checkpoint to continue from, or None for a fresh run; refuses to overwrite a run silently."""
+    path = Path(run_dir) / CHECKPOINT
+    if not resume:
+        if path.exists():
+            raise UserError(
+                f"{run_dir} already holds a run ({CHECKPOINT}); pass --resume to continue it or choose another --out"
+            )
+        return None
+    if not path.exists():
+        raise UserError(f"--resume: no {CHECKPOINT} in {run_dir} to continue from")
+    return load_checkpoint(path)
+
+
+def resume_position(checkpoint: Checkpoint | None, epochs: int, announce: bool) -> tuple[int, int]:
+    """(epochs done, steps done) of the run a checkpoint continues, (0, 0) for a fresh run; `announce` says so
+    when the run already has its --epochs."""
+    if checkpoint is None:
+        return 0, 0
+    if checkpoint.epoch >= epochs and announce:
+        where = checkpoint.path.parent
+        print(f"{checkpoint.method}: {where} already finished {checkpoint.epoch} epochs (--epochs {epochs})")
+    return checkpoint.epoch, int((checkpoint.extra or {}).get("state", {}).get("step", 0))
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def architectures(modules: dict[str, nn.Module]) -> dict[str, dict]:
+    """`{name: {"arch", "arch_args"}}` for the modules that describe themselves (an `arch` name and the
+    `arch_args` that rebuild them), so a checkpoint can rebuild them without the run's command line."""
+    out = {}
+    for name, module in modules.items():
+        core = unwrap(module)
+        if hasattr(core, "arch") and hasattr(core, "arch_args"):
+            out[name] = {"arch": core.arch, "arch_args": dict(core.arch_args)}
+    return out
+
+
+def non_finite(modules: dict[str, nn.Module]) -> str | None:
+    """The name of the first module whose parameters or buffers hold NaN or infinity, or None."""
+    for name, module in modules.items():
+        for tensor in unwrap(module).state_dict().values():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                return name
+    return None
+
+
+def restore(
+    checkpoint: Checkpoint | None,
+    *,
+    method: str,
+    dataset_sha256: str | None,
+    trunk: nn.Module,
+    modules: dict[str, nn.Module] | None = None,
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint's weights and optimiser state into a freshly built run; returns its trainer state
+    ({} for a fresh run). Refuses a checkpoint of another method, dataset or architecture."""
+    if checkpoint is None:
+        return {}
+    if checkpoint.method != method:
+        raise UserError(f"--resume: {checkpoint.path} is a {checkpoint.method} run, not {method}")
+    if dataset_sha256 and checkpoint.dataset_manifest_sha256 not in (None, dataset_sha256):
+        raise UserError(f"--resume: {checkpoint.path} was trained on another dataset (manifest hash differs)")
+    core = unwrap(trunk)
+    if (checkpoint.arch, checkpoint.arch_args) != (core.arch, core.arch_args):
+        raise UserError(
+            f"--resume: {checkpoint.path} holds {checkpoint.arch} {checkpoint.arch_args}, "
+            f"this run builds {core.arch} {core.arch_args}"
+        )
+    extra = checkpoint.extra or {}
+    stored = extra.get("architectures") or {}
+    for name, built in architectures(modules or {}).items():
+        if name in stored and stored[name] != built:
+            raise UserError(
+                f"--resume: {checkpoint.path} holds a {name} {stored[name]['arch_args']}, "
+                f"this run builds {built['arch_args']}"
+            )
+    core.load_state_dict(checkpoint.state_dict)
+    for name, module in (modules or {}).items():
+        if name not in (extra.get("modules") or {}):
+            raise UserError(f"--resume: {checkpoint.path} holds no {name} weights")
+        unwrap(module).load_state_dict(extra["modules"][name])
+    for name, optimizer in (optimizers or {}).items():
+        optimizer.load_state_dict(extra["optimizers"][name])
+    if scaler is not None and extra.get("scaler"):
+        scaler.load_state_dict(extra["scaler"])
+    return dict(extra.get("state") or {})
+
+
+class RunDir:
+    """RUN_DIR's files: args.json, metrics.csv, tensorboard/ and the checkpoints.
+
+    Only the main process writes (`enabled`), and nothing before the first metric row or checkpoint (or `open`).
+    The CSV columns are fixed here, so a resumed run appends to the same table; rows that a killed run wrote
+    after `resume_step`, its last checkpoint's step, are dropped when the log opens (all of them for a fresh run).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        args: dict,
+        metrics: list[str],
+        *,
+        method: str,
+        dataset_sha256: str | None,
+        enabled: bool,
+        resume_step: int,
+        save_every: int = 0,
+    ):
+        self.path = Path(path)
+        self.args = args
+        self.columns = ["epoch", "step", "time", *metrics]
+        self.method = method
+        self.dataset_sha256 = dataset_sha256
+        self.enabled = enabled
+        self.resume_step = resume_step
+        self.save_every = save_every
+        self._writer = None
+        self._started = time.time()
+
+    def open(self) -> None:
+        """Create RUN_DIR, args.json and the logs (once); until then the run has written nothing."""
+        if not self.enabled or self._writer is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(self.path / "args.json", json.dumps(_plain(self.args), indent=2) + "\n")
+        metrics = self.path / "metrics.csv"
+        new = not metrics.exists()
+        if not new:
+            self._truncate_after(metrics, self.resume_step)
+        self._file = open(metrics, "a", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+        if new:
+            self._csv.writeheader()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(self.path / "tensorboard"), purge_step=self.resume_step)
+
+    def _truncate_after(self, path: Path, step: int) -> None:
+        """Drop rows a killed or failed run wrote after its last checkpoint (all of them when it left none), so
+        the log of the run that continues has no duplicates; rewritten atomically."""
+        kept = []
+        if step > 0:
+            with open(path, newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic.write_text(path, text.getvalue())
+
+    def log(self, epoch: int, step: int, **metrics: float | None) -> None:
+        """A row of metrics.csv and TensorBoard scalars (a missing value is NaN in the CSV, absent in TensorBoard)."""
+        if not self.enabled:
+            return
+        self.open()
+        row = {"epoch": epoch, "step": step, "time": round(time.time() - self._started, 3)}
+        row.update({k: (float(v) if v is not None else math.nan) for k, v in metrics.items()})
+        self._csv.writerow(row)
+        self._file.flush()
+        for name, value in metrics.items():
+            if value is not None:
+                self._writer.add_scalar(name, float(value), step)
+
+    def save(
+        self,
+        epoch: int,
+        step: int,
+        *,
+        trunk: nn.Module,
+        normalization: dict,
+        modules: dict[str, nn.Module] | None = None,
+        optimizers: dict[str, torch.optim.Optimizer] | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        """Checkpoint after `epoch` completed epochs and `step` steps (the main process writes, everyone waits),
+        and a numbered copy every --save-every epochs.
+
+        Weights holding NaN or infinity are never written: Diverged is raised and the previous checkpoint stays.
+        """
+        broken = non_finite({"trunk": trunk, **(modules or {})})
+        if broken:
+            raise Diverged(
+                f"training diverged in epoch {epoch}: the {broken} weights hold NaN or infinity; "
+                f"{_kept(epoch - 1, self.path)}"
+            )
+        if self.enabled:
+            self.open()
+            core = unwrap(trunk)
+            extra = {
+                "modules": {name: unwrap(m).state_dict() for name, m in (modules or {}).items()},
+                "architectures": architectures(modules or {}),
+                "optimizers": {name: o.state_dict() for name, o in (optimizers or {}).items()},
+                "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+                "state": {**(state or {}), "step": step},
+            }
+            path = self.path / CHECKPOINT
+            save_checkpoint(
+                path,
+                core,
+                arch=core.arch,
+                arch_args=core.arch_args,
+                normalization=normalization,
+                method=self.method,
+                dataset_manifest_sha256=self.dataset_sha256,
+                epoch=epoch,
+                meta={"args": _plain(self.args)},
+                extra=extra,
+            )
+            if self.save_every and epoch % self.save_every == 0:
+                atomic.write_bytes(path.with_name(f"checkpoint-epoch{epoch:04d}.pt"), path.read_bytes())
+        barrier()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._file.close()
+            self._writer.close()
+            self._writer = None
+
+
+def _plain(args: dict) -> dict:
+    """Arguments as storable values (paths become strings)."""
+    out = {}
+    for key, value in args.items():
+        if isinstance(value, Path):
+            value = str(value)
+        if value is None or isinstance(value, (str, int, float, bool)):
+            out[key] = value
+        elif isinstance(value, (list, tuple)):
+            out[key] = [str(v) if isinstance(v, Path) else v for v in value]
+        else:
+            out[key] = str(value)
+    return out
