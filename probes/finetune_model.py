@@ -11,7 +11,8 @@ freshly initialised, and a classifier head -- the paper's section 4.3 experiment
   architecture whose conv2 it stands in for: monogan's conv3-conv4 at 32 px, AlexNet's conv3-conv5 at 224 px.
 
 Heads: AlexNet's is DeepCluster's classifier (dropout, two 4096-unit layers, then the class layer), weights
-N(0, 0.01); monogan's is one linear layer on the flattened conv4 map, as the WGAN-GP critic's output layer.
+N(0, 0.01); monogan's is one linear layer on the flattened conv4 map, as the WGAN-GP critic's output layer,
+initialised as the trunk's ``init`` argument says (PyTorch's default, or WGAN-GP's Glorot-uniform).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from mono.learning.errors import UserError
-from mono.learning.models import ConvBlock, Trunk, build_trunk, init_like
+from mono.learning.models import ConvBlock, Trunk, build_trunk, init_like, wgan_gp_init
 from mono.probes.features import freeze_for_probing
 from mono.probes.sources import TrunkSource
 
@@ -83,8 +84,8 @@ def _kept_blocks(trunk_blocks: list[str], block: str, option: str, arch: str) ->
     return trunk_blocks[: trunk_blocks.index(block) + 1]
 
 
-def _head(rest_arch: str, features: int, num_classes: int) -> nn.Module:
-    if rest_arch == "alexnet":  # DeepCluster's models/alexnet.py classifier and top layer
+def _head(rest_arch: str, arch_args: dict[str, Any], features: int, num_classes: int) -> nn.Module:
+    if rest_arch == "alexnet":  # DeepCluster's models/alexnet.py classifier and top layer, weights N(0, 0.01)
         head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(0.5),
@@ -95,12 +96,17 @@ def _head(rest_arch: str, features: int, num_classes: int) -> nn.Module:
             nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
-    else:
-        head = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
-    for m in head.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
+        for m in head.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+        return head
+    # the critic's output layer, initialised as the trunk's own init says: WGAN-GP's Glorot-uniform for
+    # "wgan_gp", PyTorch's default for "torch" (N(0, 0.01) left a torch-init network's gradients too small
+    # to learn a two-colour problem in 4 epochs; tests/test_finetune.py)
+    head = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
+    if arch_args.get("init") == "wgan_gp":
+        head.apply(wgan_gp_init)
     return head
 
 
@@ -154,7 +160,7 @@ def _scattering_network(source: TrunkSource, num_classes: int) -> FinetuneNet:
         blocks,
         pools,
     )
-    head = _head(rest_arch, _features(trunk), num_classes)
+    head = _head(rest_arch, reference.arch_args, _features(trunk), num_classes)
     return FinetuneNet(trunk, head, "scattering", kept=[], frozen=[], rest_arch=rest_arch)
 
 
@@ -174,7 +180,9 @@ def build_network(source: TrunkSource, keep: str | None, block: str | None, num_
                 "say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or --init BLOCK (Table 5)"
             )
         trunk = copy.deepcopy(source.trunk).train()
-        return FinetuneNet(trunk, _head(source.arch, _features(trunk), num_classes), "scratch", [], [], source.arch)
+        return FinetuneNet(
+            trunk, _head(source.arch, source.arch_args, _features(trunk), num_classes), "scratch", [], [], source.arch
+        )
     option = f"--{keep}"
     kept = _kept_blocks(source.trunk.block_names, block, option, source.arch)
     trunk = build_trunk(source.arch, **source.arch_args)
@@ -185,7 +193,7 @@ def build_network(source: TrunkSource, keep: str | None, block: str | None, num_
     else:
         for name in kept:
             trunk.blocks[name].load_state_dict(source.trunk.blocks[name].state_dict())
-    head = _head(source.arch, _features(trunk), num_classes)
+    head = _head(source.arch, source.arch_args, _features(trunk), num_classes)
     return FinetuneNet(trunk, head, keep, kept, kept if keep == "freeze" else [], source.arch)
 
 

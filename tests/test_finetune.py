@@ -8,6 +8,7 @@ import torch
 import mono.probes.finetune as finetune_module
 from helpers import assert_one_line_error, colour_folders, monogan_checkpoint
 from mono.learning.checkpoint import load_checkpoint
+from mono.learning.models import canonical_arch_args
 from mono.probes.data import DataSpec
 from mono.probes.finetune import SCHEDULES, FinetuneConfig, compressed, crop_and_flip, run_finetune
 from mono.probes.finetune_model import build_network
@@ -91,8 +92,11 @@ def test_scattering_network_trains_only_what_follows_the_transform():
     net = build_network(load_source(None, "scattering", {}, 0), None, None, num_classes=3)
     assert net.trunk.block_names == ["conv3", "conv4"]
     assert net.trunk.blocks["conv3"].conv.in_channels == 243  # 3 colours x 81 coefficients of J=2
-    assert torch.count_nonzero(net.trunk.blocks["conv3"].conv.bias) == 0  # monogan's WGAN-GP init
-    assert net.trunk.feature_shapes()["output"] == (512, 4, 4)
+    # the rest is today's default monogan: PyTorch's init (biases in +-1/sqrt(fan_in), not zero), conv4 unpadded
+    assert net.trunk.arch_args["monogan"] == canonical_arch_args("monogan")
+    bias, fan_in = net.trunk.blocks["conv3"].conv.bias, 243 * 3 * 3
+    assert torch.count_nonzero(bias) == len(bias) and bias.abs().max() <= fan_in**-0.5
+    assert net.trunk.feature_shapes()["output"] == (512, 2, 2)  # 8x8 -> conv3 (stride 2) 4x4 -> conv4 (3x3) 2x2
     assert tuple(net(torch.rand(2, 3, 32, 32)).shape) == (2, 3)
     trainable = {name for name, p in net.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith(("trunk.blocks.", "head.")) for name in trainable)
