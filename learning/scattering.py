@@ -10,8 +10,8 @@ learn. We use kymatio's implementation (Andreux et al. 2020) and expose it with 
 * ``conv1`` -- the first scattering layer: orders 0 and 1, 1 + J*L coefficients per colour channel;
 * ``conv2`` -- the second layer: orders 0, 1 and 2, 1 + J*L + L*L*J*(J-1)/2 coefficients per colour channel;
 
-both at size / 2^J pixels. J = 2 at 32 px (8x8 maps, the size of monogan's conv2 output) and J = 4 at 224 px
-(14x14, the size of AlexNet's conv3 input; the default of Oyallon et al.'s ImageNet code,
+both at size / 2^J pixels. J = 2 at 32 px (8x8 maps, as in kymatio's CIFAR examples; monogan's conv2 gives
+6x6) and J = 4 at 224 px (14x14, the size of AlexNet's conv3 input; the default of Oyallon et al.'s ImageNet code,
 ``edouardoyallon/scalingscattering``, ``imagenet/main_test.py --scat``).
 
 The wavelet filters are rebuilt from code and never stored: the trunk has no parameters and an empty
