@@ -11,8 +11,8 @@ freshly initialised, and a classifier head -- the paper's section 4.3 experiment
   architecture whose conv2 it stands in for: monogan's conv3-conv4 at 32 px, AlexNet's conv3-conv5 at 224 px.
 
 Heads: AlexNet's is DeepCluster's classifier (dropout, two 4096-unit layers, then the class layer), weights
-N(0, 0.01); monogan's is one linear layer on the flattened conv4 map, as the WGAN-GP critic's output layer,
-initialised as the trunk's ``init`` argument says (PyTorch's default, or WGAN-GP's Glorot-uniform).
+N(0, 0.01); monogan's is one linear layer on the flattened conv4 map, the WGAN-GP critic's output layer,
+initialised as ``mono-train monogan`` initialises that layer (Glorot-uniform, whatever the trunk's init).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _kept_blocks(trunk_blocks: list[str], block: str, option: str, arch: str) ->
     return trunk_blocks[: trunk_blocks.index(block) + 1]
 
 
-def _head(rest_arch: str, arch_args: dict[str, Any], features: int, num_classes: int) -> nn.Module:
+def _head(rest_arch: str, features: int, num_classes: int) -> nn.Module:
     if rest_arch == "alexnet":  # DeepCluster's models/alexnet.py classifier and top layer, weights N(0, 0.01)
         head = nn.Sequential(
             nn.Flatten(),
@@ -101,12 +101,10 @@ def _head(rest_arch: str, arch_args: dict[str, Any], features: int, num_classes:
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
         return head
-    # the critic's output layer, initialised as the trunk's own init says: WGAN-GP's Glorot-uniform for
-    # "wgan_gp", PyTorch's default for "torch" (N(0, 0.01) left a torch-init network's gradients too small
-    # to learn a two-colour problem in 4 epochs; tests/test_finetune.py)
+    # the critic's output layer, initialised as mono-train monogan initialises it: WGAN-GP's Glorot-uniform
+    # (N(0, 0.01) left a PyTorch-init network's gradients too small to learn a two-colour problem in 4 epochs)
     head = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
-    if arch_args.get("init") == "wgan_gp":
-        head.apply(wgan_gp_init)
+    head.apply(wgan_gp_init)
     return head
 
 
@@ -160,7 +158,7 @@ def _scattering_network(source: TrunkSource, num_classes: int) -> FinetuneNet:
         blocks,
         pools,
     )
-    head = _head(rest_arch, reference.arch_args, _features(trunk), num_classes)
+    head = _head(rest_arch, _features(trunk), num_classes)
     return FinetuneNet(trunk, head, "scattering", kept=[], frozen=[], rest_arch=rest_arch)
 
 
@@ -180,9 +178,7 @@ def build_network(source: TrunkSource, keep: str | None, block: str | None, num_
                 "say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or --init BLOCK (Table 5)"
             )
         trunk = copy.deepcopy(source.trunk).train()
-        return FinetuneNet(
-            trunk, _head(source.arch, source.arch_args, _features(trunk), num_classes), "scratch", [], [], source.arch
-        )
+        return FinetuneNet(trunk, _head(source.arch, _features(trunk), num_classes), "scratch", [], [], source.arch)
     option = f"--{keep}"
     kept = _kept_blocks(source.trunk.block_names, block, option, source.arch)
     trunk = build_trunk(source.arch, **source.arch_args)
@@ -193,7 +189,7 @@ def build_network(source: TrunkSource, keep: str | None, block: str | None, num_
     else:
         for name in kept:
             trunk.blocks[name].load_state_dict(source.trunk.blocks[name].state_dict())
-    head = _head(source.arch, source.arch_args, _features(trunk), num_classes)
+    head = _head(source.arch, _features(trunk), num_classes)
     return FinetuneNet(trunk, head, keep, kept, kept if keep == "freeze" else [], source.arch)
 
 
