@@ -21,6 +21,9 @@ Architectures (see docs/probes.md for sources):
   no normalisation (a WGAN-GP critic must not use BatchNorm). Input 32x32. What the paper leaves open
   (``widths``, ``padding``, ``activation``, ``init``) are arguments; their defaults were chosen by measuring
   which reproduce the paper's random-init probe row (docs/protocol.md, "Calibration").
+* ``scattering`` -- not learned: kymatio's scattering transform with blocks ``conv1`` (order 1) and ``conv2``
+  (order 2), the paper's stand-in for conv1-conv2 (:mod:`mono.learning.scattering`). Arguments ``size`` (32 or
+  224), ``J`` (scales; 2 at 32 px and 4 at 224 px unless given) and ``L`` (orientations, 8).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "Trunk",
     "build_trunk",
     "canonical_arch_args",
+    "init_like",
     "parse_arch_args",
     "stored_arch_args",
     "wgan_gp_init",
@@ -289,12 +293,19 @@ def wgan_gp_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-_BUILDERS = {"alexnet": _alexnet, "monogan": _monogan}
+def _scattering(size: int, J: int, L: int) -> nn.Module:
+    from mono.learning.scattering import ScatteringTrunk  # kymatio is imported only when a scattering is built
+
+    return ScatteringTrunk(size, J, L)
+
+
+_BUILDERS = {"alexnet": _alexnet, "monogan": _monogan, "scattering": _scattering}
 _DEFAULT_ARGS: dict[str, dict[str, Any]] = {
     "alexnet": {"sobel": False, "activation": "relu"},
     # chosen by measurement: the combination whose random-init probes land within 2 points of the paper's
     # random row at every layer (docs/protocol.md, "Calibration")
     "monogan": {"activation": "leaky_relu", "widths": [64, 128, 256, 512], "padding": [3, 2, 1, 0], "init": "torch"},
+    "scattering": {"size": 32, "J": None, "L": 8},
 }
 _LEGACY_ARGS: dict[str, dict[str, Any]] = {
     "monogan": {"widths": [64, 128, 256, 512], "padding": [3, 2, 1, 1], "init": "wgan_gp"},
@@ -324,6 +335,8 @@ def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str
             f"{arch} takes no argument {', '.join(map(repr, unknown))}; its arguments: {', '.join(defaults)}"
         )
     args = {**defaults, **(_LEGACY_ARGS.get(arch, {}) if stored else {}), **arch_args}
+    if arch == "scattering":
+        return _scattering_args(args)
     if "sobel" in args and not isinstance(args["sobel"], bool):
         raise UserError(f"{arch}: sobel must be true or false, not {args['sobel']!r}")
     if args["activation"] not in ACTIVATIONS:
@@ -334,6 +347,25 @@ def _complete(arch: str, arch_args: Mapping[str, Any], stored: bool) -> dict[str
         if key in args:
             args[key] = _int_list(arch, key, args[key], len(_MONOGAN), smallest)
     return args
+
+
+def _scattering_args(args: dict[str, Any]) -> dict[str, Any]:
+    from mono.learning.scattering import SCATTERING_J
+
+    def integer(key: str, value: Any, smallest: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            raise UserError(f"scattering: {key} must be an integer >= {smallest}, not {value!r}")
+        return value
+
+    size = args["size"]
+    if size not in SCATTERING_J:
+        raise UserError(
+            f"scattering: size must be 32 (the cifar protocol) or 224 (the imagenet protocol), not {size!r}"
+        )
+    J = SCATTERING_J[size] if args["J"] is None else integer("J", args["J"], 1)
+    if size % 2**J:
+        raise UserError(f"scattering: J={J} needs a size divisible by 2^J={2**J}; {size} is not")
+    return {"size": size, "J": J, "L": integer("L", args["L"], 1)}
 
 
 def _int_list(arch: str, key: str, value: Any, length: int, smallest: int) -> list[int]:
@@ -371,12 +403,30 @@ def parse_arch_args(text: str) -> dict[str, Any]:
     return args
 
 
+def init_like(arch: str, arch_args: Mapping[str, Any], module: nn.Module) -> nn.Module:
+    """Initialise ``module``'s convolutions (and BatchNorms) as ``arch`` initialises its own, in place: for a
+    block built outside :func:`build_trunk`, e.g. one that takes another number of input channels."""
+    args = canonical_arch_args(arch, **dict(arch_args))
+    if arch == "alexnet":
+        module.apply(_init_deepcluster)
+    elif arch == "monogan" and args["init"] == "wgan_gp":
+        module.apply(wgan_gp_init)
+    elif arch == "monogan":
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                m.reset_parameters()
+    else:
+        raise UserError(f"{arch} has nothing to initialise")
+    return module
+
+
 def build_trunk(arch: str, **arch_args: Any) -> Trunk:
     """Build a randomly initialised trunk; the init draws from torch's global RNG (seed it first).
 
     ``arch_args``: ``activation`` ("relu" or "leaky_relu") for both; ``sobel`` (alexnet only, default
-    False); ``widths``, ``padding`` (4 integers each) and ``init`` ("wgan_gp" or "torch") for monogan.
-    Defaults in ``_DEFAULT_ARGS``. Unknown names or values raise :class:`UserError`.
+    False); ``widths``, ``padding`` (4 integers each) and ``init`` ("wgan_gp" or "torch") for monogan;
+    ``size``, ``J`` and ``L`` for scattering (which has nothing random). Defaults in ``_DEFAULT_ARGS``.
+    Unknown names or values raise :class:`UserError`.
     """
     args = canonical_arch_args(arch, **arch_args)
     return _BUILDERS[arch](**args)

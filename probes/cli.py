@@ -27,6 +27,7 @@ def cli() -> None:
           --train ../shared/datasets/cifar10/train --val ../shared/datasets/cifar10/test --out runs/random-monogan
       mono-probe linear --ckpt ckpt/rotnet.pt --train IMAGENET/train --val IMAGENET/val --out runs/rotnet
       mono-probe compare runs/rotnet runs/bigan --reference runs/supervised -o runs/compare
+      mono-probe finetune --ckpt ckpt/monogan.pt --freeze conv2 --train CIFAR/train --val CIFAR/test --out runs/t4
     """
 
 
@@ -46,14 +47,14 @@ def _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args=N
         raise UserError("give either --ckpt or --arch with --random-init, not both")
     if ckpt is None:
         if arch is None:
-            raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init")
-        if not random_init:
+            raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init (or --arch scattering)")
+        if not random_init and arch != "scattering":
             raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init (or give --ckpt)")
     elif sobel is not None or activation is not None or arch_args:
         raise UserError(
             "--sobel, --activation and --arch-args apply to --random-init; a checkpoint fixes its architecture"
         )
-    if arch == "monogan" and sobel:
+    if arch in ("monogan", "scattering") and sobel:
         raise UserError("--sobel applies to alexnet only")
     _check_exists(ckpt, "--ckpt", "file")
 
@@ -77,7 +78,11 @@ def _check_data_options(train, val, dataset, data_root) -> None:
 
 @cli.command()
 @click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint to probe (see docs/checkpoints.md).")
-@click.option("--arch", type=click.Choice(["alexnet", "monogan"]), help="Architecture to build (with --random-init).")
+@click.option(
+    "--arch",
+    type=click.Choice(["alexnet", "monogan", "scattering"]),
+    help="Architecture to build (with --random-init); scattering is fixed and needs no --random-init.",
+)
 @click.option("--random-init", is_flag=True, help="Probe an untrained trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
 @click.option(
@@ -218,9 +223,11 @@ def linear(
       mono-probe linear --ckpt ckpt/rotnet.pt --train IMAGENET/train --val IMAGENET/val --out runs/rotnet
       # torchvision's CIFAR-100 files
       mono-probe linear --ckpt ckpt/gan.pt --dataset cifar100 --data-root data --out runs/gan-c100
+      # the scattering transform (J=2) in place of conv1-conv2 (the paper's Table 2(b) baseline)
+      mono-probe linear --arch scattering --train CIFAR/train --val CIFAR/test --out runs/scattering
     """
     from mono.learning.models import canonical_arch_args, parse_arch_args
-    from mono.probes.protocols import ARCH_PROTOCOL, check_protocol
+    from mono.probes.protocols import check_protocol, default_protocol, sized_for_protocol
 
     _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
@@ -231,7 +238,8 @@ def linear(
                 raise UserError(f"--{name} and --arch-args {name}=... both given; give one")
             extra_args[name] = value
     if arch is not None:
-        check_protocol(arch, protocol or ARCH_PROTOCOL[arch])
+        extra_args = sized_for_protocol(arch, extra_args, protocol)
+        check_protocol(arch, protocol or default_protocol(arch, extra_args), extra_args)
         canonical_arch_args(arch, **extra_args)
 
     from mono.probes.data import DataSpec
@@ -262,6 +270,217 @@ def linear(
         f"{results['label']}: "
         + ", ".join(f"{k} {v['top1']:.2f}" for k, v in results["layers"].items())
         + f" (top-1 %); reports in {out}"
+    )
+
+
+def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | None]:
+    """("freeze"|"init"|None, block) from --freeze/--init, or a UserError for combinations that mean nothing."""
+    if freeze and init:
+        raise UserError("give --freeze BLOCK or --init BLOCK, not both")
+    if ckpt is not None and not (freeze or init):
+        raise UserError(
+            "say which layers of the checkpoint to keep: --freeze BLOCK (Table 4) or --init BLOCK (Table 5)"
+        )
+    if arch == "scattering" and (init or (freeze and freeze != "conv2")):
+        raise UserError(
+            "the scattering transform stands in for conv1-conv2 and is never trained: "
+            "use --arch scattering alone or with --freeze conv2"
+        )
+    if ckpt is None and arch != "scattering" and init:
+        raise UserError("--init with --random-init is training from scratch; drop --init")
+    return ("freeze", freeze) if freeze else ("init", init) if init else (None, None)
+
+
+@cli.command()
+@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose first layers are kept.")
+@click.option(
+    "--arch",
+    type=click.Choice(["alexnet", "monogan", "scattering"]),
+    help="A random trunk of this architecture (with --random-init), or the fixed scattering transform.",
+)
+@click.option("--random-init", is_flag=True, help="Start from an untrained trunk of --arch (init seeded by --seed).")
+@click.option(
+    "--arch-args", metavar="'KEY=VALUE ...'", help="Arguments of a random or scattering trunk, as for linear."
+)
+@click.option(
+    "--freeze",
+    metavar="BLOCK",
+    help="Keep conv1..BLOCK of the source frozen (BatchNorm absorbed) and "
+    "re-initialise and train the rest: the paper's Table 4 (--freeze conv2).",
+)
+@click.option(
+    "--init",
+    metavar="BLOCK",
+    help="Initialise conv1..BLOCK from the source and train the whole network, "
+    "then probe it linearly: the paper's Table 5 (--init conv2).",
+)
+@click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder training tree.")
+@click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder evaluation tree.")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead.")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Root holding the torchvision dataset's files (never downloaded).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["imagenet", "cifar"]),
+    help="imagenet: 224 crops, 10-crop evaluation; cifar: native 32 px [default: the architecture's].",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Compress the protocol's schedule to N epochs, milestones in proportion "
+    "[default: imagenet 90 (lr / 10 at 30, 60), cifar 30 (lr / 10 at 15, 25)].",
+)
+@click.option("--batch-size", type=click.IntRange(min=2), help="[default: imagenet 256, cifar 128]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate [default: 0.01].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="[default: imagenet 1e-4, cifar 5e-4]")
+@click.option(
+    "--probe-epochs",
+    type=click.IntRange(min=0),
+    default=36,
+    show_default=True,
+    help="After --init or training from scratch: linear probes of this many epochs on the result (0: none).",
+)
+@click.option(
+    "--train-limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Use N training images, evenly spread over the (class-sorted) split.",
+)
+@click.option("--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds a random trunk, the new layers, data order, augmentation and dropout.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=_DEFAULT_WORKERS,
+    show_default=True,
+    help="Data-loading worker processes.",
+)
+@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA if available), cpu, cuda or cuda:N.")
+@click.option("--label", help="Name of the run in reports.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="RUN_DIR",
+    help="Run directory: results.json, results.md, accuracy.png, checkpoint.pt, probes/, resumable state.",
+)
+@click.option("--resume", is_flag=True, help="Insist on continuing a run in RUN_DIR.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+def finetune(
+    ckpt,
+    arch,
+    random_init,
+    arch_args,
+    freeze,
+    init,
+    train_dir,
+    val_dir,
+    dataset,
+    data_root,
+    protocol,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    probe_epochs,
+    train_limit,
+    val_limit,
+    seed,
+    workers,
+    threads,
+    device,
+    label,
+    out,
+    resume,
+    progress,
+) -> None:
+    """Train a network whose first layers come from a trunk, with labels, and report its top-1/top-5.
+
+    The paper's section 4.3: with --freeze conv2, conv1-conv2 stay as the source learned them and the rest
+    of the network is re-initialised and trained (Table 4); with --init conv2 they only initialise it and
+    everything trains, after which linear probes measure what each layer became (Table 5). --arch scattering
+    puts the fixed scattering transform in place of conv1-conv2 (Table 4's baseline); --arch ARCH
+    --random-init alone trains the whole network from scratch and writes its trunk to RUN_DIR/checkpoint.pt
+    (a supervised trunk). AlexNet gets DeepCluster's classifier head, monogan one linear layer.
+
+    \b
+    Examples:
+      # Table 4 on CIFAR-10: a MonoGAN critic's conv1-conv2, frozen; random and scattering rows
+      mono-probe finetune --ckpt runs/monogan-B/checkpoint.pt --freeze conv2 \\
+          --train ../shared/datasets/cifar10/train --val ../shared/datasets/cifar10/test --out runs/ft-monogan
+      mono-probe finetune --arch monogan --random-init --freeze conv2 --train ... --val ... --out runs/ft-random
+      mono-probe finetune --arch scattering --train ... --val ... --out runs/ft-scattering
+      # Table 5: conv1-conv2 as initialisation, everything trained, then linear probes on every layer
+      mono-probe finetune --ckpt runs/monogan-B/checkpoint.pt --init conv2 --train ... --val ... --out runs/init
+      # a supervised trunk, trained from scratch, short schedule
+      mono-probe finetune --arch monogan --random-init --epochs 5 --train ... --val ... --out runs/supervised
+      # ImageNet, AlexNet: pytorch/examples' supervised schedule (90 epochs), 10-crop evaluation
+      mono-probe finetune --ckpt runs/rotnet-A/checkpoint.pt --freeze conv2 --train IMAGENET/train \\
+          --val IMAGENET/val --out runs/rotnet-A/table4
+    """
+    _check_trunk_options(ckpt, arch, random_init, None, None, arch_args)
+    keep, block = _check_keep_options(ckpt, arch, freeze, init)
+    _check_data_options(train_dir, val_dir, dataset, data_root)
+    from mono.learning.models import canonical_arch_args, parse_arch_args
+    from mono.probes.protocols import check_protocol, default_protocol, sized_for_protocol
+
+    extra_args = parse_arch_args(arch_args or "")
+    if arch is not None:
+        extra_args = sized_for_protocol(arch, extra_args, protocol)
+        check_protocol(arch, protocol or default_protocol(arch, extra_args), extra_args)
+        canonical_arch_args(arch, **extra_args)
+
+    from mono.probes.data import DataSpec
+    from mono.probes.finetune import FinetuneConfig, run_finetune
+
+    results = run_finetune(
+        FinetuneConfig(
+            out=out,
+            data=DataSpec(
+                train=train_dir,
+                val=val_dir,
+                dataset=dataset,
+                root=data_root,
+                train_limit=train_limit,
+                val_limit=val_limit,
+            ),
+            ckpt=ckpt,
+            arch=arch,
+            arch_args=extra_args,
+            keep=keep,
+            block=block,
+            protocol=protocol,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            probe_epochs=probe_epochs,
+            seed=seed,
+            workers=workers,
+            threads=threads,
+            device=device,
+            label=label,
+            progress=progress,
+            resume=resume,
+        )
+    )
+    probes = results["probes"]
+    click.echo(
+        f"{results['label']}: top-1 {results['top1']:.2f} %"
+        + (", probes " + ", ".join(f"{k} {v['top1']:.2f}" for k, v in probes["layers"].items()) if probes else "")
+        + f"; reports in {out}"
     )
 
 

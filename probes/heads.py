@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -21,6 +22,9 @@ ALEXNET_POOLING = {
 }
 """Pooling of Zhang et al. (2017) as used by DeepCluster's eval_linear.py and the authors' linear-probes code
 (which max-pools, as the paper does; DeepCluster average-pools)."""
+
+REDUCED_DIMS = 9216
+"""About how many dimensions the imagenet protocol leaves per layer (9216 or 9600 for AlexNet)."""
 
 
 class LinearProbe(nn.Module):
@@ -71,9 +75,13 @@ class ProbeSet(nn.Module):
         return {name: probe(features[name]) for name, probe in self.probes.items()}
 
 
-def _reducer(arch: str, layer: str, protocol: Protocol) -> nn.Module:
+def _reducer(arch: str, layer: str, protocol: Protocol, shape: tuple[int, int, int]) -> nn.Module:
     if not protocol.reduce:
         return nn.Identity()
+    if arch == "scattering":
+        # no published pooling: max-pool to the square grid that comes closest to AlexNet's ~9k dimensions
+        channels, height, _ = shape
+        return nn.AdaptiveMaxPool2d(min(height, max(1, round(math.sqrt(REDUCED_DIMS / channels)))))
     if arch != "alexnet":
         raise ValueError(f"the {protocol.name} protocol's pooling is defined for alexnet only, not {arch}")
     kernel, stride, padding = ALEXNET_POOLING[layer]
@@ -86,7 +94,7 @@ def build_probes(trunk: nn.Module, protocol: Protocol, num_classes: int) -> Prob
     shapes = trunk.feature_shapes(protocol.input_size)
     for name in trunk.block_names:
         shape = shapes[name]
-        reduce = _reducer(trunk.arch, name, protocol)
+        reduce = _reducer(trunk.arch, name, protocol, shape)
         with torch.no_grad():
             reduced = tuple(reduce(torch.zeros(1, *shape)).shape[1:])
         probes[name] = LinearProbe(reduced, num_classes, reduce)

@@ -7,9 +7,6 @@ init, the probes' init, data order, augmentation) derives from ``seed``.
 
 from __future__ import annotations
 
-import os
-import platform
-import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,16 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
 from tqdm import tqdm
 
-from mono.learning.checkpoint import atomic_torch_save, file_sha256, load_trunk
+from mono.learning.checkpoint import atomic_torch_save
 from mono.learning.device import choose_device
 from mono.learning.errors import UserError
-from mono.learning.models import GAN_NORMALIZATION, IMAGENET_NORMALIZATION, build_trunk, canonical_arch_args
 from mono.learning.schedules import set_learning_rate
 from mono.learning.seeds import derive_seed, seeded_generator
-from mono.probes import __version__
 from mono.probes.data import DataSpec, LabelledSplits, decode_split, iterate, make_loader, open_splits, with_transform
 from mono.probes.features import extract_features, freeze_for_probing
 from mono.probes.heads import ProbeSet, build_probes
@@ -37,8 +31,10 @@ from mono.probes.loops import (
     train_epoch_cached,
     train_epoch_streaming,
 )
-from mono.probes.protocols import ARCH_PROTOCOL, Protocol, Schedule, check_protocol
+from mono.probes.protocols import Protocol, Schedule, check_protocol, default_protocol, sized_for_protocol
 from mono.probes.results import write_run_reports
+from mono.probes.rundir import Timer, environment, load_state, peak_rss_mib, prepare_out
+from mono.probes.sources import RANDOM_INIT_NORMALIZATION, TrunkSource, load_source
 from mono.probes.transforms import Normalizer, eval_transform, train_transform
 
 __all__ = ["RANDOM_INIT_NORMALIZATION", "LinearConfig", "run_linear"]
@@ -49,13 +45,6 @@ FLIP_DEFAULT = {"imagenet": True, "cifar": True}
 STATE_FILE = "probe_state.pt"
 STATE_FORMAT = "mono-probe-state"
 STATE_VERSION = 1
-
-RANDOM_INIT_NORMALIZATION = {
-    # what each architecture's trainers feed it: ImageNet statistics (DeepCluster, RotNet) for alexnet,
-    # [-1, 1] (GAN convention) for monogan
-    "alexnet": IMAGENET_NORMALIZATION,
-    "monogan": GAN_NORMALIZATION,
-}
 
 
 @dataclass(frozen=True)
@@ -82,56 +71,13 @@ class LinearConfig:
     """Require a previous state in ``out`` (without it, a matching state is still picked up)."""
 
 
-@dataclass
-class _Source:
-    """The trunk under evaluation and where it came from."""
-
-    trunk: torch.nn.Module
-    arch: str
-    arch_args: dict[str, Any]
-    normalization: dict[str, list[float]]
-    checkpoint: dict[str, Any] | None
-    default_label: str
-
-
-def _load_source(cfg: LinearConfig) -> _Source:
-    if cfg.ckpt is not None:
-        trunk, ckpt = load_trunk(cfg.ckpt)
-        info = {
-            "path": str(Path(cfg.ckpt).resolve()),
-            "sha256": file_sha256(cfg.ckpt),
-            "arch": ckpt.arch,
-            "arch_args": ckpt.arch_args,
-            "method": ckpt.method,
-            "epoch": ckpt.epoch,
-            "dataset_manifest_sha256": ckpt.dataset_manifest_sha256,
-            "normalization": ckpt.normalization,
-            "format_version": ckpt.version,
-            "meta": ckpt.meta,
-        }
-        return _Source(
-            trunk,
-            ckpt.arch,
-            ckpt.arch_args,
-            ckpt.normalization,
-            info,
-            f"{ckpt.method} {ckpt.arch} (epoch {ckpt.epoch})",
-        )
-    if cfg.arch is None:
-        raise UserError("give a checkpoint (--ckpt) or an architecture to initialise at random (--arch)")
-    args = canonical_arch_args(cfg.arch, **cfg.arch_args)
-    torch.manual_seed(derive_seed(cfg.seed, "trunk"))
-    trunk = build_trunk(cfg.arch, **args).eval()
-    return _Source(trunk, cfg.arch, args, RANDOM_INIT_NORMALIZATION[cfg.arch], None, f"random {cfg.arch}")
-
-
 def _flips(cfg: LinearConfig, protocol: Protocol) -> bool:
     if protocol.augment and cfg.flip is False:
         raise UserError(f"the {protocol.name} protocol always flips its training crops; drop --no-flip")
     return FLIP_DEFAULT[protocol.name] if cfg.flip is None else cfg.flip
 
 
-def _identity(cfg: LinearConfig, source: _Source, protocol: Protocol, splits: LabelledSplits) -> dict[str, Any]:
+def _identity(cfg: LinearConfig, source: TrunkSource, protocol: Protocol, splits: LabelledSplits) -> dict[str, Any]:
     """What must be equal for a saved state to be continued (the epoch count may grow)."""
     data = {k: v for k, v in splits.description.items() if k not in ("root", "train_path", "val_path")}
     flips = {"flip": True} if protocol.caches_features and _flips(cfg, protocol) else {}  # absent in older states
@@ -146,65 +92,6 @@ def _identity(cfg: LinearConfig, source: _Source, protocol: Protocol, splits: La
         "normalization": source.normalization,
         "dataset": data,
     }
-
-
-def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    return sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-
-
-def _prepare_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / STATE_FILE).exists():
-        raise UserError(f"--out {out} is not empty and holds no mono-probe run; choose a new directory")
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _load_state(out: Path, identity: dict[str, Any], epochs: int, require: bool) -> dict[str, Any] | None:
-    path = out / STATE_FILE
-    if not path.exists():
-        if require:
-            raise UserError(f"nothing to resume: {path} does not exist")
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
-        raise UserError(f"cannot read the saved probe state {path}: {str(exc).splitlines()[0][:200]}") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise UserError(f"{path} is not a mono-probe state file")
-    diff = _differences(state.get("identity") or {}, identity)
-    if diff:
-        raise UserError(
-            f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); use another --out"
-        )
-    if state["epoch"] > epochs:
-        raise UserError(f"{out} has already trained {state['epoch']} epochs, more than --epochs {epochs}")
-    return state
-
-
-def _cpu_model() -> str | None:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() would fork a subprocess)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _peak_rss_mib() -> dict[str, float]:
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"main_process": round(self_kib / 1024, 1), "largest_worker": round(children_kib / 1024, 1)}
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-
-    def add(self, stage: str, since: float) -> None:
-        self.stages[stage] = round(self.stages.get(stage, 0.0) + time.perf_counter() - since, 3)
 
 
 def _log(cfg: LinearConfig, message: str) -> None:
@@ -223,7 +110,7 @@ def _epoch_line(epoch: int, epochs: int, lr: float, train: dict, val: dict | Non
 def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     """Run (or continue) the linear probes of ``cfg`` and write results.json, results.md and accuracy.png."""
     started = time.perf_counter()
-    timer = _Timer()
+    timer = Timer()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     schedule = cfg.schedule
@@ -232,8 +119,10 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
     device = choose_device(cfg.device)
 
     t = time.perf_counter()
-    source = _load_source(cfg)
-    protocol = check_protocol(source.arch, cfg.protocol or ARCH_PROTOCOL.get(source.arch, ""))
+    source = load_source(cfg.ckpt, cfg.arch, sized_for_protocol(cfg.arch, cfg.arch_args, cfg.protocol), cfg.seed)
+    protocol = check_protocol(
+        source.arch, cfg.protocol or default_protocol(source.arch, source.arch_args) or "", source.arch_args
+    )
     trunk = freeze_for_probing(source.trunk)
     splits = open_splits(cfg.data)
     torch.manual_seed(derive_seed(cfg.seed, "probes"))
@@ -243,8 +132,8 @@ def run_linear(cfg: LinearConfig) -> dict[str, Any]:
         probes.parameters(), lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
     )
     identity = _identity(cfg, source, protocol, splits)
-    _prepare_out(cfg.out)
-    state = _load_state(cfg.out, identity, schedule.epochs, cfg.resume)
+    prepare_out(cfg.out, STATE_FILE, "mono-probe")
+    state = load_state(cfg.out / STATE_FILE, STATE_FORMAT, identity, schedule.epochs, cfg.resume)
     start_epoch, history, final = 0, [], None
     if state is not None:
         probes.load_state_dict(state["probes"])
@@ -432,13 +321,13 @@ def _run_streaming(
 
 def _results(
     cfg,
-    source: _Source,
+    source: TrunkSource,
     protocol: Protocol,
     probes: ProbeSet,
     splits: LabelledSplits,
     history: list,
     final: dict,
-    timer: _Timer,
+    timer: Timer,
     started: float,
     resumed_from: int | None,
 ) -> dict[str, Any]:
@@ -470,17 +359,9 @@ def _results(
         "timing": {
             "wall_s": round(time.perf_counter() - started, 2),
             "resumed_from_epoch": resumed_from,
-            "peak_rss_mib": _peak_rss_mib(),
+            "peak_rss_mib": peak_rss_mib(),
             "stages_s": dict(timer.stages),
         },
-        "environment": {
-            "mono_probe": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "machine": platform.machine(),
-            "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(),
-        },
+        "environment": environment(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -12,12 +12,22 @@ epochs 5, 15 and 25. Differences from the authors' public code are listed in doc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mono.learning.errors import UserError
 from mono.learning.schedules import step_decay
 
-__all__ = ["ARCH_PROTOCOL", "PROTOCOLS", "Protocol", "Schedule", "check_protocol"]
+__all__ = [
+    "ARCH_PROTOCOL",
+    "PROTOCOLS",
+    "Protocol",
+    "Schedule",
+    "check_protocol",
+    "default_protocol",
+    "sized_for_protocol",
+]
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,8 @@ PROTOCOLS = {
 }
 
 ARCH_PROTOCOL = {"alexnet": "imagenet", "monogan": "cifar"}
-"""The protocol each architecture is evaluated with in the paper; the only one it accepts."""
+"""The protocol each architecture is evaluated with in the paper; the only one it accepts. A scattering trunk
+takes the protocol of its input size (:func:`default_protocol`)."""
 
 _WHY_NOT = {
     ("alexnet", "cifar"): (
@@ -80,13 +91,35 @@ _WHY_NOT = {
 }
 
 
-def check_protocol(arch: str, protocol: str) -> Protocol:
+def default_protocol(arch: str, arch_args: Mapping[str, Any] | None = None) -> str | None:
+    """The protocol ``arch`` (with ``arch_args``) is evaluated with, or None if there is none."""
+    if arch == "scattering":
+        size = (arch_args or {}).get("size", 32)
+        return next((name for name, p in PROTOCOLS.items() if p.input_size == size), None)
+    return ARCH_PROTOCOL.get(arch)
+
+
+def sized_for_protocol(arch: str, arch_args: Mapping[str, Any], protocol: str | None) -> dict[str, Any]:
+    """``arch_args`` with a scattering trunk's ``size`` taken from ``protocol`` when the user gave none."""
+    args = dict(arch_args)
+    if arch == "scattering" and "size" not in args and protocol in PROTOCOLS:
+        args["size"] = PROTOCOLS[protocol].input_size
+    return args
+
+
+def check_protocol(arch: str, protocol: str, arch_args: Mapping[str, Any] | None = None) -> Protocol:
     """The protocol named ``protocol`` if ``arch`` can be evaluated with it, else a UserError saying why."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    expected = ARCH_PROTOCOL.get(arch)
+    expected = default_protocol(arch, arch_args)
     if expected is None:
         raise UserError(f"no probe protocol defined for architecture {arch!r}")
+    if protocol != expected and arch == "scattering":
+        size = PROTOCOLS[protocol].input_size
+        raise UserError(
+            f"a scattering trunk for {PROTOCOLS[expected].input_size} px images needs the {expected} "
+            f"protocol; for the {protocol} protocol build it for {size} px (--arch-args size={size})"
+        )
     if protocol != expected:
         raise UserError(_WHY_NOT.get((arch, protocol), f"{arch} needs --protocol {expected}"))
     return PROTOCOLS[protocol]

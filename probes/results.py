@@ -12,7 +12,7 @@ from typing import Any
 from mono.learning import atomic
 from mono.learning.errors import UserError
 
-__all__ = ["compare_runs", "load_run", "write_run_reports"]
+__all__ = ["compare_runs", "load_run", "write_finetune_reports", "write_run_reports"]
 
 RESULTS_JSON, RESULTS_MD, ACCURACY_PNG = "results.json", "results.md", "accuracy.png"
 COMPARISON_FILES = ("comparison.json", "comparison.md", "comparison.png")
@@ -50,7 +50,14 @@ def _describe(results: dict[str, Any]) -> list[str]:
     else:
         where = f"ImageFolder `{data['train_path']}` / `{data['val_path']}`"
     lines = [
-        f"- trunk: {cfg['arch']} ({args}), " + ("random init" if cfg["random_init"] else "from checkpoint"),
+        f"- trunk: {cfg['arch']} ({args}), "
+        + (
+            "fixed, not learned"
+            if cfg["arch"] == "scattering"
+            else "random init"
+            if cfg["random_init"]
+            else "from checkpoint"
+        ),
         f"- protocol: {protocol}",
         f"- training: {sched['epochs']} epochs, SGD momentum {sched['momentum']}, lr {sched['lr']} × "
         f"{sched['gamma']} at epochs {milestones}, weight decay {sched['weight_decay']}, "
@@ -117,6 +124,92 @@ def write_run_reports(out: Path, results: dict[str, Any], json_only: bool = Fals
     if not json_only:
         atomic.write_text(out / RESULTS_MD, run_markdown(results), fsync=False)
         _plot_run(results, out / ACCURACY_PNG)
+
+
+# --- one fine-tuning run ------------------------------------------------------------------------------
+
+
+def finetune_markdown(results: dict[str, Any]) -> str:
+    net, cfg, data, sched = results["network"], results["config"], results["dataset"], results["config"]["schedule"]
+    kept = f"{net['kept_blocks'][0]}–{net['kept_blocks'][-1]}" if net["kept_blocks"] else ""
+    what = {
+        "freeze": f"{kept} kept frozen (BatchNorm absorbed), the rest re-initialised and trained",
+        "init": f"{kept} initialised from the source, everything trained",
+        "scratch": "everything trained from a random init",
+        "scattering": "conv1–conv2 replaced by the fixed scattering transform, the rest trained",
+    }[net["mode"]]
+    short = {
+        "freeze": f"{kept} frozen",
+        "init": f"{kept} from the source",
+        "scratch": "from scratch",
+        "scattering": "the transform fixed",
+    }[net["mode"]]
+    milestones = ", ".join(str(m) for m in sched["milestones"])
+    lines = [
+        f"# Fine-tuning: {results['label']}",
+        "",
+        "| network | top-1 (%) | top-5 (%) |",
+        "|---|---:|---:|",
+        f"| {net['trunk']}, {short} | {results['top1']:.2f} | {results['top5']:.2f} |",
+        "",
+        f"- network: {what}; trained blocks {', '.join(net['trained_blocks']) or 'none'} and the head "
+        f"({net['trainable_parameters']:,} parameters)",
+        f"- protocol: {cfg['protocol']}, {cfg['input_size']}×{cfg['input_size']} input, training on {cfg['augment']}, "
+        + ("10-crop evaluation" if cfg["ten_crop"] else "evaluation on the native images"),
+        f"- training: {sched['epochs']} epochs, SGD momentum {sched['momentum']}, lr {sched['lr']} × "
+        f"{sched['gamma']} at epochs {milestones}, weight decay {sched['weight_decay']}, batch {sched['batch_size']}, "
+        f"seed {cfg['seed']}",
+        f"- data: {data['train_images']} train / {data['val_images']} val images, {data['num_classes']} classes",
+    ]
+    ckpt = results.get("checkpoint")
+    if ckpt:
+        lines.append(
+            f"- source: `{ckpt['path']}` (sha256 {ckpt['sha256'][:12]}…), method {ckpt['method']}, "
+            f"epoch {ckpt['epoch']}"
+        )
+    if results.get("exported_checkpoint"):
+        lines.append(f"- trained trunk: `{results['exported_checkpoint']['path']}`")
+    wall = results["timing"]["wall_s"]
+    lines.append(f"- wall time {wall:.0f} s" if wall < 120 else f"- wall time {wall / 60:.1f} min")
+    probes = results.get("probes")
+    if probes:
+        lines += [
+            "",
+            f"## Linear probes on the fine-tuned trunk ({probes['epochs']} epochs, `{probes['dir']}`)",
+            "",
+            "| layer | top-1 (%) | top-5 (%) |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {name} | {m['top1']:.2f} | {m['top5']:.2f} |" for name, m in probes["layers"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_finetune(results: dict[str, Any], path: Path) -> None:
+    fig = _figure()
+    ax = fig.add_subplot()
+    history = results["history"]
+    epochs = [row["epoch"] for row in history]
+    ax.plot(epochs, [row["train"]["top1"] for row in history], "o-", label="train top-1 (augmented)")
+    if history and "val" in history[0]:
+        ax.plot(epochs, [row["val"]["top1"] for row in history], "s-", label="val top-1")
+    else:
+        ax.plot([results["config"]["schedule"]["epochs"]], [results["top1"]], "s", label="val top-1 (10 crops)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"Fine-tuning: {results['label']}")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    with atomic.replacing(path, fsync=False) as f:
+        fig.savefig(f, format="png", dpi=120)
+
+
+def write_finetune_reports(out: Path, results: dict[str, Any]) -> None:
+    """Write results.json, results.md and accuracy.png (accuracy per epoch) of a fine-tuning run into ``out``."""
+    out = Path(out)
+    atomic.write_text(out / RESULTS_JSON, json.dumps(results, indent=2) + "\n", fsync=False)
+    atomic.write_text(out / RESULTS_MD, finetune_markdown(results), fsync=False)
+    _plot_finetune(results, out / ACCURACY_PNG)
 
 
 # --- several runs --------------------------------------------------------------------------------------

@@ -3,17 +3,24 @@ with mono-gen and read back with the libraries users would use (webdataset, ffcv
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 import webdataset as wds
+from PIL import Image
 
 from mono.generator.cli import main as mono_gen_main
+from mono.learning.checkpoint import save_checkpoint
+from mono.learning.models import GAN_NORMALIZATION, build_trunk
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,3 +161,74 @@ def torchrun(method: str, *args, seen: Path) -> subprocess.CompletedProcess:
 
 def seen_by_rank(seen: Path, epoch: int = 0) -> list[np.ndarray]:
     return [np.loadtxt(seen / f"rank{r}" / f"epoch{epoch:03d}.txt", dtype=int, ndmin=1) for r in (0, 1)]
+
+
+# mono-viz in this process
+
+
+@dataclass
+class VizResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def invoke_viz(*args) -> VizResult:
+    """Run ``mono-viz ARGS`` in this process through its entry point (the same one-line error handling as the
+    installed command): quicker than a subprocess, for checks that need no fresh interpreter."""
+    from mono.probes.viz_cli import main
+
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return VizResult(code, stdout.getvalue(), stderr.getvalue())
+
+
+def assert_one_line_viz_error(result: VizResult, *fragments: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("mono-viz: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# Tiny image folders and checkpoints for the fine-tuning and picture tests
+
+SMALL_MONOGAN = {"widths": [8, 16, 16, 16]}
+"""A monogan narrow enough to train in a second on CPU."""
+
+
+def colour_folders(root: Path, train: int = 16, val: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """ImageFolder splits ``root/train`` and ``root/val`` of two classes, reddish and bluish noise."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train), ("val", val)):
+        for cls, channel in (("blue", 2), ("red", 0)):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+                pixels[..., channel] += 120
+                Image.fromarray(pixels).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def monogan_checkpoint(path: Path, seed: int = 0, **arch_args) -> Path:
+    """A random monogan trunk (``SMALL_MONOGAN`` unless told otherwise) saved as a mono checkpoint."""
+    args = arch_args or SMALL_MONOGAN
+    torch.manual_seed(seed)
+    return save_checkpoint(
+        path,
+        build_trunk("monogan", **args),
+        arch="monogan",
+        arch_args=args,
+        normalization=GAN_NORMALIZATION,
+        method="test",
+        dataset_manifest_sha256=None,
+        epoch=1,
+        meta={},
+    )
