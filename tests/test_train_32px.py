@@ -69,6 +69,7 @@ METHODS = {
     "deepcluster": (["--k", 4, "--pca", 8], IMAGENET_NORMALIZATION),
     "supervised": (["--lr", 0.01], CIFAR10_NORMALIZATION),  # 0.1 is for batch 128; 16 diverges at 0.1
     "monogan": (["--gen-width", 8, "--n-critic", 2], GAN_NORMALIZATION),
+    "bigan": (["--gen-width", 8, "--disc-width", 8, "--latent-dim", 16], GAN_NORMALIZATION),
 }
 
 
@@ -173,12 +174,12 @@ def test_supervised_refuses_a_dataset_of_one_class(generated32, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("method", ["rotnet", "deepcluster", "supervised"])
+@pytest.mark.parametrize("method", ["rotnet", "deepcluster", "supervised", "bigan"])
 def test_divergence_is_caught_at_the_next_synchronisation_and_the_checkpoint_kept(method, labelled_images, tmp_path):
     # Losses stay on the device between log steps (no host synchronisation per step); a NaN is still caught
     # before the epoch's checkpoint, and the one on disk is the last good one.
     data = labelled_images / "train"
-    extra = ["--k", 4, "--pca", 8] if method == "deepcluster" else []
+    extra = {"deepcluster": ["--k", 4, "--pca", 8], "bigan": METHODS["bigan"][0]}.get(method, [])
     common = [method, "--data", data, "--out", tmp_path / "run", "--arch", "monogan", *FAST, *extra]
     train(*common, "--steps-per-epoch", 2)
     before = (tmp_path / "run" / "checkpoint.pt").read_bytes()

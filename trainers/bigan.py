@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mono.learning.data import Loader
-from mono.learning.models import GAN_NORMALIZATION, LEAKY_RELU_SLOPE, Generator, Trunk, build_trunk
+from mono.learning.models import GAN_NORMALIZATION, LEAKY_RELU_SLOPE, Generator, Trunk, build_trunk, parse_arch_args
 from mono.trainers import utils
 
 EXAMPLES = """examples:
@@ -33,7 +33,17 @@ EXAMPLES = """examples:
   torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
   mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
   mono-train sample runs/bigan-A -o bigan-A.png
+  mono-train bigan --arch monogan --data shards/animals32 --out runs/bigan-B   # the paper's 32 px encoder
 """
+
+# The images each trunk sees: AlexNet as the original (112 px crops of 128 px images, 64 px for G and D); the
+# 32 px encoder the whole 32 px image (mirrored with p = 1/2), which G makes and D judges at the same size.
+DEFAULTS = {
+    "alexnet": {"image_size": 128, "crop": 112, "gen_size": 64},
+    "monogan": {"image_size": 32, "crop": 32, "gen_size": 32},
+}
+ENCODER_LAYER = {"alexnet": "conv5", "monogan": "conv4"}
+"""The trunk's last convolution, before any pooling: the original's encoder ends at conv5."""
 
 LATENT_PROJECTION_STD = 0.02 * 5**2
 """The original scales the init of z's per-layer projections by the layer's kernel area (net.py apply_cond)."""
@@ -50,18 +60,32 @@ def get_args_parser():
     )
     method = parser.add_argument_group("BiGAN")
     method.add_argument(
+        "--arch",
+        choices=list(DEFAULTS),
+        default="alexnet",
+        help="the encoder's trunk: AlexNet (LeakyReLU) or the paper's 32 px encoder (default alexnet)",
+    )
+    method.add_argument(
         "--image-size",
         type=int,
-        default=128,
-        help="side the dataset's images are shrunk to (area averaging) before cropping (default 128)",
+        default=None,
+        help="side the dataset's images are shrunk to (area averaging) before cropping "
+        f"({utils.default_help(utils.per_arch(DEFAULTS, 'image_size'))})",
     )
-    method.add_argument("--crop", type=int, default=112, help="side of the encoder's random crops (default 112)")
+    method.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        help=f"side of the encoder's random crops ({utils.default_help(utils.per_arch(DEFAULTS, 'crop'))})",
+    )
     method.add_argument(
         "--gen-size",
         type=int,
-        default=64,
-        help="side of the generated images, and of the crops as D sees them (default 64)",
+        default=None,
+        help="side of the generated images, and of the crops as D sees them "
+        f"({utils.default_help(utils.per_arch(DEFAULTS, 'gen_size'))})",
     )
+    utils.add_arch_args(method)
     method.add_argument("--latent-dim", type=int, default=200, help="dimension of z ~ U(-1, 1)^d (default 200)")
     method.add_argument(
         "--gen-width",
@@ -94,20 +118,21 @@ def get_args_parser():
 
 
 class Encoder(nn.Module):
-    """E(x): the probed trunk, then a linear map (no bias) of its conv5 activations to z in (-1, 1).
+    """E(x): the probed trunk, then a linear map (no bias) of its last convolution's activations to z in (-1, 1).
 
-    conv5 is taken before AlexNet's last max-pool: the original's encoder ends at conv5. The output is
+    For AlexNet that is conv5, before its last max-pool: the original's encoder ends at conv5. The output is
     2·sigmoid − 1, the original's map of the encoder's logits onto the uniform prior's support.
     """
 
     def __init__(self, trunk: Trunk, crop: int, latent_dim: int):
         super().__init__()
-        channels, height, width = trunk.feature_shapes(crop)["conv5"]
+        self.layer = ENCODER_LAYER[trunk.arch]
+        channels, height, width = trunk.feature_shapes(crop)[self.layer]
         self.trunk = trunk
         self.to_latent = nn.Linear(channels * height * width, latent_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.trunk.forward_features(x, upto="conv5")["conv5"]
+        features = self.trunk.forward_features(x, upto=self.layer)[self.layer]
         return 2 * torch.sigmoid(self.to_latent(features.flatten(1))) - 1
 
 
@@ -236,6 +261,7 @@ def check_args(args, dataset_size: int | None) -> None:
 
 
 def train(args) -> None:
+    utils.arch_defaults(args, DEFAULTS)
     utils.check_args(args)
     processes = utils.init_distributed(args.device)
     device = processes.device
@@ -260,7 +286,9 @@ def train(args) -> None:
     check_args(args, dataset.image_size)
 
     # The three players: the encoder E (the probed trunk), the generator G and the joint discriminator D.
-    trunk = build_trunk("alexnet", sobel=False, activation="leaky_relu")
+    # alexnet: RGB (no Sobel layer), LeakyReLU as the original; monogan: its calibrated defaults; --arch-args
+    trunk_args = {"sobel": False, "activation": "leaky_relu"} if args.arch == "alexnet" else {}
+    trunk = build_trunk(args.arch, **{**trunk_args, **parse_arch_args(args.arch_args)})
     encoder = Encoder(trunk, args.crop, args.latent_dim)
     generator = Generator(args.latent_dim, args.gen_size, args.gen_width, prior="uniform", latent_skip=True)
     discriminator = JointDiscriminator(args.latent_dim, args.gen_size, args.disc_width)
