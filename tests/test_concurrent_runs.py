@@ -67,3 +67,44 @@ def test_two_runs_at_once_one_finishes_the_other_is_refused(source_image, tmp_pa
     assert_one_line_error(second, "mono-gen", f"pid {first.pid} on host")
     assert run_tool("mono.generator.shards_cli", "verify", "-q", out).returncode == 0
     assert not any(p.name.startswith(".") for p in out.iterdir()), "no lock file or run state left behind"
+
+
+def test_a_trainer_into_a_run_directory_in_use_is_refused_and_changes_nothing(labelled_images, tmp_path):
+    # Another process holds the run directory (as a running mono-train does from its first write to its end):
+    # a second trainer says who, in one line, and leaves the directory as it was.
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_RUN_DIR, str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    try:
+        before = sorted(p.name for p in run.iterdir())
+        result = run_tool(
+            "mono.trainers.cli", "rotnet", "--arch", "monogan", "--data", labelled_images / "train", "--out", run,
+            "--epochs", 1, "--steps-per-epoch", 2, "--batch-size", 8, "--workers", 0, "--quiet",
+            "--arch-args", "widths=8,16,24,32",
+        )  # fmt: skip
+        assert_one_line_error(result, "mono-train rotnet", f"{run} is in use by mono-train (pid {holder.pid})")
+        assert sorted(p.name for p in run.iterdir()) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # Once the holder is gone (however it ended), the run directory is free again.
+    result = run_tool(
+        "mono.trainers.cli", "rotnet", "--arch", "monogan", "--data", labelled_images / "train", "--out", run,
+        "--epochs", 1, "--steps-per-epoch", 2, "--batch-size", 8, "--workers", 0, "--quiet",
+        "--arch-args", "widths=8,16,24,32",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (run / "checkpoint.pt").exists()
+
+
+HOLD_RUN_DIR = """
+import sys, time
+from pathlib import Path
+from mono.trainers.utils import _hold_run_dir
+_hold_run_dir(Path(sys.argv[1]))
+print("held", flush=True)
+time.sleep(600)
+"""

@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -656,6 +658,25 @@ def restore(
     return dict(extra.get("state") or {})
 
 
+RUN_LOCK = ".mono-train.lock"
+
+
+def _hold_run_dir(path: Path) -> int:
+    """An exclusive lock on RUN_DIR for this process (fcntl.flock on RUN_DIR/.mono-train.lock, released by the
+    kernel however the process ends): two trainers writing one run directory would interleave their logs and
+    overwrite each other's checkpoints, so the second is refused in one line, having written nothing."""
+    fd = os.open(path / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise UserError(f"{path} is in use by {holder}; wait for it to finish or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"mono-train (pid {os.getpid()})\n".encode())
+    return fd
+
+
 class RunDir:
     """RUN_DIR's files: args.json, metrics.csv, tensorboard/ and the checkpoints.
 
@@ -692,6 +713,8 @@ class RunDir:
         if not self.enabled or self._writer is not None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        lock = _hold_run_dir(self.path)
+        self._release = weakref.finalize(self, os.close, lock)  # at close(), or when the run is dropped
         atomic.write_text(self.path / "args.json", json.dumps(_plain(self.args), indent=2) + "\n")
         metrics = self.path / "metrics.csv"
         new = not metrics.exists()
@@ -786,6 +809,7 @@ class RunDir:
             self._file.close()
             self._writer.close()
             self._writer = None
+            self._release()
 
 
 def _plain(args: dict) -> dict:
