@@ -531,23 +531,6 @@ class Progress:
         self.bar.close()
 
 
-class Means:
-    """Running means of per-step values (already averaged over ranks); each name keeps its own count,
-    since some values are not produced every step (e.g. a GAN's generator loss)."""
-
-    def __init__(self):
-        self.sums: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, **values: float) -> None:
-        for name, value in values.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(value)
-            self.counts[name] = self.counts.get(name, 0) + 1
-
-    def means(self) -> dict[str, float]:
-        return {name: total / self.counts[name] for name, total in self.sums.items()}
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The run directory and its checkpoints
 
