@@ -30,6 +30,7 @@ Examples:
   mono-gen --image A --format both --out shards/ameyoko   # shards and train.beton (FFCV); adds the .beton
                                                           # to a dataset made before
   mono-gen --from-manifest https://host/demo/ --image-dir ~/images --out shards/demo   # the same bytes again
+  mono-gen --image A --out shards/ameyoko --dry-run      # bytes, time and free space; writes nothing
 
 The paper's images A, B, C are looked up in --image-dir, $MONO_IMAGE_DIR, then the user cache
 (~/.cache/mono/images), and downloaded there when missing and the network is reachable.
@@ -184,6 +185,13 @@ def _default_workers() -> int:
     "its configuration, with the source images found by SHA-256 in --image-dir or --source; reports whether the "
     "bytes match the recorded SHA-256 (exit 1 if not).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what the run would write (samples, shards, bytes and time measured on this machine, free disk "
+    "space) and write nothing.",
+)
+@click.option("--force", is_flag=True, help="Start even when the estimate says the disk cannot hold the dataset.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output directory (created).")
 @click.version_option(__version__, prog_name="mono-gen")
@@ -269,7 +277,7 @@ def _regenerate(opts: dict) -> None:
     config = regenerate.config_of(recorded, sources, where)
     formats = manifest_mod.formats_of(recorded)
     outcome = _generate(config, opts, regenerate.command_for(recorded, opts["out"]), formats)
-    if not outcome.complete:
+    if outcome is None or not outcome.complete:
         return
     root = Path(opts["out"]).expanduser()
     differing = regenerate.differences(recorded, manifest_mod.load(root))
@@ -288,7 +296,7 @@ def _regenerate(opts: dict) -> None:
 def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[str, ...]):
     from .generate import generate
 
-    output, sources = config.output, config.sources
+    output = config.output
     shard_range = _shard_range(opts["shard_range"])
     shared = shard_range == "auto"
     if shared:
@@ -297,16 +305,8 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
         shards = range(*shard_range) if shard_range else None
     root = Path(opts["out"]).expanduser()
     quiet = opts["quiet"]
-
-    def announce(pending: int) -> None:
-        if not quiet and pending:
-            names = sources[0].name if len(sources) == 1 else f"{len(sources)} images"
-            click.echo(
-                f"mono-gen: {output.samples:,} samples of {output.size}×{output.size} px from {names}, "
-                f"{pending} of {output.num_shards} shards to write -> {root}",
-                err=True,
-            )
-
+    if not _preflight(config, root, formats, shards, opts):
+        return None
     outcome = generate(
         config,
         root,
@@ -316,7 +316,6 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
         workers=opts["workers"],
         progress=not quiet,
         cache_bytes=opts["cache_mb"] << 20,
-        on_start=announce,
         shared=shared,
     )
     if quiet:
@@ -347,6 +346,33 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
             err=True,
         )
     return outcome
+
+
+def _preflight(config: DatasetConfig, root: Path, formats: tuple[str, ...], shards: range | None, opts: dict) -> bool:
+    """One line on stdout of what the run will take (always with --dry-run, unless --quiet otherwise); refuse a run
+    the disk cannot hold. Returns whether to go on."""
+    from .estimate import estimate, human_bytes
+
+    output, sources = config.output, config.sources
+    total = output.num_shards
+    shards = range(total) if shards is None else shards
+    empty = shards.start >= shards.stop and opts["shard_range"] != "auto"  # more ranks than shards may leave none
+    if shards.start < 0 or shards.stop > total or empty:  # as generate() says it, before anything is measured
+        raise UserError(f"--shards {shards.start}:{shards.stop} is outside the dataset's {total} shards (0:{total})")
+    found = estimate(config, root, formats, shards, opts["workers"])
+    workers = max(1, min(opts["workers"], found.shards))
+    if opts["dry_run"] or not opts["quiet"]:
+        names = sources[0].name if len(sources) == 1 else f"{len(sources)} images"
+        click.echo(
+            f"mono-gen: {output.samples:,} samples of {output.size}×{output.size} px from {names} -> {root}: "
+            f"{found.line(workers)}"
+        )
+    if not found.fits and not opts["force"]:
+        raise UserError(
+            f"{root}: the dataset needs about {human_bytes(found.bytes)} but {found.where} has "
+            f"{human_bytes(found.free)} free; free some space, choose another --out, or give --force"
+        )
+    return not opts["dry_run"]
 
 
 def canonical_command(opts: dict, output: OutputSpec) -> str:
