@@ -249,7 +249,10 @@ def learning_rate(args, epoch: int) -> float:
 
 def check_args(args, dataset_size: int | None) -> None:
     if dataset_size and dataset_size < args.image_size:
-        raise utils.UserError(f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images")
+        raise utils.UserError(
+            f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images; "
+            f"use --image-size {dataset_size} or less"
+        )
     if not args.gen_size <= args.crop <= args.image_size:
         raise utils.UserError(
             f"need --gen-size <= --crop <= --image-size, got {args.gen_size}, {args.crop}, {args.image_size}"
@@ -315,6 +318,10 @@ def train(args) -> None:
         device=device,
     )
     loader = utils.recording(loader, args.record_samples, processes.rank)
+    steps_per_epoch = min(len(loader), args.steps_per_epoch or len(loader))
+    utils.check_batches(steps_per_epoch, args, dataset, processes.world_size)
+    orientation = utils.Orientation("bigan", args, processes, amp, dataset, steps_per_epoch, start_epoch)
+    orientation.header()
 
     for epoch in range(start_epoch, args.epochs):
         lr = learning_rate(args, epoch)
@@ -327,7 +334,7 @@ def train(args) -> None:
             module.train()
         total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
+            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
         )
         metrics = utils.StepMetrics(device)
         for _, (images, _, _) in zip(range(total), loader):
@@ -373,10 +380,11 @@ def train(args) -> None:
             print(
                 f"bigan: epoch {epoch + 1}/{args.epochs} D loss {summary['discriminator_loss']:.4f}, "
                 f"E+G loss {summary['encoder_generator_loss']:.4f}, D(real) {summary['d_real']:.3f}, "
-                f"D(fake) {summary['d_fake']:.3f} ({row['images_per_s']:,.0f} img/s)",
+                f"D(fake) {summary['d_fake']:.3f} ({row['images_per_s']:,.0f} img/s{orientation.eta()})",
                 file=sys.stderr,
             )
     run.close()
+    orientation.finish()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -434,12 +434,15 @@ def train(args) -> None:
         save_every=args.save_every,
     )
     n = dataset.num_samples
-    if args.k < 2 or args.k > n:
-        raise utils.UserError(f"--k {args.k} clusters for {n} samples: choose 2 <= k <= the number of samples")
+    if args.k < 2:
+        raise utils.UserError(f"--k {args.k} clusters: choose at least 2")
+    if args.k > n:  # the paper's k = 10,000 on a small dataset: about 10 samples per cluster, as 1.28M / 10k is 128
+        raise utils.UserError(
+            f"--k {args.k} clusters need at least {args.k:,} samples; {args.data} has {n:,}: try --k {max(n // 10, 2)}"
+        )
     # The 32 px trunk sees the images at its size (shrunk by area averaging if larger), AlexNet as they are.
     side = utils.image_side(dataset, 32 if args.arch == "monogan" else None)
-    if side and side < args.crop:
-        raise utils.UserError(f"--crop {args.crop} is larger than the dataset's {side} px images")
+    utils.check_crop(args.crop, side, args.arch, args.data)
     if args.reassign <= 0:
         raise utils.UserError("--reassign must be positive")
 
@@ -472,6 +475,11 @@ def train(args) -> None:
     everything = Loader(dataset, args.batch_size, shuffle=False, drop_last=False, **options)  # for the features
     loader = Loader(dataset, args.batch_size, shuffle=True, drop_last=True, **options)
     loader = utils.recording(loader, args.record_samples, processes.rank)
+    epoch_batches = int(args.reassign * n) // (args.batch_size * processes.world_size)  # samples over clusters
+    steps_per_epoch = min(epoch_batches, args.steps_per_epoch or epoch_batches)
+    utils.check_batches(steps_per_epoch, args, dataset, processes.world_size)
+    orientation = utils.Orientation("deepcluster", args, processes, amp, dataset, steps_per_epoch, start_epoch)
+    orientation.header()
     criterion = nn.CrossEntropyLoss()
     feature_dir = args.out / ".features"
     run.open()  # the features are cached in the run directory
@@ -513,7 +521,7 @@ def train(args) -> None:
         augment = utils.seeded_generator(args.seed, processes.rank, epoch, 0)
         total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
+            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
         )
         sums = torch.zeros(2, device=device)
         metrics = utils.StepMetrics(device)
@@ -578,10 +586,11 @@ def train(args) -> None:
             nmi_text = f", NMI to previous {nmi:.3f}" if nmi is not None else ""
             print(
                 f"deepcluster: epoch {epoch + 1}/{args.epochs} loss {row['loss']:.4f}, clustering loss "
-                f"{clustering_loss:.4g}{nmi_text}, {empty} empty clusters",
+                f"{clustering_loss:.4g}{nmi_text}, {empty} empty clusters{orientation.eta()}",
                 file=sys.stderr,
             )
     run.close()
+    orientation.finish()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

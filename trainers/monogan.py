@@ -107,7 +107,10 @@ def gradient_penalty(
 
 def check_args(args, dataset_size: int | None) -> None:
     if dataset_size and dataset_size < args.image_size:
-        raise utils.UserError(f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images")
+        raise utils.UserError(
+            f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images; "
+            f"use --image-size {dataset_size} or less"
+        )
     if args.n_critic < 1 or args.latent_dim < 1 or args.gen_width < 1:
         raise utils.UserError("--n-critic, --latent-dim and --gen-width must be positive")
     if args.gp_lambda < 0:
@@ -171,6 +174,10 @@ def train(args) -> None:
         device=device,
     )
     loader = utils.recording(loader, args.record_samples, processes.rank)
+    steps_per_epoch = min(len(loader), args.steps_per_epoch or len(loader))
+    utils.check_batches(steps_per_epoch, args, dataset, processes.world_size)
+    orientation = utils.Orientation("monogan", args, processes, amp, dataset, steps_per_epoch, start_epoch)
+    orientation.header()
 
     for epoch in range(start_epoch, args.epochs):
         for optimizer in optimizers.values():
@@ -182,7 +189,7 @@ def train(args) -> None:
         generator.train()
         total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
+            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
         )
         metrics = utils.StepMetrics(device)
         for _, (images, _, _) in zip(range(total), loader):
@@ -252,10 +259,11 @@ def train(args) -> None:
             print(
                 f"monogan: epoch {epoch + 1}/{args.epochs} Wasserstein estimate {summary['wasserstein']:.4f}, "
                 f"gradient penalty {summary['gradient_penalty']:.4f}, {generator_steps} generator steps "
-                f"({row['images_per_s']:,.0f} img/s)",
+                f"({row['images_per_s']:,.0f} img/s{orientation.eta()})",
                 file=sys.stderr,
             )
     run.close()
+    orientation.finish()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

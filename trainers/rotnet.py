@@ -157,9 +157,7 @@ def train(args) -> None:
     )
     # The 32 px trunk sees the images at its size (shrunk by area averaging if larger), AlexNet as they are.
     side = utils.image_side(dataset, 32 if args.arch == "monogan" else None)
-    if side and side + 2 * PADDING[args.arch] < args.crop:
-        padded = f" padded by {PADDING[args.arch]}" if PADDING[args.arch] else ""
-        raise utils.UserError(f"--crop {args.crop} is larger than the dataset's {side} px images{padded}")
+    utils.check_crop(args.crop, side, args.arch, args.data, PADDING[args.arch])
 
     # The model: the trunk that the probes evaluate, and the rotation classifier on its last feature map.
     # alexnet: RGB (no Sobel layer), ReLU; monogan: its calibrated defaults; either changed by --arch-args
@@ -189,6 +187,10 @@ def train(args) -> None:
         device=device,
     )
     loader = utils.recording(loader, args.record_samples, processes.rank)
+    steps_per_epoch = min(len(loader), args.steps_per_epoch or len(loader))
+    utils.check_batches(steps_per_epoch, args, dataset, processes.world_size)
+    orientation = utils.Orientation("rotnet", args, processes, amp, dataset, steps_per_epoch, start_epoch)
+    orientation.header()
     criterion = nn.CrossEntropyLoss()
 
     for epoch in range(start_epoch, args.epochs):
@@ -199,7 +201,7 @@ def train(args) -> None:
         model.train()
         total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet
+            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
         )
         sums = torch.zeros(3, device=device)  # loss, correct, count
         metrics = utils.StepMetrics(device)
@@ -254,10 +256,11 @@ def train(args) -> None:
         if processes.is_main and not args.quiet:
             print(
                 f"rotnet: epoch {epoch + 1}/{args.epochs} loss {row['loss']:.4f} rotation accuracy "
-                f"{100 * row['accuracy']:.1f}% ({row['images_per_s']:,.0f} img/s)",
+                f"{100 * row['accuracy']:.1f}% ({row['images_per_s']:,.0f} img/s{orientation.eta()})",
                 file=sys.stderr,
             )
     run.close()
+    orientation.finish()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import shlex
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -463,6 +464,28 @@ def image_side(dataset: Dataset, trunk_size: int | None) -> int | None:
     return trunk_size
 
 
+ALEXNET_SMALLEST = 63  # the smallest input whose AlexNet feature maps do not vanish
+
+
+def check_crop(crop: int, side: int | None, arch: str, data: str, padding: int = 0) -> None:
+    """Refuse a --crop larger than the images (padded by `padding`) in one line that names one that fits: 7/8 of
+    the side (224 of 256) without padding, the side itself with it (the CIFAR recipe); for AlexNet at least its
+    smallest input, else the 32 px trunk."""
+    limit = (side or 0) + 2 * padding
+    if not side or crop <= limit:
+        return
+    good = side if padding else side * 7 // 8
+    if arch == "alexnet" and good < ALEXNET_SMALLEST <= limit:
+        good = ALEXNET_SMALLEST
+    padded = f" padded by {padding}" if padding else ""
+    if arch == "alexnet" and limit < ALEXNET_SMALLEST:
+        advice = f"alexnet needs crops of at least {ALEXNET_SMALLEST} px: use --arch monogan for such small images"
+    else:
+        advice = f"use --crop {good} (at most {limit})"
+        advice += ", or --arch monogan for 32 px data" if arch == "alexnet" and side <= 64 else ""
+    raise UserError(f"--crop {crop} is larger than the dataset's {side} px images{padded} ({data}); {advice}")
+
+
 def dataset_sha256(dataset: Dataset) -> str | None:
     """The hash of the dataset's configuration (its manifest's config_sha256), which checkpoints record."""
     return (dataset.manifest or {}).get("config_sha256")
@@ -501,7 +524,8 @@ def recording(loader: Loader, directory: Path | None, rank: int) -> Loader | Rec
 class Progress:
     """A progress bar over an epoch's batches showing images/s and the latest losses (main process only)."""
 
-    def __init__(self, total: int, desc: str, enabled: bool):
+    def __init__(self, total: int, desc: str, enabled: bool, clock: Orientation | None = None):
+        self.clock = clock  # a training epoch's bar also shows the whole run's ETA
         self.bar = tqdm(
             total=total,
             desc=desc,
@@ -518,9 +542,11 @@ class Progress:
         """One batch done; `metrics` (given at log steps, when they are on the host) replace those shown."""
         self.images += images
         self.shown = metrics or self.shown
-        self.bar.set_postfix(
-            {**{k: f"{v:.4g}" for k, v in self.shown.items()}, "img/s": f"{self.images_per_second:,.0f}"}, refresh=False
-        )
+        postfix = {**{k: f"{v:.4g}" for k, v in self.shown.items()}, "img/s": f"{self.images_per_second:,.0f}"}
+        if self.clock is not None:
+            self.clock.tick()
+            postfix["run"] = self.clock.remaining()
+        self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
 
     @property
@@ -529,6 +555,101 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class Orientation:
+    """What a run tells its user around the training, on stdout from the main process (with --quiet too): a header
+    once the data is open (device, precision, dataset, steps), the whole run's remaining time measured as it goes
+    (on the progress bars and the epoch lines), and at the end the checkpoint and the command that probes it."""
+
+    def __init__(
+        self,
+        method: str,
+        args: argparse.Namespace,
+        processes: Distributed,
+        amp: MixedPrecision,
+        dataset: Dataset,
+        steps_per_epoch: int,
+        start_epoch: int,
+    ):
+        self.method, self.args, self.processes, self.amp, self.dataset = method, args, processes, amp, dataset
+        self.steps_per_epoch = steps_per_epoch
+        self.total = steps_per_epoch * args.epochs
+        self.left = steps_per_epoch * max(args.epochs - start_epoch, 0)  # steps this process will run
+        self.done = 0
+        self.started = time.monotonic()
+
+    def header(self) -> None:
+        if not self.processes.is_main:
+            return
+        device = self.processes.device
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp.dtype, "fp32")
+        world = f" × {self.processes.world_size} processes" if self.processes.enabled else ""
+        size = f"{self.dataset.image_size} px" if self.dataset.image_size else "mixed sizes"
+        done = f" ({self.total - self.left:,} done)" if self.left < self.total else ""
+        print(
+            f"mono-train {self.method}: {device} ({name}){world}, {precision}; data {self.dataset.location}: "
+            f"{self.dataset.num_samples:,} samples of {size}\n"
+            f"mono-train {self.method}: {self.steps_per_epoch:,} steps per epoch of {self.args.batch_size} per "
+            f"process, {self.args.epochs} epochs = {self.total:,} steps{done} -> {self.args.out}",
+            flush=True,
+        )
+
+    def tick(self) -> None:
+        """One training step done."""
+        self.done += 1
+
+    def remaining(self) -> str:
+        """The whole run's remaining time, from the time per step measured since the header (which includes the
+        work between epochs: clustering, checkpoints)."""
+        if not self.done:
+            return "?"
+        seconds = (time.monotonic() - self.started) / self.done * max(self.left - self.done, 0)
+        return _duration(seconds)
+
+    def eta(self) -> str:
+        """For an epoch's line: ', run ends in 2h05m'."""
+        return f", run ends in {self.remaining()}" if self.done < self.left else ""
+
+    def finish(self) -> None:
+        if not self.processes.is_main:
+            return
+        path = Path(self.args.out) / CHECKPOINT
+        arch = getattr(self.args, "arch", None) or self.method  # mono-train monogan has no --arch: its trunk's name
+        command = probe_command(path, Path(self.args.out), arch)
+        print(f"mono-train {self.method}: checkpoint: {path}\nnext: {command}", flush=True)
+
+
+def probe_command(checkpoint: Path, out: Path, arch: str) -> str:
+    """The linear probe of a trained trunk: the CIFAR protocol for the 32 px trunk, ImageNet's for AlexNet."""
+    words = ["mono-probe", "linear", "--ckpt", str(checkpoint)]
+    if arch == "monogan":
+        words += ["--protocol", "cifar", "--train", "CIFAR/train", "--val", "CIFAR/test"]
+    else:
+        words += ["--train", "IMAGENET/train", "--val", "IMAGENET/val"]
+    return shlex.join(words + ["--out", str(out.with_name(out.name + "-linear"))])
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def check_batches(steps_per_epoch: int, args: argparse.Namespace, dataset: Dataset, world_size: int) -> None:
+    """Refuse a --batch-size that leaves an epoch without one full batch, naming one that works."""
+    if steps_per_epoch > 0:
+        return
+    per_process = dataset.num_samples // world_size
+    processes = f" per process ({world_size} processes)" if world_size > 1 else ""
+    raise UserError(
+        f"--batch-size {args.batch_size} is larger than the {per_process:,} samples{processes} of {args.data}: "
+        f"no epoch has a full batch; use --batch-size {max(per_process // 4, 1)} (at most {per_process})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
