@@ -12,10 +12,14 @@ METHODS = {
     "monogan": "MonoGAN (Asano et al. 2020, section 4.2): WGAN-GP on 32 px data",
     "supervised": "the supervised baseline: trunk + linear classifier on a labelled dataset",
 }
-COMMANDS = {"sample": "write a grid of a GAN run's generated images (PNG)"}
+COMMANDS = {
+    "sample": "write a grid of a GAN run's generated images (PNG)",
+    "plot": "draw a run's curves from metrics.csv, and its probes' accuracy per epoch (PNG)",
+}
 
 USAGE = """usage: mono-train METHOD --data DIR --out RUN_DIR [options]
        mono-train sample RUN_DIR [-o grid.png]
+       mono-train plot RUN_DIR [-o curves.png] [--probe PROBE_DIR]
 
 Train a self-supervised method on a dataset directory (see shards/README.md). Every trainer is also
 `python -m mono.trainers.METHOD` and runs under torchrun for several GPUs. `mono-train METHOD --help` lists
