@@ -31,6 +31,7 @@ def mono_shards():
       mono-shards verify shards/demo
       mono-shards info shards/demo
       mono-shards preview shards/demo -o grid.png --count 64
+      mono-shards show shards/demo 17 -o sample17.png    # its parameters, and its crop on the source image
       mono-shards export shards/demo --to folder ~/data/demo-folder
       mono-shards export shards/demo --to ffcv
       mono-shards pull https://host/datasets/demo/ ~/data/demo
@@ -148,6 +149,58 @@ def preview(dataset, output, count, columns, start, tile):
         buffer.seek(0)
         write_bytes(target, buffer.read(), fsync=False)
     click.echo(f"{target}: {count} samples from {root}", err=True)
+
+
+@mono_shards.command()
+@click.argument("dataset")
+@click.argument("index", type=int)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.png",
+    help="Also draw the sample beside its source image with the crop it was taken from.",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(min=1),
+    metavar="PX",
+    help="Side of the sample in the picture (nearest-neighbour) [default: small samples enlarged to about 256 px].",
+)
+@click.option("--image-dir", type=click.Path(file_okay=False), help="Folder holding the source images.")
+@click.option("--source", metavar="DIR|LIST", help="Folder or list of source images (as mono-gen --source).")
+def show(dataset, index, out, tile, image_dir, source):
+    """Print sample INDEX's augmentation parameters (JSON); with -o, draw it beside the region of its source image
+    it was taken from (the source is found by its SHA-256, as mono-gen --from-manifest finds it).
+
+    \b
+    Examples:
+      mono-shards show shards/demo 0
+      mono-shards show shards/demo 17 -o sample17.png --image-dir ~/images
+    """
+    from .atomic import write_bytes
+    from .show import find_source, load_image, picture, read_sample, sample_image
+
+    root = _dataset_dir(dataset)
+    target = Path(out) if out else None
+    if target is not None and not target.parent.is_dir():
+        raise UserError(f"{target.parent}: no such directory for the output")
+    manifest, jpeg, params = read_sample(root, index)
+    click.echo(json.dumps(params, indent=2))
+    if target is None:
+        return
+    try:
+        origin = find_source(manifest, params["source"], image_dir, source)
+    except UserError as exc:
+        click.echo(f"mono-shards: {exc}; the picture shows the sample alone", err=True)
+        origin = None
+    image = picture(sample_image(jpeg), params, load_image(origin) if origin else None, tile)
+    with tempfile.SpooledTemporaryFile() as buffer:
+        image.save(buffer, format="PNG")
+        buffer.seek(0)
+        write_bytes(target, buffer.read(), fsync=False)
+    where = f" and its crop on {origin}" if origin else ""
+    click.echo(f"{target}: sample {index} of {root}{where}", err=True)
 
 
 @mono_shards.command()
