@@ -34,6 +34,7 @@ EXAMPLES = """examples:
   mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
   mono-train sample runs/bigan-A -o bigan-A.png
   mono-train bigan --arch monogan --data shards/animals32 --out runs/bigan-B   # the paper's 32 px encoder
+  mono-train plot runs/bigan-A   # its curves from metrics.csv, as runs/bigan-A/metrics.png
 """
 
 # The images each trunk sees: AlexNet as the original (112 px crops of 128 px images, 64 px for G and D); the

@@ -42,6 +42,7 @@ EXAMPLES = """examples:
   torchrun --nproc-per-node=8 -m mono.trainers.deepcluster --data shards/ameyoko --out runs/deepcluster-A
   mono-train deepcluster --data shards/in-10 --out runs/dc-in10 --k 3000 --epochs 100
   mono-train deepcluster --arch monogan --data ../shared/datasets/cifar10/train --out runs/dc-cifar10
+  mono-train plot runs/deepcluster-A   # its curves from metrics.csv, as runs/deepcluster-A/metrics.png
 """
 
 # What depends on the trunk: the crop side, the width of fc6 and fc7, k and the Sobel layer (docs/protocol.md).

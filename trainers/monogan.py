@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A --resume
   mono-train sample runs/monogan-A -o monogan-A.png
+  mono-train plot runs/monogan-A   # its curves from metrics.csv, as runs/monogan-A/metrics.png
 """
 
 

@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   mono-train supervised --arch monogan --data ../shared/datasets/cifar10/train --out runs/supervised-cifar10
   mono-train supervised --arch monogan --data cifar10/train --out runs/sup --epochs 30 --lr-steps 10,20,25
   mono-train supervised --arch alexnet --data imagenet-folder/train --out runs/supervised-in
+  mono-train plot runs/sup   # its curves from metrics.csv, as runs/sup/metrics.png
 """
 
 # The two recipes: RotNet's config/CIFAR10_supervised_NIN.py for the 32 px trunk, torchvision's ImageNet
