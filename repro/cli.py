@@ -287,6 +287,11 @@ def cifar(
         ["preview", out / "data" / f"{tag}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64],
     )
     steps.run("GAN samples", "mono.trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
+    steps.run(
+        "training curves",
+        "mono.trainers.cli",
+        ["plot", run_all, "-o", figures / "training.png", "--probe", probe_monogan],
+    )
     steps.run("critic filters", "mono.probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
     steps.run(
         "random filters",
@@ -301,6 +306,7 @@ def cifar(
         {
             "samples": figures / "samples.png",
             "gan": figures / "gan-samples.png",
+            "training": figures / "training.png",
             "filters": figures / "filters.png",
             "filters_random": figures / "filters-random.png",
             "accuracy": figures / "accuracy.png",

@@ -63,9 +63,9 @@ def test_results_hold_both_encoders_per_layer(smoke):
 def test_report_embeds_every_picture(smoke):
     out, _ = smoke
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 6
     markdown = (out / "report.md").read_text()
-    for name in ("samples.png", "gan-samples.png", "filters.png", "filters-random.png", "accuracy.png"):
+    for name in ("samples.png", "gan-samples.png", "training.png", "filters.png", "filters-random.png", "accuracy.png"):
         assert f"figures/{name}" in markdown and (out / "figures" / name).stat().st_size > 1000
     assert "Augmentation ablation" in markdown and "| none |" in markdown
 
