@@ -27,6 +27,7 @@ disk_usage = shutil.disk_usage  # a seam: tests replace it to play a full disk
 class Estimate:
     samples: int  # samples left to render
     shards: int  # shards left to render
+    present: int  # shards on disk
     total_shards: int
     bytes: int  # bytes the run adds to the disk at its peak
     seconds: float
@@ -39,7 +40,7 @@ class Estimate:
 
     def line(self, workers: int) -> str:
         if not self.shards and not self.bytes:
-            return f"nothing to render: {self.total_shards} shards present; {human_bytes(self.free)} free"
+            return f"nothing to render here ({self.present} of {self.total_shards} shards present)"
         return (
             f"{self.samples:,} samples in {self.shards} of {self.total_shards} shards to write, "
             f"about {human_bytes(self.bytes)} and {human_seconds(self.seconds)} with {workers} "
@@ -64,7 +65,9 @@ def estimate(config: DatasetConfig, root: Path, formats: tuple[str, ...], shards
     seconds = setup + samples * per_second / parallel
     where = existing_parent(root)
     free = disk_usage(where).free
-    return Estimate(samples, len(pending), config.output.num_shards, int(written), seconds, free, where)
+    present = sum(out.shard(j).exists() for j in range(config.output.num_shards))
+    total = config.output.num_shards
+    return Estimate(samples, len(pending), present, total, int(written), seconds, free, where)
 
 
 def calibrate(config: DatasetConfig, shard: int = 0) -> tuple[float, int, float]:
