@@ -59,6 +59,16 @@ def test_the_epoch_lines_carry_the_whole_runs_remaining_time(data32, tmp_path, c
     assert "run ends in" not in epochs[2]  # the last epoch's line: nothing remains
 
 
+def test_a_resumed_run_counts_the_steps_done(data32, tmp_path, capsys):
+    run = tmp_path / "run"
+    train("rotnet", "--data", data32, "--out", run, *FAST, *METHODS["rotnet"], "--epochs", 1)
+    capsys.readouterr()
+    train("rotnet", "--data", data32, "--out", run, *FAST, *METHODS["rotnet"], "--resume")
+    out = capsys.readouterr().out
+    assert "4 steps per epoch of 16 per process, 2 epochs = 8 steps (4 done)" in out
+    assert f"checkpoint: {run / 'checkpoint.pt'}" in out
+
+
 def test_an_alexnet_run_names_the_imagenet_probe(source_image, tmp_path, capsys):
     data = tiny_dataset(tmp_path, source_image, samples=16)
     train("rotnet", "--data", data, "--out", tmp_path / "run", *TINY, "--steps-per-epoch", 1)
@@ -81,6 +91,8 @@ def test_an_alexnet_run_names_the_imagenet_probe(source_image, tmp_path, capsys)
          "of {data}: no epoch has a full batch; use --batch-size 16 (at most 64)"),
         ("monogan", ["--image-size", 64], "--image-size 64 is larger than the dataset's 32 px images; use "
          "--image-size 32 or less"),
+        ("bigan", [], "--image-size 128 is larger than the dataset's 32 px images; alexnet needs at least 63 px: "
+         "use --arch monogan for such small images"),
     ],
 )  # fmt: skip
 def test_paper_scale_values_on_tiny_data_are_refused_with_values_that_work(method, args, expected, data32, tmp_path):
@@ -95,3 +107,6 @@ def test_a_crop_too_large_for_alexnet_names_the_largest_that_fits(source_image, 
     result = run_tool("mono.trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "run", "--crop", 224)
     expected = f"--crop 224 is larger than the dataset's 72 px images ({data}); use --crop 63 (at most 72)"
     assert_one_line_error(result, "mono-train rotnet", expected)
+    with pytest.raises(UserError) as refused:  # BiGAN's 128 px images and 112 px crops
+        train("bigan", "--data", data, "--out", tmp_path / "run", "--workers", 0)
+    assert str(refused.value).endswith("use --image-size 72 --crop 63 (and --gen-size at most the crop)")

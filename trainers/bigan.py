@@ -250,9 +250,13 @@ def learning_rate(args, epoch: int) -> float:
 
 def check_args(args, dataset_size: int | None) -> None:
     if dataset_size and dataset_size < args.image_size:
+        crop = max(dataset_size * 7 // 8, min(utils.ALEXNET_SMALLEST, dataset_size))  # 112 of 128, as the defaults
+        if args.arch == "alexnet" and dataset_size < utils.ALEXNET_SMALLEST:
+            advice = f"alexnet needs at least {utils.ALEXNET_SMALLEST} px: use --arch monogan for such small images"
+        else:
+            advice = f"use --image-size {dataset_size} --crop {crop} (and --gen-size at most the crop)"
         raise utils.UserError(
-            f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images; "
-            f"use --image-size {dataset_size} or less"
+            f"--image-size {args.image_size} is larger than the dataset's {dataset_size} px images; {advice}"
         )
     if not args.gen_size <= args.crop <= args.image_size:
         raise utils.UserError(
