@@ -39,13 +39,20 @@ class Estimate:
         return self.bytes * MARGIN <= self.free
 
     def line(self, workers: int) -> str:
-        if not self.shards and not self.bytes:
+        if self.shards:
+            head = (
+                f"{self.samples:,} samples in {self.shards} of {self.total_shards} shards to write, "
+                f"about {human_bytes(self.bytes)} and {human_seconds(self.seconds)} with {workers} "
+                f"worker{'s' if workers != 1 else ''} (measured here)"
+            )
+        elif self.bytes:  # only the .beton is left to make, from the shards
+            head = (
+                f"no shard to render here ({self.present} of {self.total_shards} present); "
+                f"the .beton will take about {human_bytes(self.bytes)}"
+            )
+        else:
             return f"nothing to render here ({self.present} of {self.total_shards} shards present)"
-        return (
-            f"{self.samples:,} samples in {self.shards} of {self.total_shards} shards to write, "
-            f"about {human_bytes(self.bytes)} and {human_seconds(self.seconds)} with {workers} "
-            f"worker{'s' if workers != 1 else ''} (measured here); {human_bytes(self.free)} free in {self.where}"
-        )
+        return f"{head}; {human_bytes(self.free)} free in {self.where}"
 
 
 def estimate(config: DatasetConfig, root: Path, formats: tuple[str, ...], shards: range, workers: int) -> Estimate:
@@ -57,7 +64,8 @@ def estimate(config: DatasetConfig, root: Path, formats: tuple[str, ...], shards
     needs_shards = WEBDATASET in wanted or beton_missing
     pending = [j for j in shards if not out.shard(j).exists()] if needs_shards else []
     samples = sum(len(config.output.shard_range(j)) for j in pending)
-    per_second, per_sample, setup = calibrate(config, pending[0]) if (pending or beton_missing) else (0.0, 0, 0.0)
+    measured = pending or beton_missing  # a .beton still to make from shards on disk also takes space
+    per_second, per_sample, setup = calibrate(config, pending[0] if pending else 0) if measured else (0.0, 0, 0.0)
     written = samples * per_sample
     if beton_missing:  # made from the shards, which are all on disk then: it adds about as much again
         written += config.output.samples * per_sample

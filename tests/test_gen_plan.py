@@ -67,3 +67,14 @@ def test_the_estimate_is_near_the_bytes_written(source_image, tmp_path, size, ca
     assert run(*args, "--quiet", "--out", tmp_path / "d") == 0
     written = sum(p.stat().st_size for p in (tmp_path / "d").glob("train-*.tar"))
     assert 0.7 * written < estimated < 1.4 * written
+
+
+def test_a_rank_with_no_shards_has_nothing_to_render(source_image, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "4")
+    monkeypatch.setenv("WORLD_SIZE", "8")  # 8 ranks for 3 shards: rank 4's share is empty
+    args = ["--image", source_image, *SMALL, "--shards", "auto", "--out", tmp_path / "d", "--dry-run"]
+    assert run(*args) == 0
+    assert "nothing to render here (0 of 3 shards present)" in capsys.readouterr().out
+    assert run(*args, "--format", "both") == 0  # the last rank makes the .beton: its space is asked for
+    assert "no shard to render here (0 of 3 present); the .beton will take about" in capsys.readouterr().out
+    assert not (tmp_path / "d").exists()
