@@ -545,7 +545,7 @@ class Progress:
         postfix = {**{k: f"{v:.4g}" for k, v in self.shown.items()}, "img/s": f"{self.images_per_second:,.0f}"}
         if self.clock is not None:
             self.clock.tick()
-            postfix["run"] = self.clock.remaining()
+            postfix["run left"] = self.clock.remaining()
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
 
