@@ -504,6 +504,8 @@ def finetune(
 def compare(run_dirs, reference, metric, out) -> None:
     """Put several probe runs in one table and one plot.
 
+    Runs on different data or protocols are refused; differing epochs or train/val limits are warned about.
+
     \b
     Example:
       mono-probe compare runs/rotnet-1img runs/rotnet-imagenet --reference runs/supervised -o runs/fig6
@@ -511,6 +513,8 @@ def compare(run_dirs, reference, metric, out) -> None:
     from mono.probes.results import compare_runs
 
     summary = compare_runs(run_dirs, out, reference=reference, metric=metric)
+    for warning in summary["warnings"]:
+        click.echo(f"{PROG}: warning: {warning}", err=True)
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")
 
 
