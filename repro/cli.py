@@ -256,6 +256,9 @@ def cifar(
     results["random"] = {"layers": report.load_layers(probe_random)}
     results["monogan"] = {"layers": report.load_layers(probe_monogan), "checkpoint": str(checkpoint)}
     results["monogan"]["gain_over_random"] = report.effect(results["random"]["layers"], results["monogan"]["layers"])
+    results["meaningful"] = plan.name != "smoke"  # the smoke budget checks that every step runs, nothing more
+    results["evaluation"] = report.evaluation(probe_random)
+    results["chance_top1"] = results["evaluation"]["chance_top1"]
 
     if cifar100 is not None:
         r100 = probe("random-cifar100", random_args, cifar100, "random init")
@@ -279,7 +282,9 @@ def cifar(
 
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
-    compared = [probe_random, probe_monogan]
+    # The ablation's rows go into the accuracy plot too ("all" is the main MonoGAN run, drawn once).
+    ablated = [out / "probe" / f"monogan-{name}-cifar10" for name in results.get("ablation", {}) if name != "all"]
+    compared = [probe_random, probe_monogan, *ablated]
     steps.run("accuracy plot", "mono.probes.cli", ["compare", *compared, "-o", out / "compare"])
     steps.run(
         "sample preview",

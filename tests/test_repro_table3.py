@@ -98,6 +98,9 @@ def test_the_report_has_the_table_the_figure_and_every_command(smoke):
     markdown = (out / "table3" / "results.md").read_text()
     assert "| GAN (CIFAR-10) |" in markdown and "| 67.7 | 73.0 | 72.5 | 69.2 |" in markdown
     assert "| MonoGAN (stripes.png) |" in markdown and "mono-minus-full.png" in markdown
+    assert (
+        "Smoke budget" in markdown and json.loads((out / "table3" / "results.json").read_text())["meaningful"] is False
+    )
     assert markdown.count("holds**") + markdown.count("does NOT hold**") == 3
     assert (out / "table3" / "compare" / "comparison.png").exists()
     relative = json.loads((out / "table3" / "compare" / "comparison.json").read_text())
