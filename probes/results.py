@@ -242,12 +242,18 @@ def finetune_markdown(results: dict[str, Any]) -> str:
         "scattering": "the transform fixed",
     }[net["mode"]]
     milestones = ", ".join(str(m) for m in sched["milestones"])
+    decimals = 2 if meaningful(results) else 0
+    chance = chance_top1(results)
     lines = [
         f"# Fine-tuning: {results['label']}",
         "",
+        *([f"**Not meaningful: {NOT_MEANINGFUL}.** Numbers are printed without decimals.", ""] if not decimals else []),
+        f"Evaluation: {context_line(results)}."
+        + (f" Chance (top-1): {chance:.1f} % ({data['num_classes']} classes)." if chance is not None else ""),
+        "",
         "| network | top-1 (%) | top-5 (%) |",
         "|---|---:|---:|",
-        f"| {net['trunk']}, {short} | {results['top1']:.2f} | {results['top5']:.2f} |",
+        f"| {net['trunk']}, {short} | {_fmt(results['top1'], decimals)} | {_fmt(results['top5'], decimals)} |",
         "",
         f"- network: {what}; trained blocks {', '.join(net['trained_blocks']) or 'none'} and the head "
         f"({net['trainable_parameters']:,} parameters)",
@@ -291,9 +297,11 @@ def _plot_finetune(results: dict[str, Any], path: Path) -> None:
         ax.plot(epochs, [row["val"]["top1"] for row in history], "s-", label="val top-1")
     else:
         ax.plot([results["config"]["schedule"]["epochs"]], [results["top1"]], "s", label="val top-1 (10 crops)")
+    _draw_chance(ax, chance_top1(results))
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"Fine-tuning: {results['label']}")
+    title = f"Fine-tuning: {results['label']}\n{context_line(results)}"
+    ax.set_title(title + ("" if meaningful(results) else "\nNOT MEANINGFUL (smoke-sized run)"), fontsize=10)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend()
