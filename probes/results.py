@@ -522,7 +522,7 @@ def _comparison_markdown(summary: dict, table: dict, rel_table: dict | None) -> 
         ]
     lines += ["", "Runs:", ""]
     lines += [
-        f"- {r['label']}: `{r['dir']}` (protocol {r['protocol']}, data {r['dataset']}, {r['epochs']} epochs)"
+        f"- {r['label']}: `{r['dir']}` (protocol {r['protocol']}, data {r['dataset']}, epochs {r['epochs']})"
         for r in summary["runs"]
     ]
     return "\n".join(lines) + "\n"
