@@ -140,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     generator, epoch = load_generator(path)
     generator.to(choose_device(args.device))
     out = args.out or path.parent / f"samples-epoch{epoch:04d}.png"
-    title = [f"{path.parent.name}: generator at epoch {epoch}, latent codes of seed {args.seed}"]
-    write_image_grid(sample(generator, args.n, args.seed), out, args.columns, title=title)
+    write_image_grid(sample(generator, args.n, args.seed), out, args.columns)
     print(out)
 
 
