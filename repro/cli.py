@@ -137,6 +137,10 @@ def cifar(
         raise UserError(f"{out} holds a reproduction with another budget; use another --out")
     atomic.write_text(saved, json.dumps(config, indent=2) + "\n")
     steps = Pipeline(out, quiet)
+    decimals = 0 if plan.name == "smoke" else 2  # the smoke budget's numbers mean nothing: no false precision
+    smoke_note = (
+        " (smoke budget: checks that every step runs; the numbers mean nothing)" if plan.name == "smoke" else ""
+    )
     progress = ["--quiet"] if quiet else []
     common_train = ["--seed", seed, "--workers", workers, "--device", device, *progress]
     source = ["--image", image] + (["--image-dir", image_dir] if image_dir else [])
@@ -242,8 +246,9 @@ def cifar(
         gaps = results["mono_minus_full"]
         click.echo(
             "mono-repro: Table 3, mono minus full data at conv1: "
-            + ", ".join(f"{m} {d['conv1']:+.2f}" for m, d in gaps.items())
+            + ", ".join(f"{m} {d['conv1']:+.{decimals}f}" for m, d in gaps.items())
             + f"; report: {out / 'table3' / 'results.md'}"
+            + smoke_note
         )
         return
 
@@ -314,8 +319,9 @@ def cifar(
     gain = results["monogan"]["gain_over_random"]
     click.echo(
         "mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
-        + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items())
+        + ", ".join(f"{k} {v:+.{decimals}f}" for k, v in gain.items())
         + f"; report: {out / 'report.html'}"
+        + smoke_note
     )
 
 

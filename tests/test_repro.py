@@ -62,7 +62,8 @@ def test_results_hold_both_encoders_per_layer(smoke):
     assert results["ablation"]["all"]["layers"] == results["monogan"]["layers"]  # the main run is the "all" row
     assert set(results["cifar100"]) == {"random", "monogan"}
     assert results["config"]["budget"]["name"] == "smoke"
-    assert "gain of MonoGAN over random init" in result.stdout
+    assert "gain of MonoGAN over random init" in result.stdout and "the numbers mean nothing" in result.stdout
+    assert re.search(r"conv1 [+-]\d+, conv2", result.stdout), result.stdout  # smoke: no decimals
 
 
 def test_report_embeds_every_picture(smoke):
