@@ -558,7 +558,7 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
 
     if ckpt is not None:
         trunk, loaded = load_trunk(ckpt)
-        whose = f"{loaded.method} {loaded.arch} (epoch {loaded.epoch})"
+        whose = f"{loaded.method}-trained {loaded.arch} (epoch {loaded.epoch})"
     else:
         torch.manual_seed(seed)
         trunk = build_trunk(arch, **({"sobel": sobel} if sobel is not None else {}))

@@ -347,6 +347,15 @@ def _dataset_name(results: dict[str, Any]) -> str | None:
     return data.get("name") or data.get("train_path")
 
 
+def _dataset_identity(results: dict[str, Any]) -> str | None:
+    """What makes two runs' data the same: torchvision's name, or an ImageFolder's listings (so a copy of the
+    same files elsewhere counts as the same data), else its path."""
+    data = results.get("dataset") or {}
+    if data.get("train_listing_sha256") and data.get("val_listing_sha256"):
+        return f"{dataset_label(results)} (listing {data['val_listing_sha256'][:8]})"
+    return _dataset_name(results)
+
+
 def _layer_order(runs: Sequence[dict[str, Any]]) -> list[str]:
     order: list[str] = []
     for results in runs:
@@ -362,7 +371,7 @@ def _check_comparable(runs: Sequence[dict[str, Any]], labels: Sequence[str]) -> 
         cfg, data = results.get("config") or {}, results.get("dataset") or {}
         return {
             "protocol": cfg.get("protocol"),
-            "dataset": _dataset_name(results),
+            "dataset": _dataset_identity(results),
             "epochs": (cfg.get("schedule") or {}).get("epochs"),
             "train limit": data.get("train_limit"),
             "val limit": data.get("val_limit"),

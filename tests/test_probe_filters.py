@@ -48,8 +48,8 @@ def test_filter_pictures_are_titled_and_numbered():
 
     trunk = build_trunk("alexnet", sobel=True)
     weights = torch.zeros(4, 2, 5, 5)  # flat filters draw as black tiles: only the numbers are white
-    title = describe_filters(trunk, weights, "deepcluster alexnet (epoch 3)")
-    assert title[0].startswith("deepcluster alexnet (epoch 3): 4 conv1 filters of 5x5")
+    title = describe_filters(trunk, weights, "deepcluster-trained alexnet (epoch 3)")
+    assert title[0].startswith("deepcluster-trained alexnet (epoch 3): 4 conv1 filters of 5x5")
     assert "horizontal gradient" in title[1] and "vertical gradient" in title[1]
     picture = np.asarray(labelled_filter_grid(weights, title, columns=2, scale=9, padding=1))
     bare = filter_grid(weights, columns=2, scale=9, padding=1)

@@ -149,6 +149,20 @@ def test_compare_refuses_runs_on_other_data_or_protocols(tmp_path):
     assert not (tmp_path / "cmp").exists()
 
 
+def test_compare_takes_the_same_files_elsewhere_for_the_same_data(tmp_path):
+    listed = {"train_listing_sha256": "1" * 64, "val_listing_sha256": "2" * 64}
+    here = _results(label="here")
+    here["dataset"].update(listed)
+    there = _results(label="there")
+    there["dataset"].update(listed, train_path="/copy/cifar10/train", val_path="/copy/cifar10/test")
+    other = _results(label="other")
+    other["dataset"].update(listed, val_listing_sha256="3" * 64)
+    a, b, c = (_write(tmp_path, r["label"], r) for r in (here, there, other))
+    assert compare_runs([a, b], tmp_path / "cmp")["warnings"] == []
+    proc = run_tool("mono.probes.cli", "compare", a, c, "-o", tmp_path / "cmp2")
+    assert_one_line_error(proc, "mono-probe", "runs differ in dataset", "listing 22222222", "listing 33333333")
+
+
 def test_compare_warns_about_epochs_and_limits_and_lists_the_reference_once(tmp_path):
     ref = _write(tmp_path, "sup", _results(label="sup", method="supervised"))
     a = _write(tmp_path, "a", _results(label="a", epochs=1))

@@ -173,7 +173,9 @@ def test_report_html_shows_the_papers_numbers_chance_and_labelled_pictures(smoke
     """The documented check of report.html without a browser (docs/probes.md): what a browser would render."""
     out, _ = smoke
     page = _Report()
-    page.feed((out / "report.html").read_text())
+    source = (out / "report.html").read_text()
+    page.feed(source)
+    assert "img{width:40em;" in source  # every picture shown at one width: comparable scales
     text = " ".join(page.text)
     assert "Smoke budget" in text and "the numbers mean nothing" in text
     assert "Chance: 25.0 %" in text  # 4 classes in the stand-in for CIFAR-10
