@@ -4,9 +4,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PIP     = $(VENV)/bin/python -m pip
-TORCH   = torch==2.14.1 torchvision==0.29.1
+# The one torch pin: the Docker images take it as build arguments whose defaults must equal these
+# (tests/test_docker.py checks), and `make docker` passes them explicitly.
+TORCH_VERSION       = 2.14.1
+TORCHVISION_VERSION = 0.29.1
+TORCH   = torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION)
+DOCKER_ARGS = --build-arg TORCH_VERSION=$(TORCH_VERSION) --build-arg TORCHVISION_VERSION=$(TORCHVISION_VERSION)
 
-.PHONY: install install-dev system-deps demo lint test bench clean
+.PHONY: install install-dev system-deps demo lint test bench docker clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("mono needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -39,6 +44,10 @@ test: lint
 bench: install-dev
 	$(VENV)/bin/python bench/bench_generator.py
 	$(VENV)/bin/python bench/bench_loaders.py
+
+docker:
+	docker build $(DOCKER_ARGS) -f docker/Dockerfile.gen -t mono-gen .
+	docker build $(DOCKER_ARGS) -f docker/Dockerfile.train -t mono-train .
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -504,6 +504,8 @@ def finetune(
 def compare(run_dirs, reference, metric, out) -> None:
     """Put several probe runs in one table and one plot.
 
+    Runs on different data or protocols are refused; differing epochs or train/val limits are warned about.
+
     \b
     Example:
       mono-probe compare runs/rotnet-1img runs/rotnet-imagenet --reference runs/supervised -o runs/fig6
@@ -511,6 +513,8 @@ def compare(run_dirs, reference, metric, out) -> None:
     from mono.probes.results import compare_runs
 
     summary = compare_runs(run_dirs, out, reference=reference, metric=metric)
+    for warning in summary["warnings"]:
+        click.echo(f"{PROG}: warning: {warning}", err=True)
     click.echo(f"compared {len(summary['runs'])} runs; wrote {out}/comparison.md and comparison.png")
 
 
@@ -530,6 +534,9 @@ def compare(run_dirs, reference, metric, out) -> None:
 def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     """Draw the first-layer filters as a grid, each normalised on its own (the paper's Figure 2).
 
+    The picture is titled (whose filters, which layer, what the two halves of a Sobel trunk's tiles are) and
+    its tiles are numbered by output channel.
+
     \b
     Examples:
       mono-probe filters runs/monogan-B/checkpoint.pt -o conv1.png
@@ -543,21 +550,23 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     import io
 
     import torch
-    from PIL import Image
 
     from mono.learning.atomic import write_bytes
     from mono.learning.checkpoint import load_trunk
     from mono.learning.models import build_trunk
-    from mono.probes.filters import filter_grid, first_layer_filters
+    from mono.probes.filters import describe_filters, first_layer_filters, labelled_filter_grid
 
     if ckpt is not None:
-        trunk, _ = load_trunk(ckpt)
+        trunk, loaded = load_trunk(ckpt)
+        whose = f"{loaded.method}-trained {loaded.arch} (epoch {loaded.epoch})"
     else:
         torch.manual_seed(seed)
         trunk = build_trunk(arch, **({"sobel": sobel} if sobel is not None else {}))
+        whose = f"random-init {arch} (seed {seed})"
     weights = first_layer_filters(trunk)
     buffer = io.BytesIO()
-    Image.fromarray(filter_grid(weights, columns=columns, scale=scale)).save(buffer, format="PNG")
+    title = describe_filters(trunk, weights, whose)
+    labelled_filter_grid(weights, title, columns=columns, scale=scale).save(buffer, format="PNG")
     write_bytes(out, buffer.getvalue(), fsync=False)
     click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
 

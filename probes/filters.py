@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from mono.probes.features import freeze_for_probing
 
-__all__ = ["first_layer_filters", "filter_grid"]
+__all__ = ["describe_filters", "filter_grid", "first_layer_filters", "labelled_filter_grid"]
 
 
 def first_layer_filters(trunk: nn.Module) -> torch.Tensor:
@@ -44,3 +44,35 @@ def filter_grid(
         r, c = divmod(i, columns)
         sheet[padding + r * (th + padding) :][:th, padding + c * (tw + padding) :][:, :tw] = tile
     return (sheet * 255).round().astype(np.uint8)
+
+
+def describe_filters(trunk: nn.Module, weights: torch.Tensor, method: str) -> list[str]:
+    """The title of a filter picture: whose filters, which layer, and what each tile's parts are."""
+    count, channels, k, _ = weights.shape
+    first = freeze_for_probing(trunk).block_names[0]
+    lines = [f"{method}: {count} {first} filters of {k}x{k}, each stretched to its own range, numbered from 0"]
+    if channels == 2:
+        lines.append("Sobel input: left half = horizontal gradient (d/dx), right half = vertical gradient (d/dy)")
+    elif channels != 3:
+        lines.append(f"{channels} input channels, one grey tile each, side by side")
+    return lines
+
+
+def labelled_filter_grid(
+    weights: torch.Tensor, title: list[str], columns: int | None = None, scale: int | None = None, padding: int = 1
+):
+    """`filter_grid` as a PIL image, each tile numbered (the filter's output channel) and ``title`` above it."""
+    from PIL import Image
+
+    from mono.learning.pictures import number_tiles, titled
+
+    count, channels, k, _ = weights.shape
+    scale = scale or max(1, 48 // k)
+    columns = columns or int(np.ceil(np.sqrt(count)))
+    image = Image.fromarray(filter_grid(weights, columns=columns, scale=scale, padding=padding))
+    th, tw = k * scale, k * scale * (1 if channels == 3 else channels)
+    corners = [
+        (padding + (i % columns) * (tw + padding), padding + (i // columns) * (th + padding)) for i in range(count)
+    ]
+    number_tiles(image, corners, range(count), th)
+    return titled(image, title, size=12)

@@ -137,6 +137,10 @@ def cifar(
         raise UserError(f"{out} holds a reproduction with another budget; use another --out")
     atomic.write_text(saved, json.dumps(config, indent=2) + "\n")
     steps = Pipeline(out, quiet)
+    decimals = 0 if plan.name == "smoke" else 2  # the smoke budget's numbers mean nothing: no false precision
+    smoke_note = (
+        " (smoke budget: checks that every step runs; the numbers mean nothing)" if plan.name == "smoke" else ""
+    )
     progress = ["--quiet"] if quiet else []
     common_train = ["--seed", seed, "--workers", workers, "--device", device, *progress]
     source = ["--image", image] + (["--image-dir", image_dir] if image_dir else [])
@@ -242,8 +246,9 @@ def cifar(
         gaps = results["mono_minus_full"]
         click.echo(
             "mono-repro: Table 3, mono minus full data at conv1: "
-            + ", ".join(f"{m} {d['conv1']:+.2f}" for m, d in gaps.items())
+            + ", ".join(f"{m} {d['conv1']:+.{decimals}f}" for m, d in gaps.items())
             + f"; report: {out / 'table3' / 'results.md'}"
+            + smoke_note
         )
         return
 
@@ -256,6 +261,9 @@ def cifar(
     results["random"] = {"layers": report.load_layers(probe_random)}
     results["monogan"] = {"layers": report.load_layers(probe_monogan), "checkpoint": str(checkpoint)}
     results["monogan"]["gain_over_random"] = report.effect(results["random"]["layers"], results["monogan"]["layers"])
+    results["meaningful"] = plan.name != "smoke"  # the smoke budget checks that every step runs, nothing more
+    results["evaluation"] = report.evaluation(probe_random)
+    results["chance_top1"] = results["evaluation"]["chance_top1"]
 
     if cifar100 is not None:
         r100 = probe("random-cifar100", random_args, cifar100, "random init")
@@ -279,7 +287,9 @@ def cifar(
 
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
-    compared = [probe_random, probe_monogan]
+    # The ablation's rows go into the accuracy plot too ("all" is the main MonoGAN run, drawn once).
+    ablated = [out / "probe" / f"monogan-{name}-cifar10" for name in results.get("ablation", {}) if name != "all"]
+    compared = [probe_random, probe_monogan, *ablated]
     steps.run("accuracy plot", "mono.probes.cli", ["compare", *compared, "-o", out / "compare"])
     steps.run(
         "sample preview",
@@ -315,8 +325,9 @@ def cifar(
     gain = results["monogan"]["gain_over_random"]
     click.echo(
         "mono-repro: CIFAR-10 top-1 gain of MonoGAN over random init: "
-        + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items())
+        + ", ".join(f"{k} {v:+.{decimals}f}" for k, v in gain.items())
         + f"; report: {out / 'report.html'}"
+        + smoke_note
     )
 
 

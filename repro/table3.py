@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mono.learning import atomic
+from mono.probes import paper
 
 from . import report
 from .budgets import Budget
@@ -24,15 +25,10 @@ from .pipeline import Pipeline
 
 LAYERS = report.LAYERS
 
-# The paper's Table 3 (Asano et al. 2020), CIFAR-10 linear probes, top-1 % at conv1-conv4. The paper has one
-# RotNet row and does not name its training data beside it; it is shown beside both of ours.
-PAPER = {
-    "supervised": (66.5, 70.1, 72.4, 75.9),
-    "random": (57.8, 55.5, 54.2, 47.3),
-    "rotnet": (64.4, 65.6, 65.6, 59.1),
-    "gan": (67.7, 73.0, 72.5, 69.2),
-    "monogan": (68.1, 72.3, 70.8, 63.5),
-}
+# The paper's Table 3 (Asano et al. 2020), CIFAR-10 linear probes, top-1 % at conv1-conv4 (mono.probes.paper holds
+# every number of the paper that reports use). The paper has one RotNet row and does not name its training data
+# beside it; it is shown beside both of ours.
+PAPER = paper.TABLE3
 
 # Each trainer's default batch for --arch monogan (mono-train METHOD --help), used when the budget sets none.
 DEFAULT_BATCH = {"supervised": 128, "rotnet": 128, "deepcluster": 256, "monogan": 64}
@@ -100,7 +96,7 @@ def run(
     data = {"cifar10": cifar10 / "train", "image": image_data}
     sizes = {"cifar10": count_images(cifar10 / "train"), "image": plan.samples}
     table = rows(image_label)
-    results: dict = {"config": config, "rows": {}}
+    results: dict = {"config": config, "meaningful": plan.name != "smoke", "rows": {}}
     for key, row in table.items():
         if row.method is None:
             target = probe("random-cifar10", ["--arch", "monogan", "--random-init"], cifar10, row.label)
@@ -226,9 +222,11 @@ def evidence(table: dict, image: str) -> list[dict]:
 
 
 def markdown(results: dict, plan: Budget, image: str) -> str:
+    decimals = 2 if results.get("meaningful", True) else 0
     lines = [
         "# The paper's Table 3 (CIFAR-10 linear probes, top-1 %): ours beside the paper's",
         "",
+        *([f"**{report.SMOKE_BANNER}**", ""] if decimals == 0 else []),
         f"Budget `{plan.name}`: "
         + (
             f"every method shown {plan.table3_images:,} training images"
@@ -242,7 +240,7 @@ def markdown(results: dict, plan: Budget, image: str) -> str:
     ]
     for row in results["rows"].values():
         seen = f"{row['images_seen']:,}" if row.get("images_seen") else ("–" if row["method"] is None else "own")
-        ours = [f"{top1(row, layer):.2f}" for layer in LAYERS]
+        ours = [f"{top1(row, layer):.{decimals}f}" for layer in LAYERS]
         paper = [f"{row['paper'][layer]:.1f}" for layer in LAYERS] if row["paper"] else ["–"] * len(LAYERS)
         lines.append(f"| {row['label']} | {seen} | " + " | ".join(ours + paper) + " |")
     lines += [
@@ -256,7 +254,7 @@ def markdown(results: dict, plan: Budget, image: str) -> str:
         "|---|" + "---:|" * len(LAYERS),
     ]
     for method, diffs in results["mono_minus_full"].items():
-        lines.append(f"| {method} | " + " | ".join(f"{diffs[layer]:+.2f}" for layer in LAYERS) + " |")
+        lines.append(f"| {method} | " + " | ".join(f"{diffs[layer]:+.{decimals}f}" for layer in LAYERS) + " |")
     for method, diffs in results["paper_mono_minus_full"].items():
         lines.append(f"| {method} (paper) | " + " | ".join(f"{diffs[layer]:+.2f}" for layer in LAYERS) + " |")
     lines += [

@@ -16,8 +16,10 @@ import json
 import re
 from pathlib import Path
 
+from mono.probes.paper import TABLE3
+
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
-PAPER = {"random": (57.8, 55.5, 54.2, 47.3), "MonoGAN": (68.1, 72.3, 70.8, 63.5)}  # Table 3, CIFAR-10
+PAPER = {"random": TABLE3["random"], "MonoGAN": TABLE3["monogan"]}  # Table 3, CIFAR-10 (mono.probes.paper)
 
 
 def top1(results: Path) -> list[float]:

@@ -50,7 +50,9 @@ def test_frozen_layers_stay_and_the_rest_learns_a_separable_problem(data, source
     assert torch.equal(before["conv1"], after["conv1"]) and torch.equal(before["conv2"], after["conv2"])
     assert not torch.equal(before["conv3"], after["conv3"])  # re-initialised, then trained
     table = (tmp_path / "run" / "results.md").read_text()
-    assert f"| {results['top1']:.2f} |" in table and "kept frozen" in table
+    # a tiny evaluation set: labelled not meaningful, no decimals; chance named
+    assert f"| {results['top1']:.0f} |" in table and "kept frozen" in table and "Not meaningful" in table
+    assert "Chance (top-1): 50.0 % (2 classes)" in table and "evaluation images, protocol cifar" in table
     assert (tmp_path / "run" / "accuracy.png").stat().st_size > 1000
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt").meta["finetune"]["mode"] == "freeze"
 

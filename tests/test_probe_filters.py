@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from helpers import assert_one_line_error, run_tool
-from mono.probes.filters import filter_grid
+from mono.probes.filters import describe_filters, filter_grid, labelled_filter_grid
 
 
 def test_each_filter_is_stretched_to_the_full_range():
@@ -35,8 +35,37 @@ def test_cli_draws_a_checkpoint_or_a_random_trunk(tmp_path):
     result = run_tool("mono.probes.cli", "filters", "--arch", "monogan", "--random-init", "-o", out)
     assert result.returncode == 0, result.stderr
     image = Image.open(out)
-    assert image.size == (8 * (6 * 7 + 1) + 1,) * 2  # 64 filters of 7×7, 8 per row, 6× enlarged
+    grid_side = 8 * (6 * 7 + 1) + 1  # 64 filters of 7×7, 8 per row, 6× enlarged
+    assert image.width >= grid_side and image.height > grid_side  # a title band above the grid
     result = run_tool("mono.probes.cli", "filters", "-o", out)
     assert_one_line_error(result, "mono-probe", "give a checkpoint")
     result = run_tool("mono.probes.cli", "filters", tmp_path / "missing.pt", "-o", out)
     assert_one_line_error(result, "mono-probe", "not found")
+
+
+def test_filter_pictures_are_titled_and_numbered():
+    from mono.learning.models import build_trunk
+
+    trunk = build_trunk("alexnet", sobel=True)
+    weights = torch.zeros(4, 2, 5, 5)  # flat filters draw as black tiles: only the numbers are white
+    title = describe_filters(trunk, weights, "deepcluster-trained alexnet (epoch 3)")
+    assert title[0].startswith("deepcluster-trained alexnet (epoch 3): 4 conv1 filters of 5x5")
+    assert "horizontal gradient" in title[1] and "vertical gradient" in title[1]
+    picture = np.asarray(labelled_filter_grid(weights, title, columns=2, scale=9, padding=1))
+    bare = filter_grid(weights, columns=2, scale=9, padding=1)
+    band = picture.shape[0] - bare.shape[0]
+    assert band > 20 and (picture[:band] < 128).any()  # the title's text
+    grid = picture[band:, (picture.shape[1] - bare.shape[1]) // 2 :][:, : bare.shape[1]]
+    tile = 5 * 9
+    for i in range(4):
+        r, c = divmod(i, 2)
+        corner = grid[1 + r * (tile + 1) :][:12, 1 + c * (2 * tile + 1) :][:, :12]
+        assert (corner > 200).any(), f"tile {i} has no number"
+    assert (bare[1:13, 1:13] == 0).all()  # the same tile without numbers: black
+
+
+def test_rgb_filters_need_no_channel_note():
+    from mono.learning.models import build_trunk
+
+    title = describe_filters(build_trunk("monogan"), torch.zeros(64, 3, 7, 7), "random-init monogan (seed 0)")
+    assert len(title) == 1 and "numbered" in title[0]

@@ -52,7 +52,9 @@ def test_run_writes_results_table_and_plot(two_epoch_run):
     assert dataset["classes"][0] == "a-red-rows" and len(dataset["train_listing_sha256"]) == 64
     assert [h["epoch"] for h in on_disk["history"]] == [1, 2]
     table = (out / "results.md").read_text()
-    assert "| conv3 | 2304 |" in table and f"{on_disk['layers']['conv3']['top1']:.2f}" in table
+    # 80 evaluation images: labelled not meaningful, printed without decimals
+    assert f"| conv3 | 2304 | {on_disk['layers']['conv3']['top1']:.0f} |" in table and "Not meaningful" in table
+    assert on_disk["meaningful"] is False and on_disk["chance_top1"] == 25.0
     with Image.open(out / "accuracy.png") as img:
         assert img.format == "PNG" and img.width > 300
     umask = os.umask(0)

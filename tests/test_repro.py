@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 import time
+from html.parser import HTMLParser
 
 import pytest
+from PIL import Image
 
 from helpers import assert_one_line_error, run_tool
 
@@ -57,7 +62,8 @@ def test_results_hold_both_encoders_per_layer(smoke):
     assert results["ablation"]["all"]["layers"] == results["monogan"]["layers"]  # the main run is the "all" row
     assert set(results["cifar100"]) == {"random", "monogan"}
     assert results["config"]["budget"]["name"] == "smoke"
-    assert "gain of MonoGAN over random init" in result.stdout
+    assert "gain of MonoGAN over random init" in result.stdout and "the numbers mean nothing" in result.stdout
+    assert re.search(r"conv1 [+-]\d+, conv2", result.stdout), result.stdout  # smoke: no decimals
 
 
 def test_report_embeds_every_picture(smoke):
@@ -122,3 +128,72 @@ def test_bad_input_is_one_line(tmp_path):
         "none,blur",
     )
     assert_one_line_error(result, "mono-repro", "unknown row")
+
+
+class _Report(HTMLParser):
+    """The parts of report.html a reader looks at: table cells, pictures with their captions, the text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.images: list[dict] = []
+        self.captions: list[str] = []
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+        self._caption: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self.images.append(dict(attrs))
+        elif tag == "figcaption":
+            self._caption = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "figcaption":
+            self.captions.append("".join(self._caption).strip())
+            self._caption = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        for part in (self._cell, self._caption):
+            if part is not None:
+                part.append(data)
+
+
+def test_report_html_shows_the_papers_numbers_chance_and_labelled_pictures(smoke):
+    """The documented check of report.html without a browser (docs/probes.md): what a browser would render."""
+    out, _ = smoke
+    page = _Report()
+    source = (out / "report.html").read_text()
+    page.feed(source)
+    assert "img{width:40em;" in source  # every picture shown at one width: comparable scales
+    text = " ".join(page.text)
+    assert "Smoke budget" in text and "the numbers mean nothing" in text
+    assert "Chance: 25.0 %" in text  # 4 classes in the stand-in for CIFAR-10
+    main = page.tables[0]
+    assert main[0] == ["encoder", "conv1", "conv2", "conv3", "conv4"] + [f"paper conv{i}" for i in range(1, 5)]
+    assert main[1][0] == "random init" and main[1][5:] == ["57.8", "55.5", "54.2", "47.3"]
+    assert main[2][5:] == ["68.1", "72.3", "70.8", "63.5"]  # Table 3's MonoGAN row
+    assert all(re.fullmatch(r"\d+", cell) for row in main[1:] for cell in row[1:5])  # smoke: no decimals
+    ablation = page.tables[-1]
+    assert [row[0] for row in ablation[1:]] == ["random init", "none", "all"]
+    assert len(page.images) == len(page.captions) == 5
+    for image, caption in zip(page.images, page.captions):
+        assert image["alt"] == caption and len(caption) > 20
+        assert image["src"].startswith("data:image/png;base64,")
+        picture = Image.open(io.BytesIO(base64.b64decode(image["src"].split(",", 1)[1])))
+        assert picture.format == "PNG" and min(picture.size) >= 150, (image["data-file"], picture.size)
+    summary = json.loads((out / "compare" / "comparison.json").read_text())
+    assert summary["chance"] == 25.0 and summary["meaningful"] is False  # the plot's dotted chance line
+    assert [r["label"] for r in summary["runs"]] == ["random init", "MonoGAN, Image B", "MonoGAN, none"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["meaningful"] is False and results["chance_top1"] == 25.0

@@ -81,9 +81,16 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).numpy()
 
 
-def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """Images in [-1, 1] tiled row by row on a black background, `padding` pixels around each: (H, W, 3) uint8."""
+def image_grid(
+    images: torch.Tensor, columns: int | None = None, padding: int = 2, tile: int | None = None
+) -> np.ndarray:
+    """Images in [-1, 1] tiled row by row on a black background, `padding` pixels around each: (H, W, 3) uint8.
+    `tile`: the side of each tile in pixels, upscaled with nearest neighbour so pixels stay visible."""
     pixels = to_pixels(images)
+    if tile is not None and tile != pixels.shape[1]:
+        pixels = np.stack(
+            [np.asarray(Image.fromarray(p).resize((tile, tile), Image.Resampling.NEAREST)) for p in pixels]
+        )
     n, h, w, _ = pixels.shape
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
@@ -94,12 +101,33 @@ def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 
     return grid
 
 
-def write_image_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
-    """Write `image_grid(images)` as a PNG, atomically (mono.learning.atomic): a reader never sees half a file."""
+def write_image_grid(
+    images: torch.Tensor,
+    path: Path,
+    columns: int | None = None,
+    tile: int | None = None,
+    title: Sequence[str] = (),
+    padding: int = 2,
+) -> Path:
+    """Write `image_grid(images)` as a PNG, atomically (mono.learning.atomic): a reader never sees half a file.
+    Tiles of `tile` px and more are numbered in reading order (image i comes from latent code i of the seed);
+    `title` lines go above the grid."""
+    from mono.learning.pictures import number_tiles, titled
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(image_grid(images, columns, padding=padding, tile=tile))
+    side = tile or images.shape[-1]
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    corners = [
+        (padding + (i % columns) * (side + padding), padding + (i // columns) * (side + padding))
+        for i in range(len(images))
+    ]
+    number_tiles(picture, corners, range(len(images)), side)
+    if title:
+        picture = titled(picture, title, size=12)
     buffer = io.BytesIO()
-    Image.fromarray(image_grid(images, columns)).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     atomic.write_bytes(path, buffer.getvalue(), fsync=False)
     return path
 
