@@ -123,7 +123,7 @@ def train(args) -> None:
         utils.check_writable(args.out)
     dataset = utils.open_training_set(args.data, args.format)
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)  # critic steps
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(
@@ -256,6 +256,7 @@ def train(args) -> None:
                 file=sys.stderr,
             )
     run.close()
+    utils.finished("monogan", args, processes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

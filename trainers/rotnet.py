@@ -77,8 +77,8 @@ def get_args_parser():
         default=None,
         help=f"learning rate factor at each step ({utils.default_help(utils.per_arch(DEFAULTS, 'lr_decay'))})",
     )
-    method.add_argument("--momentum", type=float, default=0.9)
-    method.add_argument("--weight-decay", type=float, default=5e-4)
+    method.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    method.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
     method.add_argument(
         "--head-width",
         type=int,
@@ -142,7 +142,7 @@ def train(args) -> None:
         utils.check_writable(args.out)
     dataset = utils.open_training_set(args.data, args.format)
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(
@@ -258,6 +258,7 @@ def train(args) -> None:
                 file=sys.stderr,
             )
     run.close()
+    utils.finished("rotnet", args, processes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
