@@ -49,13 +49,14 @@ def canonical(*decls, **attrs) -> Callable:
 
 def alias(*decls, to: str, convert: Callable = lambda value: value, **attrs) -> Callable:
     """A hidden old spelling of option `to` (docs/cli.md's aliases): given, it sets `to` to convert(value);
-    the command never sees it, so it is recorded under the canonical name."""
+    the command never sees it, so it is recorded under the canonical name (and counts as `to` given)."""
 
     def set_canonical(ctx: click.Context, param: click.Parameter, value):
         if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
             converted = convert(value)
             if converted is not None:
                 ctx.params[to] = converted
+                ctx.set_parameter_source(to, ParameterSource.COMMANDLINE)
         return value
 
     return click.option(*decls, hidden=True, expose_value=False, callback=set_canonical, **attrs)

@@ -103,7 +103,9 @@ def _load(ckpt: Path | None, arch: str | None, seed: int, device_name: str):
 @click.option(
     "--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True, help="Adam's learning rate."
 )
-@click.option("--tile", type=click.IntRange(min=16), default=128, show_default=True, help="Pixels per image shown.")
+@click.option(
+    "--tile", type=click.IntRange(min=16), default=128, show_default=True, metavar="PX", help="Pixels per image shown."
+)
 @click.option(
     "-o",
     "--out",
@@ -221,6 +223,7 @@ def maximize(ckpt, arch, random_init, seed, device, quiet, layer, channels, size
     type=click.IntRange(min=16),
     default=224,
     show_default=True,
+    metavar="PX",
     help="Pixels per image in a comparison sheet.",
 )
 @click.option(
@@ -361,7 +364,9 @@ def style(
 @click.option("--top", type=click.IntRange(min=1), default=9, show_default=True, help="Images per channel.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True, help="Images per batch.")
 @workers_option("Image-decoding worker processes.")
-@click.option("--tile", type=click.IntRange(min=16), default=64, show_default=True, help="Pixels per image shown.")
+@click.option(
+    "--tile", type=click.IntRange(min=16), default=64, show_default=True, metavar="PX", help="Pixels per image shown."
+)
 @click.option(
     "-o",
     "--out",

@@ -221,7 +221,7 @@ def test_gan_option_mistakes_are_one_clear_line(monogan_run, data32, data72, tmp
         train("monogan", "--data", data32, "--out", tmp_path / "c", *MONOGAN, "--image-size", 64)
     resumed = tmp_path / "resumed"
     shutil.copytree(monogan_run, resumed)
-    with pytest.raises(UserError, match="holds a generator"):
+    with pytest.raises(UserError, match="made with --gen-width 16, not 32"):
         train("monogan", "--data", data32, "--out", resumed, *MONOGAN, "--epochs", 2, "--resume", "--gen-width", 32)
     plain = tmp_path / "plain.pt"
     save_checkpoint(

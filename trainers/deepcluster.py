@@ -94,7 +94,7 @@ def get_args_parser():
         "--weight-decay",
         type=float,
         default=1e-5,
-        help="weight decay (default 1e-5; the original's --wd -5 is its log10)",
+        help="weight decay (default 1e-5; the original gives its log10, -5)",
     )
     method.add_argument("--wd", dest="weight_decay", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     method.add_argument(

@@ -571,7 +571,9 @@ def check_writable(run_dir: Path) -> None:
 
 # Options that may change between the runs of one run directory: how it runs, not what it computes.
 # --lr too: the cure for a diverged run is its last good checkpoint continued with a lower --lr.
-RUN_ONLY = {"out", "workers", "device", "quiet", "resume", "epochs", "save_every", "log_every", "lr"}
+RUN_ONLY = {
+    "out", "workers", "device", "quiet", "resume", "epochs", "steps_per_epoch", "save_every", "log_every", "lr"
+}  # fmt: skip
 HIDDEN = {"record_samples"}  # options for tests, never recorded in args.json
 
 
