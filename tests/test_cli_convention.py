@@ -118,7 +118,7 @@ def test_click_commands_follow_the_convention(name):
         assert callable(workers.default), f"{name}: --workers defaults to auto, worked out when it runs"
     if "--tile" in by_name:
         assert by_name["--tile"].metavar == "PX"
-    if "--out" in by_name and name != "mono-probe compare":
+    if "--out" in by_name:
         metavar = by_name["--out"].metavar
         assert metavar in ("DIR", "FILE.png"), f"{name}: -o/--out's metavar is DIR or FILE.png, not {metavar}"
 
@@ -266,3 +266,13 @@ def test_a_rerun_with_other_options_is_refused_naming_the_option(data, tmp_path)
     assert_one_line_error(other, "mono-train rotnet", "--head-width 256, not 128", "choose another --out")
     train("rotnet", *common, "--epochs", 2, "--quiet", "--save-every", 1)  # how it runs may change
     assert (run / "checkpoint-epoch0002.pt").exists()
+
+
+def test_mono_train_lists_its_methods_with_examples(capsys):
+    from mono.trainers.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and all(method in text for method in TRAINERS)

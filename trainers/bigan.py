@@ -31,7 +31,7 @@ from mono.trainers import utils
 EXAMPLES = """examples:
   mono-train bigan --data shards/ameyoko --out runs/bigan-A
   torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
-  mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
+  mono-train bigan --data shards/ameyoko --out runs/bigan-A --epochs 200   # again, longer: continues
   mono-train sample runs/bigan-A -o bigan-A.png
   mono-train bigan --arch monogan --data shards/animals32 --out runs/bigan-B   # the paper's 32 px encoder
 """

@@ -14,7 +14,7 @@ METHODS = {
 }
 COMMANDS = {"sample": "write a grid of a GAN run's generated images (PNG)"}
 
-USAGE = """usage: mono-train METHOD --data DIR --out RUN_DIR [options]
+USAGE = """usage: mono-train METHOD --data DIR -o RUN_DIR [options]
        mono-train sample RUN_DIR [-o grid.png]
 
 Train a self-supervised method on a dataset directory (see shards/README.md). Every trainer is also
@@ -25,6 +25,10 @@ methods:
 {methods}
 other commands:
 {commands}
+
+examples:
+  mono-train rotnet --data shards/ameyoko -o runs/rotnet-A      # the same command again continues the run
+  mono-train monogan --data shards/animals32 -o runs/monogan-B -q && mono-train sample runs/monogan-B -o gan.png
 """
 
 

@@ -30,7 +30,7 @@ from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A
-  mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A --resume
+  mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A   # again after an interruption: continues
   mono-train sample runs/monogan-A -o monogan-A.png
 """
 

@@ -32,7 +32,7 @@ EXAMPLES = """examples:
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
   mono-train rotnet --arch monogan --data ../shared/datasets/cifar10/train --out runs/rotnet-cifar10
   torchrun --nproc-per-node=8 -m mono.trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
-  mono-train rotnet --data shards/ameyoko --out runs/rotnet-A --resume
+  mono-train rotnet --data shards/ameyoko --out runs/rotnet-A   # again after an interruption: continues
 """
 
 

@@ -11,7 +11,7 @@ behind), and checkpoint.pt in the probes' checkpoint format (docs/checkpoints.md
 reads it, and the method's heads, optimisers, loss scaler and trainer state in its `extra` dict, with the
 architecture arguments of every module that states them (a GAN's generator, which `mono-train sample` rebuilds
 from the checkpoint alone). A checkpoint is written atomically after every epoch, so a run killed at any moment
-resumes from its last completed epoch with --resume.
+resumes from its last completed epoch when the same command is run again.
 """
 
 from __future__ import annotations
