@@ -11,6 +11,7 @@ import click
 from . import __version__
 from .augmentation import AUGMENTATIONS, Augmentation, parse_augment
 from .cli_errors import run_cli
+from .cli_options import alias, canonical
 from .config import PRESETS, DatasetConfig, OutputSpec, check_sources_fit, default_shard_size
 from .dataset_dir import BETON
 from .errors import UserError
@@ -24,7 +25,7 @@ Examples:
   mono-gen --image A --out shards/ameyoko                 # the paper's Image A, 1,281,167 × 256 px
   mono-gen --image B --preset cifar --augment scale,flip --out shards/b-scale-flip
   mono-gen --image photo.jpg --samples 10000 --size 128 --out shards/photo
-  mono-gen --source ~/imagenet/train --n 10 --seed 1 --out shards/in10
+  mono-gen --source ~/imagenet/train -N 10 --seed 1 --out shards/in10
   mono-gen --image A --out /shared/a --shards 0:64        # one machine's part of a split run
   srun mono-gen --image A --out /shared/a --shards auto   # each SLURM task its share; the last finishes
   mono-gen --image A --format both --out shards/ameyoko   # shards and train.beton (FFCV); adds the .beton
@@ -100,9 +101,15 @@ def _default_workers() -> int:
     metavar="DIR|LIST",
     help="Choose several source images from a folder (recursive) or a text file of paths.",
 )
-@click.option(
-    "--n", "n", type=int, help="Number of source images to choose from --source with the seed (default: all)."
+@canonical(
+    "-N",
+    "--num-sources",
+    "num_sources",
+    type=int,
+    metavar="N",
+    help="Number of source images to choose from --source with the seed [default: all].",
 )
+@alias("--n", to="num_sources", type=int)
 @click.option(
     "--preset",
     type=click.Choice(sorted(PRESETS)),
@@ -119,7 +126,9 @@ def _default_workers() -> int:
     metavar="LIST",
     help=f"all, none, or a comma-separated subset of {', '.join(AUGMENTATIONS)} (the paper's Table 1).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds the choice of sources and every augmentation."
+)
 @click.option("--quality", type=int, default=90, show_default=True, help="JPEG quality.")
 @click.option(
     "--shard-size",
@@ -142,7 +151,15 @@ def _default_workers() -> int:
     help="Generate only shards a..b-1 (split a run over machines); auto: this process's share under torchrun "
     "(RANK/WORLD_SIZE) or SLURM (array or srun tasks), all writing one --out; the last to finish writes the manifest.",
 )
-@click.option("--workers", "-j", type=int, default=_default_workers, show_default="all cores", help="Worker processes.")
+@click.option(
+    "-j",
+    "--workers",
+    type=int,
+    default=_default_workers,
+    show_default="auto",
+    metavar="N",
+    help="Worker processes. auto: all the CPU cores this process may use.",
+)
 @click.option("--beta", type=float, default=Augmentation.beta, show_default=True, help="Smallest crop area fraction.")
 @click.option(
     "--aspect",
@@ -154,11 +171,41 @@ def _default_workers() -> int:
 @click.option(
     "--max-angle", type=float, default=Augmentation.max_angle, show_default=True, help="Rotation range in degrees."
 )
-@click.option("--brightness", type=float, default=Augmentation.brightness, show_default=True)
-@click.option("--contrast", type=float, default=Augmentation.contrast, show_default=True)
-@click.option("--saturation", type=float, default=Augmentation.saturation, show_default=True)
-@click.option("--hue", type=float, default=Augmentation.hue, show_default=True)
-@click.option("--flip-prob", type=float, default=Augmentation.flip_prob, show_default=True)
+@click.option(
+    "--brightness",
+    type=float,
+    default=Augmentation.brightness,
+    show_default=True,
+    help="Colour jitter: brightness factor range 1 ± this.",
+)
+@click.option(
+    "--contrast",
+    type=float,
+    default=Augmentation.contrast,
+    show_default=True,
+    help="Colour jitter: contrast factor range 1 ± this.",
+)
+@click.option(
+    "--saturation",
+    type=float,
+    default=Augmentation.saturation,
+    show_default=True,
+    help="Colour jitter: saturation factor range 1 ± this.",
+)
+@click.option(
+    "--hue",
+    type=float,
+    default=Augmentation.hue,
+    show_default=True,
+    help="Colour jitter: hue shift range ± this (of a full turn).",
+)
+@click.option(
+    "--flip-prob",
+    type=float,
+    default=Augmentation.flip_prob,
+    show_default=True,
+    help="Probability of a horizontal flip.",
+)
 @click.option(
     "--colour",
     type=click.Choice(["torchvision", "linear"]),
@@ -192,8 +239,8 @@ def _default_workers() -> int:
     "space) and write nothing.",
 )
 @click.option("--force", is_flag=True, help="Start even when the estimate says the disk cannot hold the dataset.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-@click.option("--out", "-o", required=True, type=click.Path(), help="Output directory (created).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or start line (errors and the summary stay).")
+@click.option("-o", "--out", required=True, type=click.Path(), metavar="DIR", help="Output directory (created).")
 @click.version_option(__version__, prog_name="mono-gen")
 def mono_gen(**opts):
     """Expand N source images into d augmented samples, written as WebDataset shards (and/or FFCV's
@@ -239,7 +286,9 @@ def mono_gen(**opts):
         raise UserError("--max-pixels and --cache-mb must be positive")
     _shard_range(opts["shard_range"])  # a mistake in it is reported before the sources are read
 
-    sources = resolve(opts["image"], opts["image_dir"], opts["n"], opts["source"], opts["seed"], opts["max_pixels"])
+    sources = resolve(
+        opts["image"], opts["image_dir"], opts["num_sources"], opts["source"], opts["seed"], opts["max_pixels"]
+    )
     if len(sources) > output.samples:
         raise UserError(
             f"{len(sources)} source images but only {output.samples} samples: every source needs at least one"
@@ -252,8 +301,8 @@ def mono_gen(**opts):
 
 # Options that fix the bytes, which --from-manifest takes from the manifest instead.
 CONFIG_OPTIONS = (
-    "image", "n", "preset", "samples", "size", "augment", "seed", "quality", "shard_size", "output_format", "beta",
-    "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour",
+    "image", "num_sources", "preset", "samples", "size", "augment", "seed", "quality", "shard_size", "output_format",
+    "beta", "aspect", "max_angle", "brightness", "contrast", "saturation", "hue", "flip_prob", "colour",
 )  # fmt: skip
 
 
@@ -289,8 +338,7 @@ def _regenerate(opts: dict) -> None:
             err=True,
         )
         raise SystemExit(1)
-    if not opts["quiet"]:
-        click.echo(f"mono-gen: {root}: all {total} files have the SHA-256 {where} records", err=True)
+    click.echo(f"mono-gen: {root}: all {total} files have the SHA-256 {where} records", err=True)
 
 
 def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[str, ...]):
@@ -318,8 +366,6 @@ def _generate(config: DatasetConfig, opts: dict, command: str, formats: tuple[st
         cache_bytes=opts["cache_mb"] << 20,
         shared=shared,
     )
-    if quiet:
-        return outcome
     if outcome.complete:
         rate = ""
         if outcome.generated == outcome.total and outcome.seconds > 0:
@@ -379,9 +425,9 @@ def canonical_command(opts: dict, output: OutputSpec) -> str:
     """The command that reproduces the dataset: every option that matters, none that does not. The shard size is
     always given: its default may change between versions, and it is part of the configuration."""
     words = ["mono-gen"]
-    for name in ("image", "source", "n"):
+    for name in ("image", "source", "num_sources"):
         if opts[name] is not None:
-            words += [f"--{name}", str(opts[name])]
+            words += [f"--{name.replace('_', '-')}", str(opts[name])]
     words += ["--preset", opts["preset"]]
     for name in ("samples", "size"):
         if opts[name] is not None:

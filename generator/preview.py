@@ -13,6 +13,13 @@ from .samples import iter_images
 # Tiles smaller than this stay unnumbered: the number would hide most of the sample. (mono.learning.pictures
 # has the same rule; the generator keeps its own copy, as it imports nothing from the learning side.)
 MIN_NUMBERED_TILE = 40
+READABLE = 96  # docs/cli.md: 32 px samples are drawn at 96 px
+
+
+def readable_tile(side: int) -> int:
+    """The default tile for samples of `side` px: a whole multiple that makes small ones about READABLE px;
+    larger ones stay as they are."""
+    return side * max(1, READABLE // side)
 
 
 def _number_tile(draw: ImageDraw.ImageDraw, x: int, y: int, number: int, side: int) -> None:
@@ -35,15 +42,16 @@ def contact_sheet(
     padding: int = 2,
     numbers: bool = True,
 ) -> Image.Image:
-    """A grid of the samples start..start+count-1 on a white background; tiles resized to `tile` px (nearest
-    neighbour when enlarging, so pixels stay visible). Tiles of 40 px and more carry their sample's index, which
-    leads to its parameters (the manifest's per-sample record)."""
+    """A grid of the samples start..start+count-1 on a white background; tiles resized to `tile` px (by default
+    readable_tile; nearest-neighbour when enlarged, so that pixels stay visible). Tiles of 40 px and more carry
+    their sample's index, which leads to its parameters (`mono-shards show DIR INDEX`)."""
     tiles = []
     for index, _, jpeg in itertools.islice(iter_images(root, checked=False), start, start + count):
         image = Image.open(io.BytesIO(jpeg)).convert("RGB")
-        if tile and image.size != (tile, tile):
-            larger = tile > image.size[0]
-            image = image.resize((tile, tile), Image.Resampling.NEAREST if larger else Image.Resampling.LANCZOS)
+        side = tile or readable_tile(image.size[0])
+        if image.size != (side, side):
+            enlarged = side >= max(image.size)
+            image = image.resize((side, side), Image.Resampling.NEAREST if enlarged else Image.Resampling.LANCZOS)
         tiles.append((index, image))
     if not tiles:
         raise ValueError("no samples to show")

@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .cli_errors import run_cli
+from .cli_options import alias, canonical
 from .dataset_dir import DatasetDir
 from .errors import UserError
 
@@ -30,7 +31,7 @@ def mono_shards():
     Examples:
       mono-shards verify shards/demo
       mono-shards info shards/demo
-      mono-shards preview shards/demo -o grid.png --count 64
+      mono-shards preview shards/demo -o grid.png -n 64
       mono-shards show shards/demo 17 -o sample17.png    # its parameters, and its crop on the source image
       mono-shards export shards/demo --to folder ~/data/demo-folder
       mono-shards export shards/demo --to ffcv
@@ -42,9 +43,15 @@ def mono_shards():
 @mono_shards.command()
 @click.argument("dataset")
 @click.option("--decode", is_flag=True, help="Also decode every JPEG and check its size (slower).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (problems and the summary stay).")
 def verify(dataset, decode, quiet):
-    """Recompute every file's SHA-256 and size, and each shard's samples; exit 1 on any mismatch."""
+    """Recompute every file's SHA-256 and size, and each shard's samples; exit 1 on any mismatch.
+
+    \b
+    Examples:
+      mono-shards verify shards/demo
+      mono-shards verify shards/demo --decode -q
+    """
     from tqdm import tqdm
 
     from .manifest import load
@@ -60,16 +67,21 @@ def verify(dataset, decode, quiet):
     if not report.ok:
         click.echo(f"mono-shards: {root}: FAILED, {len(report.problems)} problem(s)", err=True)
         raise SystemExit(1)
-    if not quiet:
-        files = f"{report.shards} shards, " if report.shards else ""
-        click.echo(f"{root}: OK, {files}{report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified")
+    files = f"{report.shards} shards, " if report.shards else ""
+    click.echo(f"{root}: OK, {files}{report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified")
 
 
 @mono_shards.command()
 @click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def info(dataset, as_json):
-    """Summarise a dataset: sources, size, protocol, files, and how it was made."""
+    """Summarise a dataset: sources, size, protocol, files, and how it was made.
+
+    \b
+    Examples:
+      mono-shards info shards/demo
+      mono-shards info shards/demo --json
+    """
     from .manifest import formats_of, load
 
     root = _dataset_dir(dataset)
@@ -124,24 +136,45 @@ def info(dataset, as_json):
 
 @mono_shards.command()
 @click.argument("dataset")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
-@click.option("--count", default=64, show_default=True, help="Number of samples shown.")
-@click.option("--columns", default=8, show_default=True)
+@canonical(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.png",
+    help="PNG file to write.  [required]",
+)
+@alias("--output", to="out", type=click.Path(dir_okay=False))
+@click.option("-n", "--count", default=64, show_default=True, help="Number of samples shown.")
+@click.option("--columns", default=8, show_default=True, help="Samples per row.")
 @click.option("--start", default=0, show_default=True, help="Index of the first sample shown.")
-@click.option("--tile", type=int, help="Resize each sample to this many pixels (default: native size).")
-def preview(dataset, output, count, columns, start, tile):
-    """Write a contact sheet (PNG) of samples, like the paper's Figures 7-10."""
+@click.option(
+    "--tile",
+    type=int,
+    metavar="PX",
+    help="Side of each sample in pixels, enlarged nearest-neighbour [default: 32 px samples at 96 px, "
+    "larger ones as they are].",
+)
+def preview(dataset, out, count, columns, start, tile):
+    """Write a contact sheet (PNG) of samples, like the paper's Figures 7-10.
+
+    \b
+    Examples:
+      mono-shards preview shards/demo -o grid.png
+      mono-shards preview shards/demo -o first16.png -n 16 --columns 4 --tile 128
+    """
     from .atomic import write_bytes
     from .preview import contact_sheet
 
     if count < 1 or columns < 1 or start < 0 or (tile is not None and tile < 1):
         raise UserError("--count, --columns and --tile must be positive and --start non-negative")
+    if out is None:
+        raise click.UsageError("Missing option '-o' / '--out'.")
     root = _dataset_dir(dataset)
     try:
         sheet = contact_sheet(root, count=count, columns=columns, tile=tile, start=start)
     except ValueError as exc:
         raise UserError(f"{root}: {exc}") from None
-    target = Path(output)
+    target = Path(out)
     if not target.parent.is_dir():
         raise UserError(f"{target.parent}: no such directory for the output")
     with tempfile.SpooledTemporaryFile() as buffer:
@@ -220,7 +253,7 @@ def show(dataset, index, out, tile, image_dir, source):
     show_default=True,
     help="--to folder: DEST/<class>/…, or DEST/train/<class>/… for torchvision's reference scripts.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (errors and the summary stay).")
 def export(dataset, target, dest, layout, quiet):
     """Copy a dataset's JPEG bytes, unchanged, into another layout.
 
@@ -253,8 +286,7 @@ def export(dataset, target, dest, layout, quiet):
             message = _export_ffcv(root, manifest, quiet)
     except OSError as exc:  # a full disk, a read-only destination: nothing partial is left behind
         raise UserError(f"{exc.filename or dest or root}: cannot write ({exc.strerror or exc})") from None
-    if not quiet:
-        click.echo(f"mono-shards: {message}", err=True)
+    click.echo(f"mono-shards: {message}", err=True)
 
 
 def _export_folder(root: Path, manifest: dict, dest: Path, layout: str, quiet: bool) -> str:
@@ -290,7 +322,7 @@ def _export_ffcv(root: Path, manifest: dict, quiet: bool) -> str:
 
 @mono_shards.command()
 @click.argument("dataset")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (errors and the summary stay).")
 def finish(dataset, quiet):
     """Finish a dataset whose shards several processes rendered (mono-gen --shards auto).
 
@@ -310,15 +342,14 @@ def finish(dataset, quiet):
 
     root = _dataset_dir(dataset)
     outcome = run_finish(root, progress=not quiet)
-    if not quiet:
-        verb = "finished" if outcome.changed else "already complete:"
-        click.echo(f"mono-shards: {verb} {root}, {outcome.total} shards", err=True)
+    verb = "finished" if outcome.changed else "already complete:"
+    click.echo(f"mono-shards: {verb} {root}, {outcome.total} shards", err=True)
 
 
 @mono_shards.command()
 @click.argument("url")
 @click.argument("dest")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (errors and the summary stay).")
 def pull(url, dest, quiet):
     """Download a dataset directory published over HTTP(S) into DEST, and verify it.
 
@@ -351,12 +382,11 @@ def pull(url, dest, quiet):
             f"{target}: the pulled copy fails verification, {len(report.problems)} problem(s), first: "
             f"{report.problems[0]}; check it with mono-shards verify"
         )
-    if not quiet:
-        click.echo(
-            f"mono-shards: {target}: {report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified "
-            f"({downloaded / 1e6:,.1f} MB downloaded)",
-            err=True,
-        )
+    click.echo(
+        f"mono-shards: {target}: {report.samples:,} samples, {report.bytes / 1e6:,.1f} MB verified "
+        f"({downloaded / 1e6:,.1f} MB downloaded)",
+        err=True,
+    )
 
 
 def main(args=None) -> None:

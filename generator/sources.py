@@ -179,7 +179,7 @@ def resolve(
             raise UserError("give either --image or --source, not both")
         return _resolve_many(Path(source).expanduser(), n, seed, max_pixels)
     if n is not None and n != 1:
-        raise UserError("--n needs --source DIR|LIST to choose the images from")
+        raise UserError("--num-sources needs --source DIR|LIST to choose the images from")
     if image is None:
         return [inspect(embedded_default(), "embedded", max_pixels)]
     if image.upper() in PAPER_IMAGES and not Path(image).exists():
@@ -202,9 +202,9 @@ def _resolve_many(source: Path, n: int | None, seed: int, max_pixels: int) -> li
     if n is None:
         n = len(candidates)
     if n < 1:
-        raise UserError(f"--n must be at least 1, got {n}")
+        raise UserError(f"--num-sources must be at least 1, got {n}")
     if n > len(candidates):
-        raise UserError(f"--n {n} asks for more images than the {len(candidates)} in {where}")
+        raise UserError(f"--num-sources {n} asks for more images than the {len(candidates)} in {where}")
     chosen = choose(candidates, n, seed, anchor)
     images = []
     for p in chosen:

@@ -5,16 +5,16 @@ Cheap checks (options, paths, protocol) run before torch is imported, so mistake
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from mono.learning.cli_errors import run_cli
+from mono.learning.cli_options import checkpoint_path, device_option, quiet_option, workers_option
 from mono.learning.errors import UserError
 
 PROG = "mono-probe"
-_DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+FILTER_TILE = 48  # px: an 11x11 AlexNet filter at 4x, a 3x3 monogan one at 16x
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -47,7 +47,7 @@ def _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args=N
         raise UserError("give either --ckpt or --arch with --random-init, not both")
     if ckpt is None:
         if arch is None:
-            raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init (or --arch scattering)")
+            raise UserError("give --ckpt PATH, or --arch alexnet|monogan with --random-init (or --arch scattering)")
         if not random_init and arch != "scattering":
             raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init (or give --ckpt)")
     elif sobel is not None or activation is not None or arch_args:
@@ -76,14 +76,119 @@ def _check_data_options(train, val, dataset, data_root) -> None:
         raise UserError("give the data: --train DIR --val DIR, or --dataset cifar10|cifar100 --data-root DIR")
 
 
+def _options(*decorators):
+    """Several click options as one decorator, applied in the order listed (as they show in --help)."""
+
+    def apply(func):
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+_ckpt_option = click.option(
+    "--ckpt",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="mono checkpoint (docs/checkpoints.md): the file, or the run directory holding checkpoint.pt.",
+)
+
+_random_trunk_options = _options(
+    click.option("--random-init", is_flag=True, help="Use an untrained trunk of --arch (init seeded by --seed)."),
+    click.option(
+        "--arch-args",
+        metavar="'KEY=VALUE ...'",
+        help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
+        "for monogan (docs/probes.md lists them and their defaults).",
+    ),
+)
+
+_data_options = _options(
+    click.option(
+        "--train",
+        "train_dir",
+        type=click.Path(path_type=Path),
+        metavar="DIR",
+        help="ImageFolder tree of training images.",
+    ),
+    click.option(
+        "--val",
+        "val_dir",
+        type=click.Path(path_type=Path),
+        metavar="DIR",
+        help="ImageFolder tree of evaluation images (same classes).",
+    ),
+    click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead."),
+    click.option(
+        "--data-root",
+        type=click.Path(path_type=Path),
+        metavar="DIR",
+        help="Root holding the torchvision dataset's files (never downloaded).",
+    ),
+    click.option(
+        "--protocol",
+        type=click.Choice(["imagenet", "cifar"]),
+        help="imagenet: 224 crops, 10-crop evaluation; cifar: native 32 px [default: imagenet for alexnet, "
+        "cifar for monogan].",
+    ),
+)
+
+_limit_options = _options(
+    click.option(
+        "--train-limit",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Use N training images, evenly spread over the (class-sorted) split [default: all].",
+    ),
+    click.option(
+        "--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images [default: all]."
+    ),
+)
+
+_run_options = _options(
+    click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seeds a random trunk, the new layers, data order, augmentation and dropout.",
+    ),
+    workers_option("Data-loading worker processes."),
+    click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice]."),
+    device_option,
+    click.option("--label", help="Name of the run in reports [default: method and architecture]."),
+)
+
+
+def _run_dir_options(what: str):
+    """-o/--out DIR, --resume and -q/--quiet of a resumable probe run writing `what`."""
+    return _options(
+        click.option(
+            "-o",
+            "--out",
+            type=click.Path(path_type=Path),
+            required=True,
+            metavar="DIR",
+            help=f"Run directory: {what}; the same command again continues the run.",
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="Insist on continuing a run in DIR (rerunning the same command continues anyway).",
+        ),
+        quiet_option,
+    )
+
+
 @cli.command()
-@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint to probe (see docs/checkpoints.md).")
+@_ckpt_option
 @click.option(
     "--arch",
     type=click.Choice(["alexnet", "monogan", "scattering"]),
     help="Architecture to build (with --random-init); scattering is fixed and needs no --random-init.",
 )
-@click.option("--random-init", is_flag=True, help="Probe an untrained trunk of --arch (init seeded by --seed).")
+@_random_trunk_options
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
 @click.option(
     "--activation",
@@ -91,39 +196,12 @@ def _check_data_options(train, val, dataset, data_root) -> None:
     help="Activation of a random trunk [default: the architecture's, see docs/probes.md].",
 )
 @click.option(
-    "--arch-args",
-    metavar="'KEY=VALUE ...'",
-    help="Other arguments of a random trunk, e.g. 'widths=64,128,256,512 init=wgan_gp padding=3,2,1,1' "
-    "for monogan (docs/probes.md lists them and their defaults).",
-)
-@click.option(
     "--flip/--no-flip",
     default=None,
     help="Random horizontal flips of the training images [default: on; the imagenet protocol "
     "always flips]. With the cifar protocol, features of both orientations are cached.",
 )
-@click.option(
-    "--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder tree of training images."
-)
-@click.option(
-    "--val",
-    "val_dir",
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="ImageFolder tree of evaluation images (same classes).",
-)
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead.")
-@click.option(
-    "--data-root",
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Root holding the torchvision dataset's files (never downloaded).",
-)
-@click.option(
-    "--protocol",
-    type=click.Choice(["imagenet", "cifar"]),
-    help="Evaluation protocol [default: imagenet for alexnet, cifar for monogan].",
-)
+@_data_options
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -131,61 +209,23 @@ def _check_data_options(train, val, dataset, data_root) -> None:
     show_default=True,
     help="Epochs; lr 0.01 divided by 5 at epochs 5, 15, 25.",
 )
-@click.option("--batch-size", type=click.IntRange(min=2), default=192, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=192, show_default=True, help="Images per step.")
 @click.option(
     "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True, help="Initial learning rate."
 )
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-5, show_default=True)
 @click.option(
-    "--train-limit",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Use N training images, evenly spread over the (class-sorted) split.",
+    "--weight-decay", type=click.FloatRange(min=0), default=1e-5, show_default=True, help="Weight decay of the probes."
 )
-@click.option("--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images.")
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds a random trunk, the probes' init, data order and augmentation.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=_DEFAULT_WORKERS,
-    show_default=True,
-    help="Data-loading worker processes.",
-)
-@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="Where the trunk and probes run: auto (CUDA if available), cpu, cuda or cuda:N.",
-)
-@click.option("--label", help="Name of the run in reports [default: method and architecture].")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(path_type=Path),
-    required=True,
-    metavar="RUN_DIR",
-    help="Run directory: results.json, results.md, accuracy.png and the resumable state.",
-)
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Insist on continuing a run in RUN_DIR (rerunning the same command continues anyway).",
-)
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@_limit_options
+@_run_options
+@_run_dir_options("results.json, results.md, accuracy.png and the resumable state")
 def linear(
     ckpt,
     arch,
     random_init,
+    arch_args,
     sobel,
     activation,
-    arch_args,
     flip,
     train_dir,
     val_dir,
@@ -205,7 +245,7 @@ def linear(
     label,
     out,
     resume,
-    progress,
+    quiet,
 ) -> None:
     """Train a linear probe on every conv block of a frozen trunk and report top-1/top-5 per layer.
 
@@ -229,6 +269,7 @@ def linear(
     from mono.learning.models import canonical_arch_args, parse_arch_args
     from mono.probes.protocols import check_protocol, default_protocol, sized_for_protocol
 
+    ckpt = ckpt and checkpoint_path(ckpt)
     _check_trunk_options(ckpt, arch, random_init, sobel, activation, arch_args)
     _check_data_options(train_dir, val_dir, dataset, data_root)
     extra_args = parse_arch_args(arch_args or "")
@@ -262,7 +303,7 @@ def linear(
         threads=threads,
         device=device,
         label=label,
-        progress=progress,
+        progress=not quiet,
         resume=resume,
     )
     results = run_linear(cfg)
@@ -292,16 +333,13 @@ def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | Non
 
 
 @cli.command()
-@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose first layers are kept.")
+@_ckpt_option
 @click.option(
     "--arch",
     type=click.Choice(["alexnet", "monogan", "scattering"]),
     help="A random trunk of this architecture (with --random-init), or the fixed scattering transform.",
 )
-@click.option("--random-init", is_flag=True, help="Start from an untrained trunk of --arch (init seeded by --seed).")
-@click.option(
-    "--arch-args", metavar="'KEY=VALUE ...'", help="Arguments of a random or scattering trunk, as for linear."
-)
+@_random_trunk_options
 @click.option(
     "--freeze",
     metavar="BLOCK",
@@ -314,29 +352,16 @@ def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | Non
     help="Initialise conv1..BLOCK from the source and train the whole network, "
     "then probe it linearly: the paper's Table 5 (--init conv2).",
 )
-@click.option("--train", "train_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder training tree.")
-@click.option("--val", "val_dir", type=click.Path(path_type=Path), metavar="DIR", help="ImageFolder evaluation tree.")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="A torchvision dataset instead.")
-@click.option(
-    "--data-root",
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Root holding the torchvision dataset's files (never downloaded).",
-)
-@click.option(
-    "--protocol",
-    type=click.Choice(["imagenet", "cifar"]),
-    help="imagenet: 224 crops, 10-crop evaluation; cifar: native 32 px [default: the architecture's].",
-)
+@_data_options
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
     help="Compress the protocol's schedule to N epochs, milestones in proportion "
     "[default: imagenet 90 (lr / 10 at 30, 60), cifar 30 (lr / 10 at 15, 25)].",
 )
-@click.option("--batch-size", type=click.IntRange(min=2), help="[default: imagenet 256, cifar 128]")
+@click.option("--batch-size", type=click.IntRange(min=2), help="Images per step [default: imagenet 256, cifar 128].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate [default: 0.01].")
-@click.option("--weight-decay", type=click.FloatRange(min=0), help="[default: imagenet 1e-4, cifar 5e-4]")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="Weight decay [default: imagenet 1e-4, cifar 5e-4].")
 @click.option(
     "--probe-epochs",
     type=click.IntRange(min=0),
@@ -344,40 +369,9 @@ def _check_keep_options(ckpt, arch, freeze, init) -> tuple[str | None, str | Non
     show_default=True,
     help="After --init or training from scratch: linear probes of this many epochs on the result (0: none).",
 )
-@click.option(
-    "--train-limit",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Use N training images, evenly spread over the (class-sorted) split.",
-)
-@click.option("--val-limit", type=click.IntRange(min=1), metavar="N", help="Likewise for evaluation images.")
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds a random trunk, the new layers, data order, augmentation and dropout.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=_DEFAULT_WORKERS,
-    show_default=True,
-    help="Data-loading worker processes.",
-)
-@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA if available), cpu, cuda or cuda:N.")
-@click.option("--label", help="Name of the run in reports.")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(path_type=Path),
-    required=True,
-    metavar="RUN_DIR",
-    help="Run directory: results.json, results.md, accuracy.png, checkpoint.pt, probes/, resumable state.",
-)
-@click.option("--resume", is_flag=True, help="Insist on continuing a run in RUN_DIR.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@_limit_options
+@_run_options
+@_run_dir_options("results.json, results.md, accuracy.png, checkpoint.pt, probes/, resumable state")
 def finetune(
     ckpt,
     arch,
@@ -404,7 +398,7 @@ def finetune(
     label,
     out,
     resume,
-    progress,
+    quiet,
 ) -> None:
     """Train a network whose first layers come from a trunk, with labels, and report its top-1/top-5.
 
@@ -430,6 +424,7 @@ def finetune(
       mono-probe finetune --ckpt runs/rotnet-A/checkpoint.pt --freeze conv2 --train IMAGENET/train \\
           --val IMAGENET/val --out runs/rotnet-A/table4
     """
+    ckpt = ckpt and checkpoint_path(ckpt)
     _check_trunk_options(ckpt, arch, random_init, None, None, arch_args)
     keep, block = _check_keep_options(ckpt, arch, freeze, init)
     _check_data_options(train_dir, val_dir, dataset, data_root)
@@ -472,7 +467,7 @@ def finetune(
             threads=threads,
             device=device,
             label=label,
-            progress=progress,
+            progress=not quiet,
             resume=resume,
         )
     )
@@ -492,7 +487,9 @@ def finetune(
     metavar="RUN_DIR",
     help="Run the others are shown relative to (e.g. supervised), as in the paper's Figure 6.",
 )
-@click.option("--metric", type=click.Choice(["top1", "top5"]), default="top1", show_default=True)
+@click.option(
+    "--metric", type=click.Choice(["top1", "top5"]), default="top1", show_default=True, help="Accuracy to compare."
+)
 @click.option(
     "-o",
     "--out",
@@ -519,29 +516,41 @@ def compare(run_dirs, reference, metric, out) -> None:
 
 
 @cli.command()
-@click.argument("ckpt", required=False, type=click.Path(path_type=Path), metavar="[CKPT]")
+@click.argument("ckpt_argument", required=False, type=click.Path(path_type=Path), metavar="[CKPT]")
+@_ckpt_option
 @click.option(
     "--arch", type=click.Choice(["alexnet", "monogan"]), help="Draw an untrained trunk instead (with --random-init)."
 )
 @click.option("--random-init", is_flag=True, help="Use a random trunk of --arch (init seeded by --seed).")
 @click.option("--sobel/--no-sobel", default=None, help="alexnet with the fixed Sobel input layer (random init only).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds a random trunk's initialisation.")
 @click.option("--columns", type=click.IntRange(min=1), help="Filters per row [default: a square grid].")
 @click.option(
-    "--scale", type=click.IntRange(min=1), help="Screen pixels per filter pixel [default: tiles of about 48 px]."
+    "--tile",
+    type=click.IntRange(min=1),
+    default=FILTER_TILE,
+    show_default=True,
+    metavar="PX",
+    help="Side of one filter in pixels (a whole multiple of the filter's), enlarged nearest-neighbour.",
 )
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), metavar="PNG", help="Image to write.")
-def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
+@click.option("--scale", type=click.IntRange(min=1), hidden=True)  # the old spelling: screen pixels per filter pixel
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), metavar="FILE.png", help="Image to write.")
+def filters(ckpt_argument, ckpt, arch, random_init, sobel, seed, columns, tile, scale, out) -> None:
     """Draw the first-layer filters as a grid, each normalised on its own (the paper's Figure 2).
 
     The picture is titled (whose filters, which layer, what the two halves of a Sobel trunk's tiles are) and
-    its tiles are numbered by output channel.
+    its tiles are numbered by output channel. The checkpoint is --ckpt PATH; a positional CKPT, the old
+    spelling, is still accepted.
 
     \b
     Examples:
-      mono-probe filters runs/monogan-B/checkpoint.pt -o conv1.png
-      mono-probe filters --arch alexnet --random-init -o conv1-random.png
+      mono-probe filters --ckpt runs/monogan-B -o conv1.png
+      mono-probe filters --arch alexnet --random-init --tile 64 -o conv1-random.png
     """
+    if ckpt_argument is not None and ckpt is not None:
+        raise UserError("give the checkpoint once: --ckpt PATH (the positional CKPT is its old spelling)")
+    ckpt = ckpt or ckpt_argument
+    ckpt = ckpt and checkpoint_path(ckpt)
     if ckpt is None and arch is None:
         raise UserError("give a checkpoint, or --arch alexnet|monogan with --random-init")
     _check_trunk_options(ckpt, arch, random_init, sobel, None)
@@ -566,7 +575,8 @@ def filters(ckpt, arch, random_init, sobel, seed, columns, scale, out) -> None:
     weights = first_layer_filters(trunk)
     buffer = io.BytesIO()
     title = describe_filters(trunk, weights, whose)
-    labelled_filter_grid(weights, title, columns=columns, scale=scale).save(buffer, format="PNG")
+    factor = scale or max(1, tile // weights.shape[-1])
+    labelled_filter_grid(weights, title, columns=columns, scale=factor).save(buffer, format="PNG")
     write_bytes(out, buffer.getvalue(), fsync=False)
     click.echo(f"{out}: {weights.shape[0]} filters of {weights.shape[2]}x{weights.shape[3]}x{weights.shape[1]}")
 

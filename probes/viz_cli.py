@@ -6,16 +6,16 @@ Cheap checks (options, paths) run before torch is imported, so mistakes are repo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from mono.learning.cli_errors import run_cli
+from mono.learning.cli_options import checkpoint_path, device_option, quiet_option, workers_option
 from mono.learning.errors import UserError
 
 PROG = "mono-viz"
-_DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+CKPT_HELP = "mono checkpoint whose trunk to look into: the file, or the run directory holding checkpoint.pt."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -46,18 +46,17 @@ def _trunk_options(func):
         type=click.Choice(["alexnet", "monogan"]),
         help="Architecture of a random trunk (with --random-init) instead of a checkpoint.",
     )(func)
-    func = click.option(
-        "--device", default="auto", show_default=True, help="auto (CUDA if available), cpu, cuda or cuda:N."
-    )(func)
-    func = click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")(
-        func
-    )
-    return func
+    func = device_option(func)
+    return quiet_option(func)
 
 
-def _check_sources(ckpts: tuple[Path, ...], arch: str | None, random_init: bool, several: bool = False) -> None:
+def _check_sources(
+    ckpts: tuple[Path, ...], arch: str | None, random_init: bool, several: bool = False
+) -> tuple[Path, ...]:
+    """The checkpoint files the --ckpt options name (a run directory stands for its checkpoint.pt), checked."""
+    ckpts = tuple(checkpoint_path(ckpt) for ckpt in ckpts)
     if not ckpts and arch is None:
-        raise UserError("give --ckpt FILE, or --arch alexnet|monogan with --random-init")
+        raise UserError("give --ckpt PATH, or --arch alexnet|monogan with --random-init")
     if arch is not None and not random_init:
         raise UserError(f"--arch {arch} builds an untrained trunk; add --random-init")
     if random_init and arch is None:
@@ -67,6 +66,7 @@ def _check_sources(ckpts: tuple[Path, ...], arch: str | None, random_init: bool,
     for ckpt in ckpts:
         if not ckpt.is_file():
             raise UserError(f"--ckpt file not found: {ckpt}" if not ckpt.exists() else f"--ckpt must be a file: {ckpt}")
+    return ckpts
 
 
 def _check_output(out: Path) -> None:
@@ -94,23 +94,27 @@ def _load(ckpt: Path | None, arch: str | None, seed: int, device_name: str):
 
 
 @cli.command()
-@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose trunk to look into.")
+@click.option("--ckpt", type=click.Path(path_type=Path), metavar="PATH", help=CKPT_HELP)
 @_trunk_options
 @click.option("--layer", required=True, help="Block to look into, e.g. conv3.")
 @click.option("--channels", required=True, metavar="C,C,...", help="Channels of --layer, e.g. 0,5,9.")
 @click.option("--size", type=click.IntRange(min=8), help="Side of the rendered images [default: the trunk's input].")
 @click.option("--steps", type=click.IntRange(min=1), default=512, show_default=True, help="Adam steps (Lucid's 512).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
-@click.option("--tile", type=click.IntRange(min=16), default=128, show_default=True, help="Pixels per image shown.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True, help="Adam's learning rate."
+)
+@click.option(
+    "--tile", type=click.IntRange(min=16), default=128, show_default=True, metavar="PX", help="Pixels per image shown."
+)
 @click.option(
     "-o",
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    metavar="PNG",
+    metavar="FILE.png",
     help="Picture to write; the activations go to the same name with .json.",
 )
-def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, size, steps, lr, tile, out) -> None:
+def maximize(ckpt, arch, random_init, seed, device, quiet, layer, channels, size, steps, lr, tile, out) -> None:
     """Render an input that maximises each channel's mean activation (the paper's Figure 5, left).
 
     Lucid's recipe (the paper used Lucid): a Fourier-space, colour-decorrelated image parameterisation,
@@ -123,7 +127,7 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
       mono-viz maximize --ckpt runs/monogan-B/checkpoint.pt --layer conv3 --channels 0,5,9 -o max.png
       mono-viz maximize --arch alexnet --random-init --layer conv5 --channels 1,2 --steps 256 -o random.png
     """
-    _check_sources((ckpt,) if ckpt else (), arch, random_init)
+    (ckpt,) = _check_sources((ckpt,) if ckpt else (), arch, random_init) or (None,)
     _check_output(out)
     from mono.probes.viz_images import (
         check_channels,
@@ -141,7 +145,7 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
     check_channels(trunk, check_layer(trunk, layer), wanted)
     size = size or trunk.input_size
     images, activations = maximize_channels(
-        trunk, normalize, layer, wanted, size, steps=steps, lr=lr, seed=seed, progress=progress
+        trunk, normalize, layer, wanted, size, steps=steps, lr=lr, seed=seed, progress=not quiet
     )
     tiles = [(f"{layer} ch {c}", image) for c, image in zip(wanted, to_uint8(images))]
     save_png(out, labelled_sheet([(f"{_caption(ckpt, source)}: activation maximisation", tiles)], tile))
@@ -174,7 +178,9 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
     "--ckpt",
     type=click.Path(path_type=Path),
     multiple=True,
-    help="mono checkpoint whose trunk gives the features; repeat it to compare trunks side by side.",
+    metavar="PATH",
+    help="mono checkpoint whose trunk gives the features (the file, or the run directory holding checkpoint.pt); "
+    "repeat it to compare trunks side by side.",
 )
 @_trunk_options
 @click.option("--content", type=click.Path(path_type=Path), required=True, metavar="IMG", help="Content image.")
@@ -195,8 +201,16 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
 )
 @click.option("--content-layer", metavar="BLOCK", help="[default: the trunk's second-to-last block]")
 @click.option("--style-layers", metavar="B,B,...", help="[default: every block]")
-@click.option("--style-weight", type=click.FloatRange(min=0), default=1e6, show_default=True)
-@click.option("--content-weight", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option(
+    "--style-weight", type=click.FloatRange(min=0), default=1e6, show_default=True, help="Weight of the style loss."
+)
+@click.option(
+    "--content-weight",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Weight of the content loss.",
+)
 @click.option(
     "--tv-weight",
     type=click.FloatRange(min=0),
@@ -209,6 +223,7 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
     type=click.IntRange(min=16),
     default=224,
     show_default=True,
+    metavar="PX",
     help="Pixels per image in a comparison sheet.",
 )
 @click.option(
@@ -222,7 +237,7 @@ def maximize(ckpt, arch, random_init, seed, device, progress, layer, channels, s
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    metavar="PNG",
+    metavar="FILE.png",
     help="The stylised image; with several trunks a labelled sheet (content, style, one result per "
     "trunk). The losses go to the same name with .json.",
 )
@@ -232,7 +247,7 @@ def style(
     random_init,
     seed,
     device,
-    progress,
+    quiet,
     content,
     style,
     size,
@@ -260,7 +275,7 @@ def style(
       mono-viz style --ckpt runs/monogan-B/checkpoint.pt --ckpt runs/supervised/checkpoint.pt \\
           --arch monogan --random-init --content photo.jpg --style painting.jpg -o fig3.png
     """
-    _check_sources(ckpt, arch, random_init, several=True)
+    ckpt = _check_sources(ckpt, arch, random_init, several=True)
     _check_output(out)
     for path, role in ((content, "--content"), (style, "--style")):
         if not path.is_file():
@@ -296,7 +311,7 @@ def style(
             style_weight=style_weight,
             content_weight=content_weight,
             tv_weight=tv_weight,
-            progress=progress,
+            progress=not quiet,
         )
         results.append((_caption(path, source), image))
         report.append(
@@ -335,7 +350,7 @@ def style(
 
 
 @cli.command()
-@click.option("--ckpt", type=click.Path(path_type=Path), help="mono checkpoint whose trunk to look into.")
+@click.option("--ckpt", type=click.Path(path_type=Path), metavar="PATH", help=CKPT_HELP)
 @_trunk_options
 @click.option(
     "--data",
@@ -347,25 +362,21 @@ def style(
 @click.option("--layer", required=True, help="Block to look into, e.g. conv3.")
 @click.option("--channels", required=True, metavar="C,C,...", help="Channels of --layer, e.g. 0,5,9.")
 @click.option("--top", type=click.IntRange(min=1), default=9, show_default=True, help="Images per channel.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True, help="Images per batch.")
+@workers_option("Image-decoding worker processes.")
 @click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=_DEFAULT_WORKERS,
-    show_default=True,
-    help="Image-decoding worker processes.",
+    "--tile", type=click.IntRange(min=16), default=64, show_default=True, metavar="PX", help="Pixels per image shown."
 )
-@click.option("--tile", type=click.IntRange(min=16), default=64, show_default=True, help="Pixels per image shown.")
 @click.option(
     "-o",
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    metavar="PNG",
+    metavar="FILE.png",
     help="Picture to write: one row per channel; the paths and scores go to the same name with .json.",
 )
 def retrieve(
-    ckpt, arch, random_init, seed, device, progress, data, layer, channels, top, batch_size, workers, tile, out
+    ckpt, arch, random_init, seed, device, quiet, data, layer, channels, top, batch_size, workers, tile, out
 ) -> None:
     """Show the images of a folder that activate each channel most (the paper's Figure 5, right).
 
@@ -379,7 +390,7 @@ def retrieve(
           --layer conv3 --channels 0,5,9 -o top9.png
       mono-viz retrieve --ckpt runs/rotnet-A/checkpoint.pt --data IMAGENET/val --layer conv5 --channels 7 -o r.png
     """
-    _check_sources((ckpt,) if ckpt else (), arch, random_init)
+    (ckpt,) = _check_sources((ckpt,) if ckpt else (), arch, random_init) or (None,)
     _check_output(out)
     from mono.probes.viz_images import check_channels, check_layer, labelled_sheet, parse_channels, save_json, save_png
     from mono.probes.viz_retrieve import FolderImages, list_images, top_images
@@ -390,7 +401,7 @@ def retrieve(
     check_channels(trunk, check_layer(trunk, layer), wanted)
     dataset = FolderImages(paths, trunk.input_size)
     best = top_images(
-        trunk, normalize, dataset, layer, wanted, k=top, batch_size=batch_size, workers=workers, progress=progress
+        trunk, normalize, dataset, layer, wanted, k=top, batch_size=batch_size, workers=workers, progress=not quiet
     )
     rows = [
         (f"{layer} channel {c}", [(f"{score:.3g}", dataset[i][0].permute(1, 2, 0).numpy()) for i, score in hits])

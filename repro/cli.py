@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 import re
 from pathlib import Path
@@ -13,6 +12,7 @@ import click
 
 from mono.learning import atomic
 from mono.learning.cli_errors import run_cli
+from mono.learning.cli_options import workers_option
 from mono.learning.errors import UserError
 
 from . import report, table3
@@ -36,7 +36,13 @@ ABLATION = {
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
-    """Reproduce the paper's experiments end to end."""
+    """Reproduce the paper's experiments end to end.
+
+    \b
+    Examples:
+      mono-repro cifar --cifar10 ../shared/datasets/cifar10 -o runs/repro-cpu
+      mono-repro cifar --cifar10 ../shared/datasets/cifar10 --table 3 -o runs/table3-cpu
+    """
 
 
 @cli.command()
@@ -47,7 +53,14 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="CIFAR-10 in ImageFolder layout: DIR/train/<class>/*, DIR/test/<class>/*.",
 )
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Run directory (resumable).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Run directory; the same command again continues where the last one stopped.",
+)
 @click.option(
     "--budget",
     type=click.Choice(list(BUDGETS)),
@@ -80,10 +93,18 @@ def cli() -> None:
 )
 @click.option("--image", default="B", show_default=True, help="Source image (the paper uses B for CIFAR).")
 @click.option("--image-dir", type=click.Path(path_type=Path), help="Where the paper's images are (see mono-gen).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="Only the steps, no progress bars.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds the datasets, the trainings and the probes."
+)
+@workers_option("Processes that load data in each step (the probes use at most 2).")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train and probe: auto (CUDA if available), cpu or cuda.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or step lines (errors and the summary stay).")
 def cifar(
     cifar10,
     out,
@@ -224,7 +245,7 @@ def cifar(
                 label,
                 "--out",
                 target,
-                *(["--no-progress"] if quiet else []),
+                *(["--quiet"] if quiet else []),
             ],
             done=lambda: (target / "results.json").exists(),
         )
@@ -294,7 +315,7 @@ def cifar(
     steps.run(
         "sample preview",
         "mono.generator.shards_cli",
-        ["preview", out / "data" / f"{tag}-all", "-o", figures / "samples.png", "--count", 64, "--tile", 64],
+        ["preview", out / "data" / f"{tag}-all", "-o", figures / "samples.png", "-n", 64, "--tile", 64],
     )
     steps.run("GAN samples", "mono.trainers.cli", ["sample", run_all, "-o", figures / "gan-samples.png"])
     steps.run(
@@ -302,7 +323,7 @@ def cifar(
         "mono.trainers.cli",
         ["plot", run_all, "-o", figures / "training.png", "--probe", probe_monogan],
     )
-    steps.run("critic filters", "mono.probes.cli", ["filters", checkpoint, "-o", figures / "filters.png"])
+    steps.run("critic filters", "mono.probes.cli", ["filters", "--ckpt", checkpoint, "-o", figures / "filters.png"])
     steps.run(
         "random filters",
         "mono.probes.cli",

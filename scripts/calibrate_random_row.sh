@@ -17,7 +17,7 @@ run() {  # run ACTIVATION WIDTH INIT FLIP [PADDING]: one variant
   echo "run: $name"
   "$probe" linear --arch monogan --random-init \
     --arch-args "activation=$act widths=$widths padding=$pad init=$init" "$([ "$flip" = yes ] && echo --flip || echo --no-flip)" \
-    --train "$cifar/train" --val "$cifar/test" --epochs 36 --seed 0 --workers 2 --threads 1 --no-progress \
+    --train "$cifar/train" --val "$cifar/test" --epochs 36 --seed 0 --workers 2 --threads 1 --quiet \
     --label "$name" --out "$root/$name" 2>>"$root/log.txt" | tee -a "$root/summary.txt"
 }
 

@@ -24,5 +24,5 @@ for e in $probe_epochs; do
   out="$run/probe-epoch$e"
   [ -f "$out/results.json" ] && continue
   "$bin/mono-probe" linear --ckpt "$ckpt" --train "$cifar/train" --val "$cifar/test" --epochs 36 --seed 0 \
-    --workers 1 --threads 1 --no-progress --label "$name, epoch $e" --out "$out" | tee -a "$root/summary.txt"
+    --workers 1 --threads 1 --quiet --label "$name, epoch $e" --out "$out" | tee -a "$root/summary.txt"
 done

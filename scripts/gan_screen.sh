@@ -16,7 +16,7 @@ probe() {  # probe NAME TRUNK-ARGS...
   local name=$1; shift
   [ -f "$root/$name/probe/results.json" ] && return
   "$bin/mono-probe" linear "$@" --train "$cifar/train" --val "$cifar/test" --train-limit 10000 --val-limit 5000 \
-    --epochs 12 --seed 0 --workers 1 --threads 1 --no-progress --label "$name" --out "$root/$name/probe" \
+    --epochs 12 --seed 0 --workers 1 --threads 1 --quiet --label "$name" --out "$root/$name/probe" \
     | tee -a "$root/summary.txt"
 }
 screen() {  # screen NAME BATCH OPTIONS...

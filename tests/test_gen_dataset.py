@@ -147,10 +147,14 @@ def test_info_and_preview(reference, tmp_path):
     result = run_tool("mono.generator.shards_cli", "info", reference)
     assert result.returncode == 0 and "600 of 32×32 px" in result.stdout and "stripes.png" in result.stdout
     grid = tmp_path / "grid.png"
-    result = run_tool("mono.generator.shards_cli", "preview", reference, "-o", grid, "--count", 12, "--columns", 4)
+    result = run_tool("mono.generator.shards_cli", "preview", reference, "-o", grid, "-n", 12, "--columns", 4)
     assert result.returncode == 0, result.stderr
-    image = Image.open(grid)
-    assert image.size == (4 * 34 + 2, 3 * 34 + 2)
+    assert Image.open(grid).size == (4 * 98 + 2, 3 * 98 + 2), "32 px samples drawn at 96 px by default"
+    result = run_tool(
+        "mono.generator.shards_cli", "preview", reference, "-o", grid, "-n", 12, "--columns", 4, "--tile", 32
+    )
+    assert result.returncode == 0, result.stderr
+    assert Image.open(grid).size == (4 * 34 + 2, 3 * 34 + 2)
     result = run_tool("mono.generator.shards_cli", "verify", tmp_path / "nothing-here")
     assert_one_line_error(result, "mono-shards", "no such dataset directory")
 

@@ -118,9 +118,10 @@ def test_monogan_losses_stay_finite_and_the_critic_learns(monogan_run):
 
 
 def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_path):
-    sample.main([str(monogan_run), "-o", str(tmp_path / "a.png"), "--n", "10", "--columns", "5"])
-    sample.main([str(monogan_run / "checkpoint.pt"), "-o", str(tmp_path / "b.png"), "--n", "10", "--columns", "5"])
-    sample.main([str(monogan_run), "-o", str(tmp_path / "c.png"), "--n", "10", "--columns", "5", "--seed", "1"])
+    options = ["-n", "10", "--columns", "5", "--tile", "32"]
+    sample.main([str(monogan_run), "-o", str(tmp_path / "a.png"), *options])
+    sample.main([str(monogan_run / "checkpoint.pt"), "-o", str(tmp_path / "b.png"), *options])
+    sample.main([str(monogan_run), "-o", str(tmp_path / "c.png"), *options, "--seed", "1"])
     grid = np.asarray(Image.open(tmp_path / "a.png"))
     assert grid.shape == (2 + 2 * 34, 2 + 5 * 34, 3)  # 2 rows of 5 images of 32 px, 2 px apart
     cells = [grid[2 + 34 * (i // 5) :][:32, 2 + 34 * (i % 5) :][:, :32] for i in range(10)]
@@ -130,12 +131,16 @@ def test_sample_writes_a_reproducible_grid_of_generated_images(monogan_run, tmp_
     os.umask(umask)
     assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask, "as open() would make it, not 0600"
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
-    sample.main([str(monogan_run), "--n", "4"])
-    assert (monogan_run / "samples-epoch0001.png").exists()
+    sample.main([str(monogan_run), "--n", "4"])  # the old spelling of -n
+    default = np.asarray(Image.open(monogan_run / "samples-epoch0001.png"))
+    assert default.shape == (2 + 2 * 98, 2 + 2 * 98, 3), "32 px images drawn at 96 px by default"
+    sample.main([str(monogan_run), "-o", str(tmp_path / "native.png"), "-n", "4", "--tile", "32"])
+    native = np.asarray(Image.open(tmp_path / "native.png"))
+    assert np.array_equal(default[2:98, 2:98], np.kron(native[2:34, 2:34], np.ones((3, 3, 1), np.uint8)))
 
 
 def test_an_unwritable_sample_grid_is_one_line(monogan_run, unwritable_dir):
-    result = run_tool("mono.trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "--n", 4)
+    result = run_tool("mono.trainers.cli", "sample", monogan_run, "-o", unwritable_dir / "grid.png", "-n", 4)
     assert_one_line_error(result, "mono-train sample", str(unwritable_dir / "grid.png"))
 
 
@@ -154,8 +159,8 @@ def test_bigan_checkpoint_holds_a_leaky_alexnet_encoder_and_its_gan(bigan_run, t
     # D starts at ½ on every pair (zero-initialised output layer): both losses start at ln 2.
     assert float(rows[0]["discriminator_loss"]) == pytest.approx(math.log(2), abs=1e-6)
     assert all(math.isfinite(float(r[k])) for r in rows for k in ("discriminator_loss", "encoder_generator_loss"))
-    sample.main([str(bigan_run), "-o", str(tmp_path / "bigan.png"), "--n", "4"])
-    assert np.asarray(Image.open(tmp_path / "bigan.png")).shape == (2 + 2 * 34, 2 + 2 * 34, 3)
+    sample.main([str(bigan_run), "-o", str(tmp_path / "bigan.png"), "-n", "4"])
+    assert np.asarray(Image.open(tmp_path / "bigan.png")).shape == (2 + 2 * 98, 2 + 2 * 98, 3)
 
 
 @pytest.mark.parametrize("method", ["monogan", "bigan"])
@@ -221,7 +226,7 @@ def test_gan_option_mistakes_are_one_clear_line(monogan_run, data32, data72, tmp
         train("monogan", "--data", data32, "--out", tmp_path / "c", *MONOGAN, "--image-size", 64)
     resumed = tmp_path / "resumed"
     shutil.copytree(monogan_run, resumed)
-    with pytest.raises(UserError, match="holds a generator"):
+    with pytest.raises(UserError, match="made with --gen-width 16, not 32"):
         train("monogan", "--data", data32, "--out", resumed, *MONOGAN, "--epochs", 2, "--resume", "--gen-width", 32)
     plain = tmp_path / "plain.pt"
     save_checkpoint(

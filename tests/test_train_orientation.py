@@ -13,7 +13,7 @@ from helpers import TINY, assert_one_line_error, run_tool, tiny_dataset, train
 from mono.learning.errors import UserError
 
 NARROW = ["--arch-args", "widths=8,16,24,32"]
-FAST = ["--epochs", 2, "--batch-size", 16, "--workers", 0, "--quiet", *NARROW]
+FAST = ["--epochs", 2, "--batch-size", 16, "--workers", 0, *NARROW]
 METHODS = {
     "rotnet": ["--arch", "monogan"],
     "deepcluster": ["--arch", "monogan", "--k", 4, "--pca", 8],
@@ -50,9 +50,17 @@ def test_a_run_says_what_it_trains_and_ends_with_the_next_command(method, data32
     assert "--train" in words and "--val" in words and "--out" in words
 
 
+def test_quiet_hides_the_header_and_keeps_the_checkpoint_and_next_command(data32, tmp_path, capsys):
+    run = tmp_path / "run"
+    train("rotnet", "--data", data32, "--out", run, *FAST, *METHODS["rotnet"], "--quiet")
+    out = capsys.readouterr().out
+    assert "steps per epoch" not in out
+    assert f"mono-train rotnet: checkpoint: {run / 'checkpoint.pt'}" in out
+    assert any(line.startswith("next: mono-probe linear") for line in out.splitlines())
+
+
 def test_the_epoch_lines_carry_the_whole_runs_remaining_time(data32, tmp_path, capsys):
-    fast = [a for a in FAST if a != "--quiet"]
-    train("rotnet", "--data", data32, "--out", tmp_path / "run", *fast, *METHODS["rotnet"], "--epochs", 3)
+    train("rotnet", "--data", data32, "--out", tmp_path / "run", *FAST, *METHODS["rotnet"], "--epochs", 3)
     epochs = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rotnet: epoch")]
     assert len(epochs) == 3
     assert all(re.search(r"run ends in \d+", line) for line in epochs[:2]), epochs

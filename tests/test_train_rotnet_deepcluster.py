@@ -78,11 +78,22 @@ def test_resume_continues_exactly_where_a_run_stopped(data, tmp_path):
     assert [r["step"] for r in metrics(resumed)] == [r["step"] for r in metrics(straight)]
 
 
-def test_a_finished_run_is_not_overwritten_without_resume(data, tmp_path):
+def test_the_same_command_again_continues_the_run_and_other_options_are_refused(data, tmp_path):
     run = tmp_path / "run"
-    train("rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 1)
-    result = run_tool("mono.trainers.cli", "rotnet", "--data", data, "--out", run, *TINY)
-    assert_one_line_error(result, "mono-train rotnet", "already holds a run")
+    common = ["rotnet", "--data", data, "--out", run, *TINY, "--steps-per-epoch", 1]
+    assert run_tool("mono.trainers.cli", *common).returncode == 0
+    again = run_tool("mono.trainers.cli", *common, "--epochs", 2, "--workers", 1)  # more epochs, other workers
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(run / "checkpoint.pt").epoch == 2
+    assert [r["epoch"] for r in metrics(run)] == ["0", "1"]
+    finished = run_tool("mono.trainers.cli", *common, "--epochs", 2)
+    assert finished.returncode == 0 and "already finished 2 epochs" in finished.stdout
+    before = (run / "checkpoint.pt").read_bytes()
+    other = run_tool("mono.trainers.cli", *common, "--epochs", 3, "--seed", 1)
+    assert_one_line_error(other, "mono-train rotnet", "--seed 0, not 1")
+    assert (run / "checkpoint.pt").read_bytes() == before, "a refused run writes nothing"
+    fresh = run_tool("mono.trainers.cli", "rotnet", "--data", data, "--out", tmp_path / "new", *TINY, "--resume")
+    assert_one_line_error(fresh, "mono-train rotnet", "--resume: no checkpoint.pt")
 
 
 def test_two_process_ddp_splits_the_data(data, tmp_path):

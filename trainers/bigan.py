@@ -31,7 +31,7 @@ from mono.trainers import utils
 EXAMPLES = """examples:
   mono-train bigan --data shards/ameyoko --out runs/bigan-A
   torchrun --nproc-per-node=8 -m mono.trainers.bigan --data shards/ameyoko --out runs/bigan-A
-  mono-train bigan --data shards/ameyoko --out runs/bigan-A --resume
+  mono-train bigan --data shards/ameyoko --out runs/bigan-A --epochs 200   # again, longer: continues
   mono-train sample runs/bigan-A -o bigan-A.png
   mono-train bigan --arch monogan --data shards/animals32 --out runs/bigan-B   # the paper's 32 px encoder
   mono-train plot runs/bigan-A   # its curves from metrics.csv, as runs/bigan-A/metrics.png
@@ -278,7 +278,7 @@ def train(args) -> None:
         utils.check_writable(args.out)
     dataset = utils.open_training_set(args.data, args.format)
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(

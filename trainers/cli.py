@@ -17,7 +17,7 @@ COMMANDS = {
     "plot": "draw a run's curves from metrics.csv, and its probes' accuracy per epoch (PNG)",
 }
 
-USAGE = """usage: mono-train METHOD --data DIR --out RUN_DIR [options]
+USAGE = """usage: mono-train METHOD --data DIR -o RUN_DIR [options]
        mono-train sample RUN_DIR [-o grid.png]
        mono-train plot RUN_DIR [-o curves.png] [--probe PROBE_DIR]
 
@@ -29,6 +29,10 @@ methods:
 {methods}
 other commands:
 {commands}
+
+examples:
+  mono-train rotnet --data shards/ameyoko -o runs/rotnet-A      # the same command again continues the run
+  mono-train monogan --data shards/animals32 -o runs/monogan-B -q && mono-train sample runs/monogan-B -o gan.png
 """
 
 

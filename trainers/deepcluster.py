@@ -21,6 +21,7 @@ augmentation, the clustering step, then the training loop.
 
 from __future__ import annotations
 
+import argparse
 import math
 import shutil
 import sys
@@ -59,8 +60,6 @@ def get_args_parser():
         epochs=200,
         batch_size=256,
         lr=0.05,
-        seed=31,
-        workers=4,
         examples=EXAMPLES,
     )
     method = parser.add_argument_group("DeepCluster")
@@ -73,12 +72,11 @@ def get_args_parser():
     )
     method.add_argument(
         "--k",
-        "--nmb_cluster",
-        dest="k",
         type=int,
         default=None,
         help=f"number of k-means clusters ({utils.default_help(utils.per_arch(DEFAULTS, 'k'))})",
     )
+    method.add_argument("--nmb_cluster", dest="k", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     method.add_argument("--pca", type=int, default=256, help="dimensions kept by PCA before k-means (default 256)")
     method.add_argument(
         "--kmeans-iters",
@@ -92,15 +90,14 @@ def get_args_parser():
         default=None,
         help=f"side of the crops seen by the network ({utils.default_help(utils.per_arch(DEFAULTS, 'crop'))})",
     )
-    method.add_argument("--momentum", type=float, default=0.9)
+    method.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     method.add_argument(
         "--weight-decay",
-        "--wd",
-        dest="weight_decay",
         type=float,
         default=1e-5,
-        help="weight decay (default 1e-5; the original's --wd -5 is its log10)",
+        help="weight decay (default 1e-5; the original gives its log10, -5)",
     )
+    method.add_argument("--wd", dest="weight_decay", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     method.add_argument(
         "--reassign",
         type=float,
@@ -421,7 +418,7 @@ def train(args) -> None:
         utils.check_writable(args.out)
     dataset = utils.open_training_set(args.data, args.format)
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(

@@ -30,7 +30,7 @@ from mono.trainers import utils
 
 EXAMPLES = """examples:
   mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A
-  mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A --resume
+  mono-train monogan --data shards/ameyoko-32 --out runs/monogan-A   # again after an interruption: continues
   mono-train sample runs/monogan-A -o monogan-A.png
   mono-train plot runs/monogan-A   # its curves from metrics.csv, as runs/monogan-A/metrics.png
 """
@@ -127,7 +127,7 @@ def train(args) -> None:
         utils.check_writable(args.out)
     dataset = utils.open_training_set(args.data, args.format)
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)  # critic steps
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(

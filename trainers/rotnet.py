@@ -32,7 +32,7 @@ EXAMPLES = """examples:
   mono-train rotnet --data shards/ameyoko --out runs/rotnet-A
   mono-train rotnet --arch monogan --data ../shared/datasets/cifar10/train --out runs/rotnet-cifar10
   torchrun --nproc-per-node=8 -m mono.trainers.rotnet --data shards/ameyoko --out runs/rotnet-A
-  mono-train rotnet --data shards/ameyoko --out runs/rotnet-A --resume
+  mono-train rotnet --data shards/ameyoko --out runs/rotnet-A   # again after an interruption: continues
   mono-train plot runs/rotnet-A   # its curves from metrics.csv, as runs/rotnet-A/metrics.png
 """
 
@@ -78,8 +78,8 @@ def get_args_parser():
         default=None,
         help=f"learning rate factor at each step ({utils.default_help(utils.per_arch(DEFAULTS, 'lr_decay'))})",
     )
-    method.add_argument("--momentum", type=float, default=0.9)
-    method.add_argument("--weight-decay", type=float, default=5e-4)
+    method.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    method.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
     method.add_argument(
         "--head-width",
         type=int,
@@ -143,7 +143,7 @@ def train(args) -> None:
         utils.check_writable(args.out)
     dataset = utils.open_training_set(args.data, args.format)
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(

@@ -4,7 +4,7 @@ The generator is rebuilt from the checkpoint alone (its architecture arguments a
 weights) and run in eval mode, so every image depends only on its own latent code.
 
     mono-train sample runs/monogan-A                    # runs/monogan-A/samples-epochNNNN.png
-    mono-train sample runs/bigan-A/checkpoint.pt -o bigan.png --n 100 --seed 3
+    mono-train sample runs/bigan-A/checkpoint.pt -o bigan.png -n 100 --seed 3 --tile 64
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from PIL import Image
 
 from mono.learning import atomic
 from mono.learning.checkpoint import load_checkpoint
+from mono.learning.cli_options import checkpoint_path
 from mono.learning.device import choose_device
 from mono.learning.models import Generator
 from mono.trainers import utils
 
 BATCH = 256
+READABLE = 96  # docs/cli.md: 32 px images are drawn at 96 px
 
 
 def get_args_parser() -> utils.ArgumentParser:
@@ -39,13 +41,27 @@ def get_args_parser() -> utils.ArgumentParser:
         "run", type=Path, metavar="RUN_DIR", help="a bigan or monogan run directory (or its checkpoint file)"
     )
     parser.add_argument(
-        "-o", "--out", type=Path, default=None, help="PNG to write (default RUN_DIR/samples-epochNNNN.png)"
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE.png",
+        help="PNG to write (default RUN_DIR/samples-epochNNNN.png)",
     )
-    parser.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    parser.add_argument("-n", "--count", type=int, default=64, help="number of images (default 64)")
+    parser.add_argument("--n", dest="count", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument("--columns", type=int, default=None, help="images per row (default: a square grid)")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="PX",
+        help=f"side of one image in the grid, upscaled nearest-neighbour (default auto: images under {READABLE} px "
+        f"drawn at about {READABLE} px, larger ones as they are)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
     parser.add_argument(
-        "--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available"
+        "--device", choices=["auto", "cuda", "cpu"], default="auto", help="default auto: CUDA when available"
     )
     return parser
 
@@ -79,6 +95,12 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) images in [-1, 1] -> (B, H, W, 3) uint8, rounding to the nearest level."""
     pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return pixels.permute(0, 2, 3, 1).numpy()
+
+
+def tile_side(side: int, tile: int | None) -> int:
+    """--tile's side for images of `side` px: as given, or by default a whole multiple of small images that makes
+    them about READABLE px (larger images stay as they are)."""
+    return tile if tile else side * max(1, READABLE // side)
 
 
 def image_grid(
@@ -134,13 +156,16 @@ def write_image_grid(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
-    if args.n < 1 or (args.columns is not None and args.columns < 1) or args.seed < 0:
-        raise utils.UserError("--n and --columns must be positive and --seed not negative")
-    path = args.run / utils.CHECKPOINT if args.run.is_dir() else args.run
+    if args.count < 1 or (args.columns is not None and args.columns < 1) or (args.tile is not None and args.tile < 1):
+        raise utils.UserError("--count, --columns and --tile must be positive")
+    if args.seed < 0:
+        raise utils.UserError("--seed must not be negative")
+    path = checkpoint_path(args.run)
     generator, epoch = load_generator(path)
     generator.to(choose_device(args.device))
     out = args.out or path.parent / f"samples-epoch{epoch:04d}.png"
-    write_image_grid(sample(generator, args.n, args.seed), out, args.columns)
+    images = sample(generator, args.count, args.seed)
+    write_image_grid(images, out, args.columns, tile=tile_side(images.shape[-1], args.tile))
     print(out)
 
 

@@ -97,7 +97,7 @@ def get_args_parser():
         default=None,
         help=f"learning rate factor at each step ({utils.default_help(utils.per_arch(DEFAULTS, 'lr_decay'))})",
     )
-    method.add_argument("--momentum", type=float, default=0.9)
+    method.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     method.add_argument(
         "--weight-decay",
         type=float,
@@ -126,7 +126,7 @@ def train(args) -> None:
     if dataset.num_classes < 2:
         raise utils.UserError(f"{args.data}: supervised training needs labels of 2 classes or more, the dataset has 1")
     dataset_sha256 = utils.dataset_sha256(dataset)
-    checkpoint = utils.find_resume(args.out, args.resume)  # None: a fresh run
+    checkpoint = utils.find_resume(args)  # None: a fresh run
     start_epoch, step = utils.resume_position(checkpoint, args.epochs, announce=processes.is_main)
     utils.fix_random_seeds(args.seed)
     run = utils.RunDir(

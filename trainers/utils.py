@@ -11,7 +11,7 @@ behind), and checkpoint.pt in the probes' checkpoint format (docs/checkpoints.md
 reads it, and the method's heads, optimisers, loss scaler and trainer state in its `extra` dict, with the
 architecture arguments of every module that states them (a GAN's generator, which `mono-train sample` rebuilds
 from the checkpoint alone). A checkpoint is written atomically after every epoch, so a run killed at any moment
-resumes from its last completed epoch with --resume.
+resumes from its last completed epoch when the same command is run again.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from tqdm import tqdm
 from mono.learning import atomic
 from mono.learning.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mono.learning.cli_errors import run_cli
+from mono.learning.cli_options import MAX_LOADERS, auto_workers
 from mono.learning.data import Dataset, Loader, open_dataset
 from mono.learning.device import choose_device
 
@@ -74,7 +75,6 @@ def get_args_parser(
     epochs: int | Mapping[str, int],
     batch_size: int | Mapping[str, int],
     lr: float | Mapping[str, float],
-    workers: int = 8,
     seed: int = 0,
     examples: str = "",
 ) -> ArgumentParser:
@@ -88,7 +88,14 @@ def get_args_parser(
     )
     data = parser.add_argument_group("data and run")
     data.add_argument("--data", required=True, help="dataset directory, URL or shard pattern (see shards/README.md)")
-    data.add_argument("--out", required=True, type=Path, help="run directory: checkpoint.pt, metrics.csv, tensorboard/")
+    data.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="run directory: checkpoint.pt, metrics.csv, tensorboard/; the same command again continues the run",
+    )
     data.add_argument(
         "--format",
         choices=["ffcv", "webdataset", "folder"],
@@ -96,28 +103,41 @@ def get_args_parser(
         help="on-disk format to read (default: the fastest present)",
     )
     data.add_argument(
-        "--workers", type=int, default=workers, help=f"data loading workers per process (default {workers})"
+        "-j",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"data loading workers per process (default auto: the usable cores, at most {MAX_LOADERS})",
     )
-    data.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    data.add_argument(
+        "--resume",
+        action="store_true",
+        help="insist on continuing the run in --out (rerunning the same command continues it anyway)",
+    )
     data.add_argument(
         "--seed", type=int, default=seed, help=f"seed for initialisation, data order and augmentation (default {seed})"
     )
-    data.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="default: CUDA when available")
+    data.add_argument(
+        "--device", choices=["auto", "cuda", "cpu"], default="auto", help="default auto: CUDA when available"
+    )
     data.add_argument(
         "--save-every",
         type=int,
         default=0,
         metavar="N",
-        help="also keep checkpoint-epochNNNN.pt every N epochs (default: only the latest)",
+        help="also keep checkpoint-epochNNNN.pt every N epochs (default 0: only the latest)",
     )
     data.add_argument(
         "--steps-per-epoch",
         type=int,
         default=None,
         metavar="N",
-        help="stop each epoch after N batches (quick checks and benchmarks)",
+        help="stop each epoch after N batches (quick checks and benchmarks; default: all)",
     )
-    data.add_argument("--quiet", action="store_true", help="no progress bars")
+    data.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars or per-epoch lines (the final summary stays)"
+    )
     data.add_argument("--record-samples", type=Path, default=None, help=argparse.SUPPRESS)  # tests: indices per rank
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=int, default=_plain_default(epochs), help=default_help(epochs))
@@ -172,6 +192,8 @@ def check_args(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.lr <= 0:
         raise UserError(f"--lr must be positive, got {args.lr}")
+    if args.workers is None:
+        args.workers = auto_workers()
     if args.workers < 0 or args.seed < 0 or args.save_every < 0:
         raise UserError("--workers, --seed and --save-every must not be negative")
     if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
@@ -189,7 +211,7 @@ def run(main: Callable[[Sequence[str] | None], None], prog: str, argv: Sequence[
         finally:
             shutdown()
 
-    run_cli(guarded, prog, interrupted="interrupted; rerun with --resume to continue from the last checkpoint")
+    run_cli(guarded, prog, interrupted="interrupted; run the same command again to continue from the last checkpoint")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,7 +413,7 @@ def _kept(epoch: int, run_dir: Path) -> str:
         return "no checkpoint had been written yet; lower --lr and start again"
     return (
         f"the last good checkpoint (epoch {epoch}) is kept in {run_dir / CHECKPOINT}; "
-        "lower --lr and continue with --resume"
+        "rerun the command with a lower --lr to continue from it"
     )
 
 
@@ -580,7 +602,7 @@ class Orientation:
         self.started = time.monotonic()
 
     def header(self) -> None:
-        if not self.processes.is_main:
+        if not self.processes.is_main or self.args.quiet:  # orientation, like mono-gen's plan line (docs/cli.md)
             return
         device = self.processes.device
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -668,18 +690,45 @@ def check_writable(run_dir: Path) -> None:
         raise UserError(f"--out {run_dir}: cannot write in {existing} (permission denied)")
 
 
-def find_resume(run_dir: Path, resume: bool) -> Checkpoint | None:
-    """The checkpoint to continue from, or None for a fresh run; refuses to overwrite a run silently."""
-    path = Path(run_dir) / CHECKPOINT
-    if not resume:
-        if path.exists():
-            raise UserError(
-                f"{run_dir} already holds a run ({CHECKPOINT}); pass --resume to continue it or choose another --out"
-            )
-        return None
+# Options that may change between the runs of one run directory: how it runs, not what it computes.
+# --lr too: the cure for a diverged run is its last good checkpoint continued with a lower --lr.
+RUN_ONLY = {
+    "out", "workers", "device", "quiet", "resume", "epochs", "steps_per_epoch", "save_every", "log_every", "lr"
+}  # fmt: skip
+HIDDEN = {"record_samples"}  # options for tests, never recorded in args.json
+
+
+def find_resume(args: argparse.Namespace) -> Checkpoint | None:
+    """The checkpoint in --out to continue from, or None for a fresh run (docs/cli.md: the same command again
+    continues). A run directory whose run was made with other options is refused, naming the first that differs;
+    --resume insists that there is something to continue."""
+    path = Path(args.out) / CHECKPOINT
     if not path.exists():
-        raise UserError(f"--resume: no {CHECKPOINT} in {run_dir} to continue from")
-    return load_checkpoint(path)
+        if args.resume:
+            raise UserError(f"--resume: no {CHECKPOINT} in {args.out} to continue from")
+        return None
+    checkpoint = load_checkpoint(path)
+    recorded = (checkpoint.meta or {}).get("args") or {}
+    current = recorded_args(args)
+    for name, value in current.items():
+        if name in RUN_ONLY or name not in recorded or recorded[name] == value:
+            continue
+        option = "--" + name.replace("_", "-")
+        raise UserError(
+            f"{args.out} holds a run made with {option} {_shown(recorded[name])}, not {_shown(value)}; "
+            "repeat its options to continue it or choose another --out"
+        )
+    return checkpoint
+
+
+def _shown(value) -> str:
+    return "(none)" if value is None else "''" if value == "" else str(value)
+
+
+def recorded_args(args: argparse.Namespace | dict) -> dict:
+    """The options a run records in args.json and its checkpoint: all but the hidden ones, as storable values."""
+    items = vars(args) if isinstance(args, argparse.Namespace) else args
+    return _plain({name: value for name, value in items.items() if name not in HIDDEN})
 
 
 def resume_position(checkpoint: Checkpoint | None, epochs: int, announce: bool) -> tuple[int, int]:
@@ -733,13 +782,13 @@ def restore(
     if checkpoint is None:
         return {}
     if checkpoint.method != method:
-        raise UserError(f"--resume: {checkpoint.path} is a {checkpoint.method} run, not {method}")
+        raise UserError(f"{checkpoint.path} is a {checkpoint.method} run, not {method}")
     if dataset_sha256 and checkpoint.dataset_manifest_sha256 not in (None, dataset_sha256):
-        raise UserError(f"--resume: {checkpoint.path} was trained on another dataset (manifest hash differs)")
+        raise UserError(f"{checkpoint.path} was trained on another dataset (manifest hash differs)")
     core = unwrap(trunk)
     if (checkpoint.arch, checkpoint.arch_args) != (core.arch, core.arch_args):
         raise UserError(
-            f"--resume: {checkpoint.path} holds {checkpoint.arch} {checkpoint.arch_args}, "
+            f"{checkpoint.path} holds {checkpoint.arch} {checkpoint.arch_args}, "
             f"this run builds {core.arch} {core.arch_args}"
         )
     extra = checkpoint.extra or {}
@@ -747,13 +796,12 @@ def restore(
     for name, built in architectures(modules or {}).items():
         if name in stored and stored[name] != built:
             raise UserError(
-                f"--resume: {checkpoint.path} holds a {name} {stored[name]['arch_args']}, "
-                f"this run builds {built['arch_args']}"
+                f"{checkpoint.path} holds a {name} {stored[name]['arch_args']}, this run builds {built['arch_args']}"
             )
     core.load_state_dict(checkpoint.state_dict)
     for name, module in (modules or {}).items():
         if name not in (extra.get("modules") or {}):
-            raise UserError(f"--resume: {checkpoint.path} holds no {name} weights")
+            raise UserError(f"{checkpoint.path} holds no {name} weights")
         unwrap(module).load_state_dict(extra["modules"][name])
     for name, optimizer in (optimizers or {}).items():
         optimizer.load_state_dict(extra["optimizers"][name])
@@ -802,7 +850,7 @@ class RunDir:
         save_every: int = 0,
     ):
         self.path = Path(path)
-        self.args = args
+        self.args = recorded_args(args)
         self.columns = ["epoch", "step", "time", *metrics]
         self.method = method
         self.dataset_sha256 = dataset_sha256
