@@ -186,7 +186,7 @@ def test_report_html_shows_the_papers_numbers_chance_and_labelled_pictures(smoke
     assert all(re.fullmatch(r"\d+", cell) for row in main[1:] for cell in row[1:5])  # smoke: no decimals
     ablation = page.tables[-1]
     assert [row[0] for row in ablation[1:]] == ["random init", "none", "all"]
-    assert len(page.images) == len(page.captions) == 5
+    assert len(page.images) == len(page.captions) == 6
     for image, caption in zip(page.images, page.captions):
         assert image["alt"] == caption and len(caption) > 20
         assert image["src"].startswith("data:image/png;base64,")
