@@ -56,6 +56,8 @@ BUDGETS = {
     # `mono-train rotnet --arch monogan --data cifar10/train --epochs 1 --steps-per-epoch 2|12 --batch-size 128
     # --workers 0`, and monogan with 5|30 steps of 64, the difference of their user times), so the 7 training runs
     # take under 45 CPU-minutes; the 8 probes about 50 minutes (6.5 each, as above); at most 3 h in all.
+    # Measured (docs/results.md, "The paper's Table 3 at CPU scale"): training 104-361 s per row, probes about
+    # 3 minutes each, about 50 minutes in all on a free 2-core machine.
     "cpu": Budget(
         "cpu",
         50_000,
@@ -64,7 +66,7 @@ BUDGETS = {
         36,
         None,
         None,
-        "about 20 minutes on a 2-core CPU (Table 3: at most 3 hours)",
+        "about 20 minutes on a 2-core CPU (Table 3: about 50 minutes)",
         ("--lr", "3e-4"),
         table3_images=100_000,
         table3_options={"monogan": ("--lr", "3e-4", "--beta1", "0.5")},
