@@ -7,6 +7,7 @@ appended to RUN_DIR/commands.sh, which reruns the whole experiment by hand.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mono.learning import atomic
 from mono.learning.errors import UserError
 
 # Console names of the modules, for commands.sh.
@@ -30,7 +32,10 @@ class Pipeline:
         self.run_dir = run_dir
         self.quiet = quiet
         self.commands = run_dir / "commands.sh"
-        self.timings: dict[str, float] = {}
+        # Wall seconds of every step that succeeded, kept across reruns: a run that fails later (or is killed)
+        # still leaves the times of the steps it finished to the report of the run that completes it.
+        self.timings_file = run_dir / "timings.json"
+        self.timings: dict[str, float] = _read_timings(self.timings_file)
         if not self.commands.exists():
             self.commands.write_text(
                 "#!/usr/bin/env bash\n# Every command mono-repro ran, in order.\nset -euo pipefail\n"
@@ -50,12 +55,24 @@ class Pipeline:
         result = subprocess.run(
             [sys.executable, "-m", module, *words], stdout=subprocess.DEVNULL if self.quiet else None
         )
-        self.timings[name] = round(time.monotonic() - started, 1)
         if result.returncode != 0:
             raise UserError(
                 f"step '{name}' failed (exit {result.returncode}); fix the cause and rerun mono-repro to continue"
             )
+        self.timings[name] = round(time.monotonic() - started, 1)
+        atomic.write_text(self.timings_file, json.dumps(self.timings, indent=2) + "\n")
 
     def _say(self, text: str) -> None:
         if not self.quiet:
             print(f"mono-repro: {text}", file=sys.stderr, flush=True)
+
+
+def _read_timings(path: Path) -> dict[str, float]:
+    """The step times an earlier run recorded; none when the file is missing or is not a table of numbers."""
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {str(k): float(v) for k, v in recorded.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

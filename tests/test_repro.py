@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import time
 from html.parser import HTMLParser
@@ -197,3 +198,20 @@ def test_report_html_shows_the_papers_numbers_chance_and_labelled_pictures(smoke
     assert [r["label"] for r in summary["runs"]] == ["random init", "MonoGAN, Image B", "MonoGAN, none"]
     results = json.loads((out / "results.json").read_text())
     assert results["meaningful"] is False and results["chance_top1"] == 25.0
+
+
+def test_step_times_outlive_a_failed_run(tmp_path):
+    """A run that fails after some steps keeps their wall times for the run that completes it (the report's times
+    were lost when a later step failed)."""
+    from mono.learning.errors import UserError
+    from mono.repro.pipeline import Pipeline
+
+    (tmp_path / "ok.json").write_text("{}")
+    steps = Pipeline(tmp_path, quiet=True)
+    steps.run("first", "json.tool", [tmp_path / "ok.json", os.devnull])
+    with pytest.raises(UserError, match="step 'second' failed"):
+        steps.run("second", "json.tool", [tmp_path / "missing.json"])
+    again = Pipeline(tmp_path, quiet=True)
+    assert list(again.timings) == ["first"] and again.timings["first"] >= 0
+    (tmp_path / "timings.json").write_text('["not", "a", "table"]')
+    assert Pipeline(tmp_path, quiet=True).timings == {}
