@@ -337,12 +337,14 @@ def train(args) -> None:
         noise = utils.seeded_generator(args.seed, processes.rank, epoch, 1)
         for module in (encoder, generator, discriminator):
             module.train()
-        total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
+            steps_per_epoch,
+            f"epoch {epoch + 1}/{args.epochs}",
+            enabled=processes.is_main and not args.quiet,
+            clock=orientation,
         )
         metrics = utils.StepMetrics(device)
-        for _, (images, _, _) in zip(range(total), loader):
+        for _, (images, _, _) in zip(range(steps_per_epoch), loader):
             x, x_small = (amp.inputs(v) for v in views(images, args, augment))
             z = generator.sample_latent(len(images), noise)
             with amp.autocast():

@@ -188,12 +188,14 @@ def train(args) -> None:
         mixing = utils.seeded_generator(args.seed, processes.rank, epoch, 2)
         critic.train()
         generator.train()
-        total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
+            steps_per_epoch,
+            f"epoch {epoch + 1}/{args.epochs}",
+            enabled=processes.is_main and not args.quiet,
+            clock=orientation,
         )
         metrics = utils.StepMetrics(device)
-        for _, (images, _, _) in zip(range(total), loader):
+        for _, (images, _, _) in zip(range(steps_per_epoch), loader):
             if images.shape[-1] != args.image_size:
                 images = utils.downscale(images, args.image_size)
             real = amp.inputs(utils.normalize(images, **GAN_NORMALIZATION))

@@ -202,13 +202,15 @@ def train(args) -> None:
         loader.set_epoch(epoch)
         augment = utils.seeded_generator(args.seed, processes.rank, epoch, 0)
         model.train()
-        total = min(len(loader), args.steps_per_epoch or len(loader))
         progress = utils.Progress(
-            total, f"epoch {epoch + 1}/{args.epochs}", enabled=processes.is_main and not args.quiet, clock=orientation
+            steps_per_epoch,
+            f"epoch {epoch + 1}/{args.epochs}",
+            enabled=processes.is_main and not args.quiet,
+            clock=orientation,
         )
         sums = torch.zeros(3, device=device)  # loss, correct, count
         metrics = utils.StepMetrics(device)
-        for _, (images, _, _) in zip(range(total), loader):
+        for _, (images, _, _) in zip(range(steps_per_epoch), loader):
             # Native augmentation: random crops (of padded images for the 32 px trunk) with flips; then every image
             # in its four rotations.
             if side and images.shape[-1] != side:
